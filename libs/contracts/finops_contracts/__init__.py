@@ -1,0 +1,38 @@
+"""Event contracts shared by every service: the envelope, the topics, money and the payloads."""
+
+from finops_contracts.cloudevents import Envelope, InvalidEnvelope
+from finops_contracts.events import (
+    EVENT_TYPES,
+    CostAllocated,
+    CostBatchIngested,
+    CostLine,
+    CurrencyTotal,
+    Event,
+    IngestCompleted,
+    OwnerCost,
+    period_key,
+)
+from finops_contracts.money import Amount, CurrencyCode, Money
+from finops_contracts.topics import ALLOCATION, COST, INGEST, TOPICS, Topic
+
+__all__ = [
+    "ALLOCATION",
+    "COST",
+    "EVENT_TYPES",
+    "INGEST",
+    "TOPICS",
+    "Amount",
+    "CostAllocated",
+    "CostBatchIngested",
+    "CostLine",
+    "CurrencyCode",
+    "CurrencyTotal",
+    "Envelope",
+    "Event",
+    "IngestCompleted",
+    "InvalidEnvelope",
+    "Money",
+    "OwnerCost",
+    "Topic",
+    "period_key",
+]

@@ -1,0 +1,144 @@
+"""Event payloads. The only place a schema is defined; the AsyncAPI document is generated from these.
+
+Evolution rule: add optional fields only. A breaking change is a new `ce_type` major version.
+Consumers ignore unknown fields (extra="ignore") and skip unknown types.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from finops_contracts.money import Amount, CurrencyCode
+from finops_contracts.topics import ALLOCATION, COST, INGEST, Topic
+
+
+class Event(BaseModel):
+    """Base of every event payload: frozen, tolerant of fields added by newer producers."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    TYPE: ClassVar[str]
+    TOPIC: ClassVar[Topic]
+
+    def key(self) -> str:
+        """The Kafka key: the aggregate whose order matters."""
+        raise NotImplementedError
+
+    def subject(self) -> str | None:
+        return None
+
+
+def period_key(billing_account_id: str, billing_period_start: datetime) -> str:
+    return f"{billing_account_id}/{billing_period_start:%Y-%m}"
+
+
+class CostLine(BaseModel):
+    """One normalized cost line; names follow FOCUS 1.2 columns in snake case."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    billing_account_id: str
+    billing_period_start: datetime
+    billing_period_end: datetime
+    charge_period_start: datetime
+    charge_period_end: datetime
+    charge_category: str
+    billing_currency: CurrencyCode
+    billed_cost: Amount
+    effective_cost: Amount
+    list_cost: Amount | None = None
+    contracted_cost: Amount | None = None
+    provider_name: str
+    sub_account_id: str | None = None
+    service_name: str | None = None
+    service_category: str | None = None
+    region_id: str | None = None
+    resource_id: str | None = None
+    sku_id: str | None = None
+    consumed_quantity: Amount | None = None
+    consumed_unit: str | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+
+
+class CostBatchIngested(Event):
+    """A batch of cost lines of one billing account and period, read from one billing file."""
+
+    TYPE: ClassVar[str] = "finops.cost.batch_ingested.v1"
+    TOPIC: ClassVar[Topic] = COST
+
+    ingest_id: uuid.UUID
+    batch_seq: int = Field(ge=0)
+    billing_account_id: str
+    billing_period_start: datetime
+    lines: tuple[CostLine, ...] = Field(min_length=1)
+
+    def key(self) -> str:
+        return period_key(self.billing_account_id, self.billing_period_start)
+
+    def subject(self) -> str:
+        return self.key()
+
+
+class CurrencyTotal(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    currency: CurrencyCode
+    billed_cost: Amount
+    effective_cost: Amount
+    line_count: int
+
+
+class IngestCompleted(Event):
+    """A billing file was read whole and all its cost batches are in the outbox."""
+
+    TYPE: ClassVar[str] = "finops.ingest.completed.v1"
+    TOPIC: ClassVar[Topic] = INGEST
+
+    ingest_id: uuid.UUID
+    file_name: str
+    sha256: str
+    row_count: int
+    batch_count: int
+    totals: tuple[CurrencyTotal, ...]
+
+    def key(self) -> str:
+        return str(self.ingest_id)
+
+    def subject(self) -> str:
+        return self.file_name
+
+
+class OwnerCost(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    owner: str
+    currency: CurrencyCode
+    billed_cost: Amount
+    effective_cost: Amount
+    line_count: int
+
+
+class CostAllocated(Event):
+    """The lines of one cost batch were allocated to owners."""
+
+    TYPE: ClassVar[str] = "finops.allocation.cost_allocated.v1"
+    TOPIC: ClassVar[Topic] = ALLOCATION
+
+    source_event_id: uuid.UUID
+    ingest_id: uuid.UUID
+    billing_account_id: str
+    billing_period_start: datetime
+    allocations: tuple[OwnerCost, ...]
+
+    def key(self) -> str:
+        return period_key(self.billing_account_id, self.billing_period_start)
+
+    def subject(self) -> str:
+        return self.key()
+
+
+EVENT_TYPES: dict[str, type[Event]] = {cls.TYPE: cls for cls in (CostBatchIngested, IngestCompleted, CostAllocated)}

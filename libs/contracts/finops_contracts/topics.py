@@ -1,0 +1,44 @@
+"""The topic registry: every topic, who owns it, its partition count and what its key is."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    name: str
+    owner: str
+    partitions: int
+    key: str
+    description: str
+
+    @property
+    def dlq(self) -> str:
+        return f"{self.name}.dlq"
+
+
+COST = Topic(
+    name="finops.cost.v1",
+    owner="ingest",
+    partitions=6,
+    key="billing account id and billing period, '<account>/<YYYY-MM>'",
+    description="Batches of normalized cost lines, as ingested from billing files.",
+)
+INGEST = Topic(
+    name="finops.ingest.v1",
+    owner="ingest",
+    partitions=3,
+    key="ingest id",
+    description="Lifecycle of each billing file: accepted, completed, rejected, superseded.",
+)
+ALLOCATION = Topic(
+    name="finops.allocation.v1",
+    owner="allocation",
+    partitions=6,
+    key="billing account id and billing period, '<account>/<YYYY-MM>'",
+    description="Cost allocated to owners, one event per cost batch allocated.",
+)
+
+TOPICS: tuple[Topic, ...] = (COST, INGEST, ALLOCATION)
+BY_NAME: dict[str, Topic] = {t.name: t for t in TOPICS}

@@ -1,0 +1,96 @@
+"""The allocation service: consumes cost batches, allocates them to owners, publishes CostAllocated."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from pathlib import Path
+
+import asyncpg
+from faststream.asgi import AsgiFastStream
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from finops_allocation import repository
+from finops_allocation.allocate import allocate
+from finops_contracts.cloudevents import Envelope
+from finops_contracts.events import CostAllocated, CostBatchIngested, Event, OwnerCost
+from finops_contracts.topics import ALLOCATION, COST
+from finops_runtime import outbox
+from finops_runtime.app import ServiceRuntime
+from finops_runtime.settings import Settings
+
+SCHEMA = "allocation"
+CONSUMER_GROUP = "allocation"
+SOURCE = "/finops/allocation"
+_ALLOCATED = uuid.UUID("a3b9f6de-5a55-4c1b-8a7e-0d1c9b4f2e10")
+
+
+class AllocationSettings(Settings):
+    service_name: str = "allocation"
+    http_port: int = 8002
+
+
+async def on_cost_batch(conn: asyncpg.Connection, envelope: Envelope, event: Event) -> None:
+    """Allocate one batch of cost lines and announce it, in the consumer's transaction."""
+    assert isinstance(event, CostBatchIngested)
+    totals = allocate(event.lines)
+    await repository.add_allocations(
+        conn,
+        billing_account_id=event.billing_account_id,
+        billing_period_start=event.billing_period_start,
+        ingest_id=event.ingest_id,
+        totals=totals,
+    )
+    allocated = CostAllocated(
+        source_event_id=envelope.id,
+        ingest_id=event.ingest_id,
+        billing_account_id=event.billing_account_id,
+        billing_period_start=event.billing_period_start,
+        allocations=tuple(
+            OwnerCost(
+                owner=owner,
+                currency=currency,
+                billed_cost=t.billed_cost,
+                effective_cost=t.effective_cost,
+                line_count=t.line_count,
+            )
+            for (owner, currency), t in sorted(totals.items())
+        ),
+    )
+    # Derived from the source event id, so a redelivered batch can never announce twice.
+    await outbox.add(
+        conn, [outbox.message_for(allocated, source=SOURCE, event_id=uuid.uuid5(_ALLOCATED, str(envelope.id)))]
+    )
+
+
+def create_app(settings: AllocationSettings) -> AsgiFastStream:
+    runtime = ServiceRuntime(
+        settings,
+        schema=SCHEMA,
+        migrations=Path(__file__).parent / "migrations",
+        topics=[ALLOCATION, COST],
+    )
+    runtime.subscribe(COST, group=CONSUMER_GROUP, handlers={CostBatchIngested.TYPE: on_cost_batch})
+
+    async def totals(request: Request) -> JSONResponse:
+        """BilledCost and EffectiveCost per billing account and currency."""
+        async with runtime.pool.acquire() as conn:
+            rows = await repository.totals_by_account(conn)
+        return JSONResponse([_jsonable(dict(r)) for r in rows])
+
+    async def by_owner(request: Request) -> JSONResponse:
+        async with runtime.pool.acquire() as conn:
+            rows = await repository.cost_by_owner(conn)
+        return JSONResponse([_jsonable(dict(r)) for r in rows])
+
+    runtime.route("/v1/allocation/totals", totals)
+    runtime.route("/v1/allocation/by-owner", by_owner)
+    return runtime.app()
+
+
+def _jsonable(row: dict[str, object]) -> dict[str, object]:
+    return {
+        k: format(v, "f") if isinstance(v, Decimal) else v if isinstance(v, (str, int)) else str(v)
+        for k, v in row.items()
+    }

@@ -1,0 +1,96 @@
+"""The ingest service: billing files in over HTTP, cost batches out through the outbox."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+from faststream.asgi import AsgiFastStream
+from opentelemetry import trace
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from finops_contracts.topics import COST, INGEST
+from finops_ingest import repository
+from finops_ingest.focus_csv import BillingFileRejected
+from finops_ingest.service import ingest_file
+from finops_runtime import telemetry
+from finops_runtime.app import ServiceRuntime
+from finops_runtime.settings import Settings
+
+SCHEMA = "ingest"
+DEFAULT_BATCH_SIZE = 500
+MAX_BATCH_SIZE = 5000
+
+
+class IngestSettings(Settings):
+    service_name: str = "ingest"
+    http_port: int = 8001
+    batch_size: int = DEFAULT_BATCH_SIZE
+    spool_dir: str | None = None
+
+
+async def _spool(request: Request, directory: str | None) -> tuple[Path, str, int]:
+    """Stream the request body to a temporary file, hashing it on the way; never the whole file in memory."""
+    digest = hashlib.sha256()
+    size = 0
+    fd, name = tempfile.mkstemp(prefix="finops-ingest-", suffix=".csv", dir=directory)
+    with os.fdopen(fd, "wb") as out:
+        async for chunk in request.stream():
+            digest.update(chunk)
+            size += len(chunk)
+            out.write(chunk)
+    return Path(name), digest.hexdigest(), size
+
+
+def create_app(settings: IngestSettings) -> AsgiFastStream:
+    runtime = ServiceRuntime(
+        settings,
+        schema=SCHEMA,
+        migrations=Path(__file__).parent / "migrations",
+        topics=[COST, INGEST],
+    )
+
+    async def upload(request: Request) -> JSONResponse:
+        """POST a FOCUS CSV as the request body; ?name= names it, ?batch_size= sets lines per batch."""
+        if request.method != "POST":
+            return JSONResponse({"error": "use POST with the billing file as the body"}, status_code=405)
+        name = request.query_params.get("name") or request.headers.get("x-file-name") or "upload.csv"
+        try:
+            batch_size = int(request.query_params.get("batch_size", settings.batch_size))
+        except ValueError:
+            return JSONResponse({"error": "batch_size must be a whole number"}, status_code=400)
+        if not 1 <= batch_size <= MAX_BATCH_SIZE:
+            return JSONResponse({"error": f"batch_size must be between 1 and {MAX_BATCH_SIZE}"}, status_code=400)
+        with telemetry.tracer().start_as_current_span(
+            "POST /v1/ingest",
+            context=telemetry.extract(dict(request.headers)),
+            kind=trace.SpanKind.SERVER,
+            attributes={"finops.file.name": name},
+        ) as span:
+            path, sha256, size = await _spool(request, settings.spool_dir)
+            try:
+                report = await ingest_file(
+                    runtime.pool, path=path, file_name=name, sha256=sha256, size_bytes=size, batch_size=batch_size
+                )
+            except BillingFileRejected as rejected:
+                span.set_attribute("finops.ingest.rejected", rejected.rule)
+                return JSONResponse({"rejected": rejected.as_dict()}, status_code=422)
+            finally:
+                path.unlink(missing_ok=True)
+            body = report.as_dict()
+            body["trace_id"] = format(span.get_span_context().trace_id, "032x")
+            return JSONResponse(body, status_code=200 if report.duplicate else 201)
+
+    async def files(request: Request) -> JSONResponse:
+        async with runtime.pool.acquire() as conn:
+            rows = await repository.recent_files(conn)
+        return JSONResponse(
+            [{**dict(r), "ingest_id": str(r["ingest_id"]), "received_at": r["received_at"].isoformat()} for r in rows]
+        )
+
+    runtime.route("/v1/ingest", upload)
+    runtime.route("/v1/ingest/files", files)
+    return runtime.app()

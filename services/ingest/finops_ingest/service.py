@@ -1,0 +1,196 @@
+"""Ingesting one billing file: read it whole, and in one transaction record it and queue its cost batches
+in the outbox. A file with an error is rejected whole: the transaction rolls back and nothing is published."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+
+import asyncpg
+import pydantic
+
+from finops_contracts.events import CostBatchIngested, CostLine, CurrencyTotal, IngestCompleted
+from finops_ingest import repository
+from finops_ingest.focus_csv import COLUMN_FIELDS, BillingFileRejected, read_rows
+from finops_runtime import outbox
+
+SOURCE = "/finops/ingest"
+_INGEST_NAMESPACE = uuid.UUID("0b5e3f4e-3c1a-4f55-9a44-6f1f3b1e7c21")
+_OUTBOX_CHUNK = 200
+_COLUMN_OF = {fieldname: column for column, (fieldname, _) in COLUMN_FIELDS.items()}
+
+
+@dataclass
+class AccountTotal:
+    billed_cost: Decimal = Decimal(0)
+    effective_cost: Decimal = Decimal(0)
+    line_count: int = 0
+
+
+@dataclass
+class IngestReport:
+    ingest_id: uuid.UUID
+    file_name: str
+    sha256: str
+    duplicate: bool
+    row_count: int = 0
+    batch_count: int = 0
+    totals: dict[tuple[str, str], AccountTotal] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "ingest_id": str(self.ingest_id),
+            "file_name": self.file_name,
+            "sha256": self.sha256,
+            "duplicate": self.duplicate,
+            "row_count": self.row_count,
+            "batch_count": self.batch_count,
+            "totals": [
+                {
+                    "billing_account_id": account,
+                    "currency": currency,
+                    "billed_cost": format(t.billed_cost, "f"),
+                    "effective_cost": format(t.effective_cost, "f"),
+                    "line_count": t.line_count,
+                }
+                for (account, currency), t in sorted(self.totals.items())
+            ],
+        }
+
+
+def ingest_id_for(sha256: str) -> uuid.UUID:
+    return uuid.uuid5(_INGEST_NAMESPACE, sha256)
+
+
+def batch_id(ingest_id: uuid.UUID, seq: int) -> uuid.UUID:
+    """Deterministic, so re-reading the same file can never mint new idempotency keys."""
+    return uuid.uuid5(ingest_id, f"batch/{seq}")
+
+
+class _Batcher:
+    """Groups lines by billing account and period, and cuts a batch every `size` lines of a group."""
+
+    def __init__(self, ingest_id: uuid.UUID, size: int) -> None:
+        self._ingest_id = ingest_id
+        self._size = size
+        self._open: dict[tuple[str, datetime], list[CostLine]] = defaultdict(list)
+        self.count = 0
+
+    def add(self, line: CostLine) -> outbox.OutboxMessage | None:
+        key = (line.billing_account_id, line.billing_period_start)
+        lines = self._open[key]
+        lines.append(line)
+        if len(lines) >= self._size:
+            del self._open[key]
+            return self._message(key, lines)
+        return None
+
+    def flush(self) -> list[outbox.OutboxMessage]:
+        messages = [self._message(key, lines) for key, lines in self._open.items()]
+        self._open.clear()
+        return messages
+
+    def _message(self, key: tuple[str, datetime], lines: list[CostLine]) -> outbox.OutboxMessage:
+        event = CostBatchIngested(
+            ingest_id=self._ingest_id,
+            batch_seq=self.count,
+            billing_account_id=key[0],
+            billing_period_start=key[1],
+            lines=tuple(lines),
+        )
+        message = outbox.message_for(event, source=SOURCE, event_id=batch_id(self._ingest_id, self.count))
+        self.count += 1
+        return message
+
+
+def _line(values: dict[str, object], *, file: str, row: int) -> CostLine:
+    try:
+        return CostLine.model_validate(values)
+    except pydantic.ValidationError as exc:
+        error = exc.errors()[0]
+        field_name = str(error["loc"][0]) if error["loc"] else ""
+        raise BillingFileRejected(
+            file=file,
+            row=row,
+            column=_COLUMN_OF.get(field_name, field_name),
+            value=None if error.get("input") is None else str(error["input"]),
+            rule=error["msg"],
+            hint="Correct the value in the export and upload the file again.",
+        ) from exc
+
+
+async def ingest_file(
+    pool: asyncpg.Pool, *, path: Path, file_name: str, sha256: str, size_bytes: int, batch_size: int
+) -> IngestReport:
+    """Accept a billing file once: its batches and IngestCompleted reach the outbox in one transaction."""
+    ingest_id = ingest_id_for(sha256)
+    report = IngestReport(ingest_id=ingest_id, file_name=file_name, sha256=sha256, duplicate=False)
+    async with pool.acquire() as conn, conn.transaction():
+        if not await repository.claim_file(
+            conn, ingest_id=ingest_id, file_name=file_name, sha256=sha256, size_bytes=size_bytes
+        ):
+            existing = await repository.find_file(conn, sha256=sha256)
+            report.duplicate = True
+            report.ingest_id = existing["ingest_id"] if existing else ingest_id
+            return report
+        batcher = _Batcher(ingest_id, batch_size)
+        pending: list[outbox.OutboxMessage] = []
+        for row in read_rows(path, file_name):
+            line = _line(row.values, file=file_name, row=row.number)
+            total = report.totals.setdefault((line.billing_account_id, line.billing_currency), AccountTotal())
+            total.billed_cost += line.billed_cost
+            total.effective_cost += line.effective_cost
+            total.line_count += 1
+            report.row_count += 1
+            message = batcher.add(line)
+            if message is not None:
+                pending.append(message)
+                if len(pending) >= _OUTBOX_CHUNK:
+                    await outbox.add(conn, pending)
+                    pending.clear()
+        if report.row_count == 0:
+            raise BillingFileRejected(
+                file=file_name,
+                row=2,
+                rule="the file has a header but no rows",
+                hint="Export a billing period that has charges.",
+            )
+        pending.extend(batcher.flush())
+        report.batch_count = batcher.count
+        await outbox.add(conn, pending)
+        await repository.complete_file(
+            conn,
+            ingest_id=ingest_id,
+            row_count=report.row_count,
+            batch_count=report.batch_count,
+            totals=[(a, c, t.billed_cost, t.effective_cost, t.line_count) for (a, c), t in report.totals.items()],
+        )
+        completed = IngestCompleted(
+            ingest_id=ingest_id,
+            file_name=file_name,
+            sha256=sha256,
+            row_count=report.row_count,
+            batch_count=report.batch_count,
+            totals=_currency_totals(report),
+        )
+        await outbox.add(
+            conn, [outbox.message_for(completed, source=SOURCE, event_id=uuid.uuid5(ingest_id, "completed"))]
+        )
+    return report
+
+
+def _currency_totals(report: IngestReport) -> tuple[CurrencyTotal, ...]:
+    by_currency: dict[str, AccountTotal] = defaultdict(AccountTotal)
+    for (_, currency), t in report.totals.items():
+        c = by_currency[currency]
+        c.billed_cost += t.billed_cost
+        c.effective_cost += t.effective_cost
+        c.line_count += t.line_count
+    return tuple(
+        CurrencyTotal(currency=cur, billed_cost=t.billed_cost, effective_cost=t.effective_cost, line_count=t.line_count)
+        for cur, t in sorted(by_currency.items())
+    )
