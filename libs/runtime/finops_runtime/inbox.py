@@ -198,7 +198,7 @@ class Inbox:
     async def _handle(self, conn: asyncpg.Connection, delivery: Delivery) -> None:
         assert delivery.envelope is not None and delivery.event is not None
         with telemetry.tracer().start_as_current_span(
-            f"{delivery.record.topic} process",
+            f"{self.topic.name} process",
             context=telemetry.extract(delivery.headers),
             kind=trace.SpanKind.CONSUMER,
             attributes={

@@ -1,0 +1,77 @@
+"""Fixtures: real Kafka and PostgreSQL for the session, and for each test a fresh database and a fresh
+Kafka namespace (topic and group prefix), so tests never see each other's data."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import asyncpg
+import pytest
+
+from tests.support.endpoints import Endpoints, provide
+
+
+@pytest.fixture(scope="session")
+def endpoints() -> Iterator[Endpoints]:
+    with provide() as found:
+        yield found
+
+
+@pytest.fixture
+def test_id() -> str:
+    return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+def kafka_namespace(test_id: str) -> str:
+    return f"t{test_id}."
+
+
+@pytest.fixture
+async def database_url(endpoints: Endpoints, test_id: str) -> AsyncIterator[str]:
+    name = f"t_{test_id}"
+    admin = await asyncpg.connect(endpoints.database_url)
+    try:
+        await admin.execute(f"CREATE DATABASE {name}")
+    finally:
+        await admin.close()
+    base, _, _ = endpoints.database_url.rpartition("/")
+    yield f"{base}/{name}"
+    admin = await asyncpg.connect(endpoints.database_url)
+    try:
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+def service_env(endpoints: Endpoints, database_url: str, kafka_namespace: str) -> dict[str, str]:
+    """The environment a service process of this test runs with."""
+    return {
+        "KAFKA_BOOTSTRAP_SERVERS": endpoints.kafka,
+        "DATABASE_URL": database_url,
+        "FINOPS_KAFKA_NAMESPACE": kafka_namespace,
+        "FINOPS_RELAY_POLL_INTERVAL_S": "0.2",
+    }
+
+
+@pytest.fixture(scope="session")
+def _span_exporter():
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    return exporter
+
+
+@pytest.fixture
+def spans(_span_exporter):
+    """The spans finished during this test, in an in-memory exporter."""
+    _span_exporter.clear()
+    return _span_exporter

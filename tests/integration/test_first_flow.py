@@ -1,0 +1,86 @@
+"""The first flow, in process against real Kafka and PostgreSQL: a FOCUS file uploaded to ingest ends up
+allocated, per billing account and currency, to the cent. Uses ../shared/data/focus (MANIFEST.md)."""
+
+from __future__ import annotations
+
+import httpx
+
+from finops_allocation.app import AllocationSettings
+from finops_allocation.app import create_app as allocation_app
+from finops_ingest.app import IngestSettings
+from finops_ingest.app import create_app as ingest_app
+from tests.support.flow import allocated_lines, allocated_totals, scalar
+from tests.support.focus_files import FOCUS_SAMPLE, file_totals
+from tests.support.kafka import count_records
+from tests.support.services import free_port, serve_in_process, wait_until
+
+
+def settings(cls, service_env):
+    return cls(database_url=service_env["DATABASE_URL"], kafka_bootstrap_servers=service_env["KAFKA_BOOTSTRAP_SERVERS"],
+               kafka_namespace=service_env["FINOPS_KAFKA_NAMESPACE"], relay_poll_interval_s=0.2)
+
+
+async def test_sample_file_is_allocated_to_the_cent(service_env, database_url):
+    expected = file_totals(FOCUS_SAMPLE)
+
+    async with (
+        serve_in_process(ingest_app(settings(IngestSettings, service_env)), free_port()) as ingest,
+        serve_in_process(allocation_app(settings(AllocationSettings, service_env)), free_port()),
+        httpx.AsyncClient(timeout=60) as client,
+    ):
+        response = await client.post(f"{ingest}/v1/ingest", params={"name": FOCUS_SAMPLE.name, "batch_size": 40},
+                                     content=FOCUS_SAMPLE.read_bytes())
+        assert response.status_code == 201, response.text
+
+        async def all_allocated():
+            return await allocated_lines(database_url) == 1000
+
+        await wait_until(all_allocated, timeout=60, what="1000 lines allocated")
+
+    assert await allocated_totals(database_url) == expected
+    report = response.json()
+    assert report["row_count"] == 1000
+    assert {(t["billing_account_id"], t["currency"]): t["billed_cost"] for t in report["totals"]} == {
+        k: format(v[0], "f") for k, v in expected.items()
+    }
+    assert await scalar(database_url, "SELECT count(*) FROM ingest.outbox") == 0
+
+
+async def test_the_same_file_twice_is_accepted_once(service_env, database_url):
+    async with (
+        serve_in_process(ingest_app(settings(IngestSettings, service_env)), free_port()) as ingest,
+        serve_in_process(allocation_app(settings(AllocationSettings, service_env)), free_port()),
+        httpx.AsyncClient(timeout=60) as client,
+    ):
+        first = await client.post(f"{ingest}/v1/ingest", content=FOCUS_SAMPLE.read_bytes())
+        second = await client.post(f"{ingest}/v1/ingest", content=FOCUS_SAMPLE.read_bytes())
+
+        async def all_allocated():
+            return await allocated_lines(database_url) == 1000
+
+        await wait_until(all_allocated, timeout=60, what="1000 lines allocated")
+
+    assert (first.status_code, second.status_code) == (201, 200)
+    assert second.json()["duplicate"] is True
+    assert second.json()["ingest_id"] == first.json()["ingest_id"]
+    assert await allocated_totals(database_url) == file_totals(FOCUS_SAMPLE)
+
+
+async def test_a_bad_file_is_rejected_whole_and_nothing_is_published(service_env, database_url, tmp_path):
+    lines = FOCUS_SAMPLE.read_text().splitlines(keepends=True)
+    broken = lines[:500] + [lines[500].replace('"USD"', '"US Dollars"', 1)] + lines[501:]
+
+    async with (
+        serve_in_process(ingest_app(settings(IngestSettings, service_env)), free_port()) as ingest,
+        httpx.AsyncClient(timeout=60) as client,
+    ):
+        response = await client.post(f"{ingest}/v1/ingest", params={"name": "broken.csv"}, content="".join(broken))
+        ok = await client.get(f"{ingest}/health")
+
+    assert response.status_code == 422
+    rejected = response.json()["rejected"]
+    assert (rejected["file"], rejected["row"], rejected["column"]) == ("broken.csv", 501, "BillingCurrency")
+    assert ok.status_code == 200
+    assert await scalar(database_url, "SELECT count(*) FROM ingest.outbox") == 0
+    assert await scalar(database_url, "SELECT count(*) FROM ingest.ingest_file") == 0
+    assert await count_records(service_env["KAFKA_BOOTSTRAP_SERVERS"], service_env["FINOPS_KAFKA_NAMESPACE"] + "finops.cost.v1") == 0

@@ -1,0 +1,37 @@
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from finops_allocation.allocate import UNALLOCATED, allocate, owner_of
+from finops_contracts.events import CostLine
+
+
+def line(cost: str, tags: dict[str, str], currency: str = "USD") -> CostLine:
+    t = datetime(2026, 1, 1, tzinfo=UTC)
+    return CostLine(billing_account_id="1", billing_period_start=t, billing_period_end=t, charge_period_start=t,
+                    charge_period_end=t, charge_category="Usage", billing_currency=currency,
+                    billed_cost=Decimal(cost), effective_cost=Decimal(cost), provider_name="AWS", tags=tags)
+
+
+def test_team_tag_wins_over_application():
+    assert owner_of({"application": "shop", "team": "payments"}) == "payments"
+
+
+def test_tag_keys_match_despite_case_and_stray_spaces():
+    assert owner_of({" Team ": "search"}) == "search"
+    assert owner_of({"Application": "shop"}) == "shop"
+
+
+def test_untagged_and_empty_tags_are_unallocated():
+    assert owner_of({}) == UNALLOCATED
+    assert owner_of({"team": "  ", "env": "prod"}) == UNALLOCATED
+
+
+def test_allocate_sums_exactly_per_owner_and_currency():
+    lines = [line("0.1", {"team": "a"}), line("0.2", {"team": "a"}), line("5", {}), line("1.5", {"team": "a"}, "EUR")]
+
+    totals = allocate(lines)
+
+    assert totals[("a", "USD")].billed_cost == Decimal("0.3")
+    assert totals[("a", "USD")].line_count == 2
+    assert totals[(UNALLOCATED, "USD")].effective_cost == Decimal("5")
+    assert totals[("a", "EUR")].billed_cost == Decimal("1.5")

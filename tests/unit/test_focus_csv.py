@@ -1,0 +1,78 @@
+"""The FOCUS CSV reader against the real sample (named in shared/data/MANIFEST.md) and bad input."""
+
+from collections import defaultdict
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from finops_ingest.focus_csv import BillingFileRejected, read_rows
+from tests.support.focus_files import FOCUS_SAMPLE, file_totals
+
+
+def totals_read(path: Path) -> dict[tuple[str, str], tuple[Decimal, Decimal, int]]:
+    totals = defaultdict(lambda: [Decimal(0), Decimal(0), 0])
+    for row in read_rows(path, path.name):
+        t = totals[(row.values["billing_account_id"], row.values["billing_currency"])]
+        t[0] += row.values["billed_cost"]
+        t[1] += row.values["effective_cost"]
+        t[2] += 1
+    return {k: tuple(v) for k, v in totals.items()}
+
+
+def test_real_sample_reads_to_the_files_own_totals():
+    assert FOCUS_SAMPLE.exists(), f"{FOCUS_SAMPLE} is missing: the tests need ../shared/data"
+
+    assert totals_read(FOCUS_SAMPLE) == file_totals(FOCUS_SAMPLE)
+
+
+def test_real_sample_quirks_are_tolerated():
+    rows = list(read_rows(FOCUS_SAMPLE, "sample.csv"))
+
+    assert len(rows) == 1000
+    assert all(r.values["billing_period_start"].tzinfo is not None for r in rows)
+    assert any("org" in r.values["tags"] for r in rows), "the key ' org' is read as 'org'"
+    assert {r.values["billing_account_id"] for r in rows} >= {"1234567890123", "20209880"}
+
+
+def write(tmp_path: Path, text: str, name: str = "bill.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+HEADER = ("BillingAccountId,BillingPeriodStart,BillingPeriodEnd,ChargePeriodStart,ChargePeriodEnd,"
+          "ChargeCategory,BillingCurrency,BilledCost,EffectiveCost,ProviderName\n")
+GOOD = "1,2026-01-01,2026-02-01,2026-01-01,2026-01-02,Usage,USD,1.5,1.25,AWS\n"
+
+
+def test_non_numeric_cost_names_file_row_and_column(tmp_path):
+    path = write(tmp_path, HEADER + GOOD + GOOD.replace("1.5", "abc"))
+
+    with pytest.raises(BillingFileRejected) as caught:
+        list(read_rows(path, "bill.csv"))
+
+    assert (caught.value.file, caught.value.row, caught.value.column, caught.value.value) == (
+        "bill.csv", 3, "BilledCost", "abc")
+    assert "decimal" in caught.value.rule
+
+
+def test_missing_mandatory_column_is_named(tmp_path):
+    path = write(tmp_path, HEADER.replace("EffectiveCost,", "") + GOOD.replace("1.25,", ""))
+
+    with pytest.raises(BillingFileRejected, match="EffectiveCost"):
+        list(read_rows(path, "bill.csv"))
+
+
+def test_empty_file_is_rejected(tmp_path):
+    with pytest.raises(BillingFileRejected, match="empty"):
+        list(read_rows(write(tmp_path, ""), "bill.csv"))
+
+
+def test_empty_mandatory_value_is_rejected(tmp_path):
+    path = write(tmp_path, HEADER + GOOD.replace(",USD,", ",,"))
+
+    with pytest.raises(BillingFileRejected) as caught:
+        list(read_rows(path, "bill.csv"))
+
+    assert (caught.value.row, caught.value.column) == (2, "BillingCurrency")
