@@ -68,8 +68,11 @@ async def serve_in_process(app: Any, port: int) -> AsyncIterator[str]:
 class ServiceProcess:
     """A service as its own OS process (`python -m <module>`), logging to a file."""
 
-    def __init__(self, module: str, *, env: dict[str, str], log_dir: Path, name: str | None = None) -> None:
+    def __init__(self, module: str, *, env: dict[str, str], log_dir: Path, name: str | None = None,
+                 args: tuple[str, ...] = (), http: bool = True) -> None:
         self.module = module
+        self.args = args
+        self.http = http
         self.name = name or module
         self.port = free_port()
         self.env = {**os.environ, **env, "FINOPS_HTTP_PORT": str(self.port), "FINOPS_LOG_FORMAT": "text"}
@@ -87,13 +90,23 @@ class ServiceProcess:
         log.write(f"\n===== start {self.starts} =====\n")
         log.flush()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", self.module],
+            [sys.executable, "-m", self.module, *self.args],
             env={**self.env, "FINOPS_INSTANCE_ID": f"{self.name}-{self.starts}", **(extra_env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        await wait_ready(self.url, process=self.process)
+        if self.http:
+            await wait_ready(self.url, process=self.process)
         return self
+
+    async def wait_exit(self, timeout: float) -> int:
+        assert self.process is not None
+
+        async def exited() -> bool:
+            return self.process.poll() is not None
+
+        await wait_until(exited, timeout=timeout, what=f"{self.name} to exit")
+        return self.process.returncode
 
     def kill9(self) -> None:
         assert self.process is not None

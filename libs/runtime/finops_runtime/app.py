@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+from aiokafka import ConsumerRebalanceListener, TopicPartition
 from faststream import AckPolicy
 from faststream.asgi import AsgiFastStream
 from faststream.kafka import KafkaBroker
@@ -34,6 +35,19 @@ log = logging.getLogger(__name__)
 async def _raw_records(msg: StreamMessage[Any]) -> Any:
     # The Inbox reads raw records itself, so a malformed payload reaches it instead of failing in decode.
     return None
+
+
+class _Assignment(ConsumerRebalanceListener):
+    """Which partitions this instance holds, for /ready and for operators."""
+
+    def __init__(self) -> None:
+        self.partitions: set[TopicPartition] = set()
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        self.partitions.difference_update(revoked)
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        self.partitions.update(assigned)
 
 
 class ServiceRuntime:
@@ -59,6 +73,7 @@ class ServiceRuntime:
             ("/ready", request_response(self._ready)),
             ("/metrics", request_response(self._metrics)),
         ]
+        self._assignment = _Assignment()
         self._pending_inboxes: list[tuple[str, Topic, Mapping[str, Handler], dict[str, Inbox]]] = []
         self.ready = False
 
@@ -86,6 +101,7 @@ class ServiceRuntime:
             ack_policy=AckPolicy.NACK_ON_ERROR,
             decoder=_raw_records,
             max_partition_fetch_bytes=kafka.MAX_MESSAGE_BYTES,
+            listener=self._assignment,
             title=f"{group}:{topic.name}",
             description=topic.description,
         )(on_records)
@@ -167,6 +183,8 @@ class ServiceRuntime:
             checks["database"] = False
             checks["database_error"] = repr(exc)
         checks["kafka"] = await self.broker.ping(timeout=2)
+        if self._pending_inboxes:
+            checks["partitions"] = sorted(f"{tp.topic}/{tp.partition}" for tp in self._assignment.partitions)
         if self.relay is not None:
             checks["relay"] = "leader" if self.relay.is_leader else "standby"
         ok = bool(checks["started"] and checks["database"] and checks["kafka"])
