@@ -18,8 +18,9 @@ BATCH = 50
 
 async def upload(ingest_url: str, bill) -> dict:
     async with httpx.AsyncClient(timeout=120) as client:
-        response = await client.post(f"{ingest_url}/v1/ingest", params={"name": bill.name, "batch_size": BATCH},
-                                     content=bill.read_bytes())
+        response = await client.post(
+            f"{ingest_url}/v1/ingest", params={"name": bill.name, "batch_size": BATCH}, content=bill.read_bytes()
+        )
     assert response.status_code == 201, response.text
     return response.json()
 
@@ -28,8 +29,9 @@ async def processed(database_url: str) -> int:
     return int(await scalar(database_url, "SELECT count(*) FROM allocation.processed_event") or 0)
 
 
-async def test_allocation_killed_at_random_moments_loses_and_doubles_nothing(spawn, service_env, database_url,
-                                                                               big_bill):
+async def test_allocation_killed_at_random_moments_loses_and_doubles_nothing(
+    spawn, service_env, database_url, big_bill
+):
     rng = random.Random()
     allocation = spawn("finops_allocation", name="allocation", env={"FINOPS_CONSUMER_MAX_RECORDS": "2"})
     ingest = spawn("finops_ingest", name="ingest")
@@ -114,7 +116,9 @@ async def test_two_allocation_instances_share_the_partitions(spawn, service_env,
     async with httpx.AsyncClient(timeout=10) as client:
 
         async def both_assigned():
-            held = [(await client.get(f"{p.url}/ready")).json()["checks"].get("partitions", []) for p in (first, second)]
+            held = [
+                (await client.get(f"{p.url}/ready")).json()["checks"].get("partitions", []) for p in (first, second)
+            ]
             return held if all(held) and len(set(held[0]) | set(held[1])) == 6 else None
 
         held = await wait_until(both_assigned, timeout=60, what="both instances holding partitions")
@@ -126,7 +130,6 @@ async def test_two_allocation_instances_share_the_partitions(spawn, service_env,
     await wait_until(all_allocated, timeout=120, what="every batch processed")
 
     assert not set(held[0]) & set(held[1]), "no partition is held twice"
-    per_instance = await scalar(
-        database_url, "SELECT count(DISTINCT instance) FROM allocation.processed_event")
+    per_instance = await scalar(database_url, "SELECT count(DISTINCT instance) FROM allocation.processed_event")
     assert per_instance == 2
     assert await allocated_totals(database_url) == file_totals(big_bill)

@@ -18,12 +18,22 @@ PERIOD = datetime(2026, 3, 1, tzinfo=UTC)
 
 
 def batch(account: str, cost: str) -> tuple[bytes, bytes, dict[str, str]]:
-    line = CostLine(billing_account_id=account, billing_period_start=PERIOD, billing_period_end=PERIOD,
-                    charge_period_start=PERIOD, charge_period_end=PERIOD, charge_category="Usage",
-                    billing_currency="USD", billed_cost=Decimal(cost), effective_cost=Decimal(cost),
-                    provider_name="AWS", tags={"team": "a"})
-    event = CostBatchIngested(ingest_id=uuid.uuid4(), batch_seq=0, billing_account_id=account,
-                              billing_period_start=PERIOD, lines=(line,))
+    line = CostLine(
+        billing_account_id=account,
+        billing_period_start=PERIOD,
+        billing_period_end=PERIOD,
+        charge_period_start=PERIOD,
+        charge_period_end=PERIOD,
+        charge_category="Usage",
+        billing_currency="USD",
+        billed_cost=Decimal(cost),
+        effective_cost=Decimal(cost),
+        provider_name="AWS",
+        tags={"team": "a"},
+    )
+    event = CostBatchIngested(
+        ingest_id=uuid.uuid4(), batch_seq=0, billing_account_id=account, billing_period_start=PERIOD, lines=(line,)
+    )
     headers = Envelope(id=uuid.uuid4(), type=event.TYPE, source="/test", time=datetime.now(UTC)).to_headers()
     return event.key().encode(), event.model_dump_json().encode(), headers
 
@@ -32,21 +42,27 @@ async def test_malformed_records_are_dead_lettered_and_later_ones_processed(serv
     bootstrap, ns = service_env["KAFKA_BOOTSTRAP_SERVERS"], service_env["FINOPS_KAFKA_NAMESPACE"]
     key, good_payload, good_headers = batch("acct-1", "1.10")
     _, later_payload, later_headers = batch("acct-1", "2.205")
-    envelope_only = Envelope(id=uuid.uuid4(), type=CostBatchIngested.TYPE, source="/test",
-                             time=datetime.now(UTC)).to_headers()
+    envelope_only = Envelope(
+        id=uuid.uuid4(), type=CostBatchIngested.TYPE, source="/test", time=datetime.now(UTC)
+    ).to_headers()
     bad_currency = good_payload.replace(b'"USD"', b'"usd"')
-    other_headers = Envelope(id=uuid.uuid4(), type=CostBatchIngested.TYPE, source="/test",
-                             time=datetime.now(UTC)).to_headers()
+    other_headers = Envelope(
+        id=uuid.uuid4(), type=CostBatchIngested.TYPE, source="/test", time=datetime.now(UTC)
+    ).to_headers()
     settings = AllocationSettings(database_url=database_url, kafka_bootstrap_servers=bootstrap, kafka_namespace=ns)
 
     async with serve_in_process(create_app(settings), free_port()):
-        await produce(bootstrap, ns + "finops.cost.v1", [
-            (key, good_payload, good_headers),
-            (key, b"{not json", envelope_only),
-            (key, good_payload, {"content-type": "application/json"}),
-            (key, bad_currency, other_headers),
-            (key, later_payload, later_headers),
-        ])
+        await produce(
+            bootstrap,
+            ns + "finops.cost.v1",
+            [
+                (key, good_payload, good_headers),
+                (key, b"{not json", envelope_only),
+                (key, good_payload, {"content-type": "application/json"}),
+                (key, bad_currency, other_headers),
+                (key, later_payload, later_headers),
+            ],
+        )
 
         async def both_valid_allocated():
             return (await allocated_totals(database_url)).get(("acct-1", "USD"), (0,))[0] == Decimal("3.305")
@@ -56,13 +72,16 @@ async def test_malformed_records_are_dead_lettered_and_later_ones_processed(serv
 
     reasons = sorted(dict(r.headers)["dlq_reason"].decode() for r in dead)
     assert len(dead) == 3
-    assert any(r.startswith("payload does not match finops.cost.batch_ingested.v1") and "Invalid JSON" in r
-               for r in reasons), reasons
+    assert any(
+        r.startswith("payload does not match finops.cost.batch_ingested.v1") and "Invalid JSON" in r for r in reasons
+    ), reasons
     assert any("required header ce_specversion" in r or "ce_specversion" in r for r in reasons), reasons
     assert any("lines.0.billing_currency" in r for r in reasons), reasons
     origins = sorted(int(dict(r.headers)["dlq_origin_offset"]) for r in dead)
     assert origins == [1, 2, 3]
     assert {dict(r.headers)["dlq_origin_topic"].decode() for r in dead} == {ns + "finops.cost.v1"}
     assert {r.value for r in dead} == {b"{not json", good_payload, bad_currency}
-    assert await scalar(database_url,
-                        "SELECT count(*) FROM allocation.processed_event WHERE outcome = 'dead_lettered'") == 3
+    assert (
+        await scalar(database_url, "SELECT count(*) FROM allocation.processed_event WHERE outcome = 'dead_lettered'")
+        == 3
+    )

@@ -16,8 +16,12 @@ from tests.support.services import free_port, serve_in_process, wait_until
 
 
 def settings(cls, service_env):
-    return cls(database_url=service_env["DATABASE_URL"], kafka_bootstrap_servers=service_env["KAFKA_BOOTSTRAP_SERVERS"],
-               kafka_namespace=service_env["FINOPS_KAFKA_NAMESPACE"], relay_poll_interval_s=0.2)
+    return cls(
+        database_url=service_env["DATABASE_URL"],
+        kafka_bootstrap_servers=service_env["KAFKA_BOOTSTRAP_SERVERS"],
+        kafka_namespace=service_env["FINOPS_KAFKA_NAMESPACE"],
+        relay_poll_interval_s=0.2,
+    )
 
 
 async def test_sample_file_is_allocated_to_the_cent(service_env, database_url):
@@ -28,8 +32,11 @@ async def test_sample_file_is_allocated_to_the_cent(service_env, database_url):
         serve_in_process(allocation_app(settings(AllocationSettings, service_env)), free_port()),
         httpx.AsyncClient(timeout=60) as client,
     ):
-        response = await client.post(f"{ingest}/v1/ingest", params={"name": FOCUS_SAMPLE.name, "batch_size": 40},
-                                     content=FOCUS_SAMPLE.read_bytes())
+        response = await client.post(
+            f"{ingest}/v1/ingest",
+            params={"name": FOCUS_SAMPLE.name, "batch_size": 40},
+            content=FOCUS_SAMPLE.read_bytes(),
+        )
         assert response.status_code == 201, response.text
 
         async def all_allocated():
@@ -83,4 +90,9 @@ async def test_a_bad_file_is_rejected_whole_and_nothing_is_published(service_env
     assert ok.status_code == 200
     assert await scalar(database_url, "SELECT count(*) FROM ingest.outbox") == 0
     assert await scalar(database_url, "SELECT count(*) FROM ingest.ingest_file") == 0
-    assert await count_records(service_env["KAFKA_BOOTSTRAP_SERVERS"], service_env["FINOPS_KAFKA_NAMESPACE"] + "finops.cost.v1") == 0
+    assert (
+        await count_records(
+            service_env["KAFKA_BOOTSTRAP_SERVERS"], service_env["FINOPS_KAFKA_NAMESPACE"] + "finops.cost.v1"
+        )
+        == 0
+    )

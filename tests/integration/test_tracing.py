@@ -15,16 +15,21 @@ from tests.support.services import free_port, serve_in_process, wait_until
 
 
 async def test_ingest_request_relay_publish_and_consumer_share_one_trace(spans, service_env, database_url):
-    common = dict(database_url=database_url, kafka_bootstrap_servers=service_env["KAFKA_BOOTSTRAP_SERVERS"],
-                  kafka_namespace=service_env["FINOPS_KAFKA_NAMESPACE"], relay_poll_interval_s=0.2)
+    common = dict(
+        database_url=database_url,
+        kafka_bootstrap_servers=service_env["KAFKA_BOOTSTRAP_SERVERS"],
+        kafka_namespace=service_env["FINOPS_KAFKA_NAMESPACE"],
+        relay_poll_interval_s=0.2,
+    )
 
     async with (
         serve_in_process(ingest_app(IngestSettings(**common)), free_port()) as ingest,
         serve_in_process(allocation_app(AllocationSettings(**common)), free_port()),
         httpx.AsyncClient(timeout=60) as client,
     ):
-        response = await client.post(f"{ingest}/v1/ingest", params={"batch_size": 250},
-                                     content=FOCUS_SAMPLE.read_bytes())
+        response = await client.post(
+            f"{ingest}/v1/ingest", params={"batch_size": 250}, content=FOCUS_SAMPLE.read_bytes()
+        )
         assert response.status_code == 201, response.text
 
         async def all_allocated():

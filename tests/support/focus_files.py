@@ -15,22 +15,53 @@ SHARED = ROOT.parent / "shared"
 FOCUS_SAMPLE = SHARED / "data" / "focus" / "focus-1.0_multi-provider_aws-azure-oci_focus_sample_1000.csv"
 
 COLUMNS = [
-    "BillingAccountId", "BillingAccountName", "BillingPeriodStart", "BillingPeriodEnd", "ChargePeriodStart",
-    "ChargePeriodEnd", "ChargeCategory", "ChargeClass", "BillingCurrency", "BilledCost", "EffectiveCost",
-    "ListCost", "ContractedCost", "ProviderName", "ServiceName", "ServiceCategory", "RegionId", "ResourceId",
-    "SkuId", "ConsumedQuantity", "ConsumedUnit", "SubAccountId", "Tags",
+    "BillingAccountId",
+    "BillingAccountName",
+    "BillingPeriodStart",
+    "BillingPeriodEnd",
+    "ChargePeriodStart",
+    "ChargePeriodEnd",
+    "ChargeCategory",
+    "ChargeClass",
+    "BillingCurrency",
+    "BilledCost",
+    "EffectiveCost",
+    "ListCost",
+    "ContractedCost",
+    "ProviderName",
+    "ServiceName",
+    "ServiceCategory",
+    "RegionId",
+    "ResourceId",
+    "SkuId",
+    "ConsumedQuantity",
+    "ConsumedUnit",
+    "SubAccountId",
+    "Tags",
 ]
 TEAMS = ["payments", "search", "platform", "data", "ml"]
-SERVICES = [("Amazon EC2", "Compute"), ("Amazon S3", "Storage"), ("Amazon RDS", "Databases"),
-            ("AWS Lambda", "Compute"), ("Amazon CloudFront", "Networking")]
+SERVICES = [
+    ("Amazon EC2", "Compute"),
+    ("Amazon S3", "Storage"),
+    ("Amazon RDS", "Databases"),
+    ("AWS Lambda", "Compute"),
+    ("Amazon CloudFront", "Networking"),
+]
 
 
 def _amount(rng: random.Random) -> str:
     return str(Decimal(rng.randint(0, 10**9)) / Decimal(10**7))  # up to 100.0000000, exact digits
 
 
-def write_focus_csv(path: Path, *, rows: int, accounts: int = 20, periods: int = 2, seed: int = 7,
-                    currencies: tuple[str, ...] = ("USD",)) -> Path:
+def write_focus_csv(
+    path: Path,
+    *,
+    rows: int,
+    accounts: int = 20,
+    periods: int = 2,
+    seed: int = 7,
+    currencies: tuple[str, ...] = ("USD",),
+) -> Path:
     """A FOCUS 1.0-shaped Cost and Usage file with `rows` usage lines spread over accounts and months."""
     rng = random.Random(seed)
     with path.open("w", newline="") as f:
@@ -43,16 +74,41 @@ def write_focus_csv(path: Path, *, rows: int, accounts: int = 20, periods: int =
             day = 1 + rng.randrange(27)
             service, category = rng.choice(SERVICES)
             tag_kind = rng.random()
-            tags = ({"team": rng.choice(TEAMS)} if tag_kind < 0.5
-                    else {"application": f"app-{rng.randrange(8)}"} if tag_kind < 0.8 else {})
+            tags = (
+                {"team": rng.choice(TEAMS)}
+                if tag_kind < 0.5
+                else {"application": f"app-{rng.randrange(8)}"}
+                if tag_kind < 0.8
+                else {}
+            )
             billed = _amount(rng)
-            out.writerow([
-                account, f"Account {account}", start, end,
-                f"2026-{month:02d}-{day:02d}T00:00:00Z", f"2026-{month:02d}-{day + 1:02d}T00:00:00Z",
-                "Usage", "", currencies[i % len(currencies)], billed, _amount(rng), billed, billed, "AWS",
-                service, category, "us-east-1", f"i-{i:012x}", f"SKU{rng.randrange(50)}", str(rng.randint(1, 100)),
-                "Hours", account, json.dumps(tags),
-            ])
+            out.writerow(
+                [
+                    account,
+                    f"Account {account}",
+                    start,
+                    end,
+                    f"2026-{month:02d}-{day:02d}T00:00:00Z",
+                    f"2026-{month:02d}-{day + 1:02d}T00:00:00Z",
+                    "Usage",
+                    "",
+                    currencies[i % len(currencies)],
+                    billed,
+                    _amount(rng),
+                    billed,
+                    billed,
+                    "AWS",
+                    service,
+                    category,
+                    "us-east-1",
+                    f"i-{i:012x}",
+                    f"SKU{rng.randrange(50)}",
+                    str(rng.randint(1, 100)),
+                    "Hours",
+                    account,
+                    json.dumps(tags),
+                ]
+            )
     return path
 
 

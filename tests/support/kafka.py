@@ -28,7 +28,7 @@ async def read_topic(bootstrap: str, topic: str, *, at_least: int, timeout: floa
         while partitions is None and time.monotonic() < deadline:
             partitions = consumer.partitions_for_topic(topic) or None
             if partitions is None:
-                await consumer._client.force_metadata_update()  # noqa: SLF001 - topic may be brand new
+                await consumer._client.force_metadata_update()
                 await asyncio.sleep(0.2)
         assert partitions, f"topic {topic} does not exist"
         consumer.assign([TopicPartition(topic, p) for p in partitions])
@@ -53,7 +53,7 @@ async def count_records(bootstrap: str, topic: str) -> int:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
     await consumer.start()
     try:
-        await consumer._client.force_metadata_update()  # noqa: SLF001
+        await consumer._client.force_metadata_update()
         tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
         ends = await consumer.end_offsets(tps)
         starts = await consumer.beginning_offsets(tps)

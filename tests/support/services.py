@@ -68,8 +68,16 @@ async def serve_in_process(app: Any, port: int) -> AsyncIterator[str]:
 class ServiceProcess:
     """A service as its own OS process (`python -m <module>`), logging to a file."""
 
-    def __init__(self, module: str, *, env: dict[str, str], log_dir: Path, name: str | None = None,
-                 args: tuple[str, ...] = (), http: bool = True) -> None:
+    def __init__(
+        self,
+        module: str,
+        *,
+        env: dict[str, str],
+        log_dir: Path,
+        name: str | None = None,
+        args: tuple[str, ...] = (),
+        http: bool = True,
+    ) -> None:
         self.module = module
         self.args = args
         self.http = http

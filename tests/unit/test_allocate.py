@@ -7,9 +7,19 @@ from finops_contracts.events import CostLine
 
 def line(cost: str, tags: dict[str, str], currency: str = "USD") -> CostLine:
     t = datetime(2026, 1, 1, tzinfo=UTC)
-    return CostLine(billing_account_id="1", billing_period_start=t, billing_period_end=t, charge_period_start=t,
-                    charge_period_end=t, charge_category="Usage", billing_currency=currency,
-                    billed_cost=Decimal(cost), effective_cost=Decimal(cost), provider_name="AWS", tags=tags)
+    return CostLine(
+        billing_account_id="1",
+        billing_period_start=t,
+        billing_period_end=t,
+        charge_period_start=t,
+        charge_period_end=t,
+        charge_category="Usage",
+        billing_currency=currency,
+        billed_cost=Decimal(cost),
+        effective_cost=Decimal(cost),
+        provider_name="AWS",
+        tags=tags,
+    )
 
 
 def test_team_tag_wins_over_application():

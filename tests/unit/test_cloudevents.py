@@ -7,8 +7,13 @@ from finops_contracts.cloudevents import Envelope, InvalidEnvelope
 
 
 def test_envelope_round_trips_through_kafka_headers():
-    envelope = Envelope(id=uuid.uuid4(), type="finops.cost.batch_ingested.v1", source="/finops/ingest",
-                        time=datetime(2026, 11, 27, tzinfo=UTC), subject="123/2026-11")
+    envelope = Envelope(
+        id=uuid.uuid4(),
+        type="finops.cost.batch_ingested.v1",
+        source="/finops/ingest",
+        time=datetime(2026, 11, 27, tzinfo=UTC),
+        subject="123/2026-11",
+    )
 
     headers = envelope.to_headers()
 

@@ -41,8 +41,10 @@ def write(tmp_path: Path, text: str, name: str = "bill.csv") -> Path:
     return path
 
 
-HEADER = ("BillingAccountId,BillingPeriodStart,BillingPeriodEnd,ChargePeriodStart,ChargePeriodEnd,"
-          "ChargeCategory,BillingCurrency,BilledCost,EffectiveCost,ProviderName\n")
+HEADER = (
+    "BillingAccountId,BillingPeriodStart,BillingPeriodEnd,ChargePeriodStart,ChargePeriodEnd,"
+    "ChargeCategory,BillingCurrency,BilledCost,EffectiveCost,ProviderName\n"
+)
 GOOD = "1,2026-01-01,2026-02-01,2026-01-01,2026-01-02,Usage,USD,1.5,1.25,AWS\n"
 
 
@@ -53,7 +55,11 @@ def test_non_numeric_cost_names_file_row_and_column(tmp_path):
         list(read_rows(path, "bill.csv"))
 
     assert (caught.value.file, caught.value.row, caught.value.column, caught.value.value) == (
-        "bill.csv", 3, "BilledCost", "abc")
+        "bill.csv",
+        3,
+        "BilledCost",
+        "abc",
+    )
     assert "decimal" in caught.value.rule
 
 

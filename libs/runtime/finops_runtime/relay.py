@@ -22,9 +22,15 @@ async def run(schema: str, settings: Settings) -> None:
     pool = await db.create_pool(settings.database_url, schema=schema, min_size=1, max_size=2)
     broker = kafka.create_broker(settings.kafka_bootstrap_servers, client_id=f"{schema}-relay")
     await broker.connect()
-    relay = Relay(pool=pool, broker=broker, schema=schema, service=settings.service_name,
-                  namespace=settings.kafka_namespace, batch_size=settings.relay_batch_size,
-                  poll_interval_s=settings.relay_poll_interval_s)
+    relay = Relay(
+        pool=pool,
+        broker=broker,
+        schema=schema,
+        service=settings.service_name,
+        namespace=settings.kafka_namespace,
+        batch_size=settings.relay_batch_size,
+        poll_interval_s=settings.relay_poll_interval_s,
+    )
     task = asyncio.create_task(relay.run())
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
