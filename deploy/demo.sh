@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The run command: installs everything, starts Kafka and PostgreSQL (deploy/local/dev.sh), starts every
+# service as its own process, uploads the demo bill, and reconciles allocation's totals with the file's.
+#   bash deploy/demo.sh          start (or restart) and load the demo data
+#   bash deploy/demo.sh stop     stop the services, Kafka and PostgreSQL
+# Demo bill: ../shared/data/focus/...sample_1000.csv when present, else a generated FOCUS file.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+RUN="$ROOT/.local/run"
+LOGS="$ROOT/.local/logs"
+SERVICES=(ingest:8001 allocation:8002)
+
+say() { printf '[demo] %s\n' "$*" >&2; }
+
+stop_services() {
+  for entry in "${SERVICES[@]}"; do
+    name="${entry%%:*}"
+    pidfile="$RUN/$name.pid"
+    if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+      kill "$(cat "$pidfile")" && say "stopped $name"
+      for _ in $(seq 50); do kill -0 "$(cat "$pidfile")" 2>/dev/null || break; sleep 0.2; done
+    fi
+    rm -f "$pidfile"
+  done
+}
+
+if [ "${1:-start}" = "stop" ]; then
+  stop_services
+  bash deploy/local/dev.sh stop
+  exit 0
+fi
+
+bash deploy/install.sh
+eval "$(bash deploy/local/dev.sh start)"
+export KAFKA_BOOTSTRAP_SERVERS DATABASE_URL
+mkdir -p "$RUN" "$LOGS"
+stop_services
+
+for entry in "${SERVICES[@]}"; do
+  name="${entry%%:*}"; port="${entry##*:}"
+  FINOPS_HTTP_PORT="$port" FINOPS_INSTANCE_ID="$name-demo" nohup .venv/bin/python -m "finops_$name" \
+    >"$LOGS/$name.log" 2>&1 </dev/null &
+  echo $! >"$RUN/$name.pid"
+  say "started $name (pid $!, http://127.0.0.1:$port, log $LOGS/$name.log)"
+done
+
+exec .venv/bin/python deploy/demo_load.py "$@"
