@@ -64,8 +64,10 @@ def main() -> None:
         if response.status_code not in (200, 201):
             sys.exit(f"ingest refused {bill}: {response.status_code} {response.text}")
         report = response.json()
-        print(f"ingested {bill.name}: {report['row_count']} rows, {report['batch_count']} batches"
-              + (" (already ingested before: accepted once)" if report["duplicate"] else ""))
+        print(
+            f"ingested {bill.name}: {report['row_count']} rows, {report['batch_count']} batches"
+            + (" (already ingested before: accepted once)" if report["duplicate"] else "")
+        )
         rows = expected_lines = sum(t[2] for t in expected.values())
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -75,8 +77,10 @@ def main() -> None:
                 break
             time.sleep(0.3)
     allocated = {(r["billing_account_id"], r["billing_currency"].strip()): r for r in got}
-    print(f"\n{'billing account':<55} {'cur':<4} {'BilledCost file':>20} {'allocated':>20} "
-          f"{'EffectiveCost file':>20} {'allocated':>20}  ok")
+    print(
+        f"\n{'billing account':<55} {'cur':<4} {'BilledCost file':>20} {'allocated':>20} "
+        f"{'EffectiveCost file':>20} {'allocated':>20}  ok"
+    )
     all_ok = True
     for (account, currency), (billed, effective, _) in sorted(expected.items()):
         a = allocated.get((account, currency), {})
@@ -84,8 +88,9 @@ def main() -> None:
         ok = a_billed == billed and a_effective == effective
         all_ok &= ok
         cells = (format(v, "f") for v in (billed, a_billed, effective, a_effective))
-        print(f"{account[-55:]:<55} {currency:<4} " + " ".join(f"{c:>20}" for c in cells) + "  "
-              f"{'yes' if ok else 'NO'}")
+        print(
+            f"{account[-55:]:<55} {currency:<4} " + " ".join(f"{c:>20}" for c in cells) + f"  {'yes' if ok else 'NO'}"
+        )
     print(f"""
 The platform is running:
   ingest      {args.ingest}   POST /v1/ingest (a FOCUS CSV as the body), GET /v1/ingest/files

@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import request_response
 
+from finops_contracts.events import Event
 from finops_contracts.topics import Topic
 from finops_runtime import db, kafka, telemetry
 from finops_runtime.inbox import Handler, Inbox
@@ -58,11 +59,15 @@ class ServiceRuntime:
         schema: str,
         migrations: Path,
         topics: Sequence[Topic] = (),
+        publishes: Sequence[type[Event]] = (),
+        description: str = "",
     ) -> None:
         self.settings = settings
         self.schema = schema
         self._migrations = migrations
         self._topics = tuple(topics)
+        self.publishes = tuple(publishes)
+        self.description = description
         self.broker: KafkaBroker = kafka.create_broker(settings.kafka_bootstrap_servers, client_id=schema)
         self._pool: asyncpg.Pool | None = None
         self.relay: Relay | None = None
@@ -82,6 +87,11 @@ class ServiceRuntime:
         if self._pool is None:
             raise RuntimeError("the service has not started: the database pool does not exist yet")
         return self._pool
+
+    @property
+    def subscriptions(self) -> list[tuple[Topic, str, tuple[str, ...]]]:
+        """(topic, consumer group, handled ce_types) of each subscription, for the AsyncAPI document."""
+        return [(topic, group, tuple(handlers)) for group, topic, handlers, _ in self._pending_inboxes]
 
     def subscribe(self, topic: Topic, *, group: str, handlers: Mapping[str, Handler]) -> None:
         """Consume `topic` in consumer group `group` through an idempotent Inbox."""

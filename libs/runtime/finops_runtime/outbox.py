@@ -115,9 +115,13 @@ class Relay:
                             await asyncio.wait_for(self._wake.wait(), self._poll_interval_s)
             finally:
                 self.is_leader = False
-                with contextlib.suppress(Exception):
+                try:
                     await conn.remove_listener(f"{self._schema}_outbox", self._on_notify)
                     await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", self._lock_name)
+                except BaseException:
+                    # A pooled connection must never keep the lock: close it, and the lock goes with it.
+                    conn.terminate()
+                    raise
         finally:
             await self._pool.release(conn, timeout=5)
 

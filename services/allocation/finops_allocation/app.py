@@ -64,12 +64,16 @@ async def on_cost_batch(conn: asyncpg.Connection, envelope: Envelope, event: Eve
     )
 
 
-def create_app(settings: AllocationSettings) -> AsgiFastStream:
+def build_runtime(settings: AllocationSettings | None = None, **fields: object) -> ServiceRuntime:
+    """The allocation service's runtime with its subscription and routes."""
+    settings = settings or AllocationSettings(**fields)
     runtime = ServiceRuntime(
         settings,
         schema=SCHEMA,
         migrations=Path(__file__).parent / "migrations",
         topics=[ALLOCATION, COST],
+        publishes=[CostAllocated],
+        description="Allocates ingested cost to owners (team, else application tag) and announces each allocation.",
     )
     runtime.subscribe(COST, group=CONSUMER_GROUP, handlers={CostBatchIngested.TYPE: on_cost_batch})
 
@@ -86,7 +90,11 @@ def create_app(settings: AllocationSettings) -> AsgiFastStream:
 
     runtime.route("/v1/allocation/totals", totals)
     runtime.route("/v1/allocation/by-owner", by_owner)
-    return runtime.app()
+    return runtime
+
+
+def create_app(settings: AllocationSettings) -> AsgiFastStream:
+    return build_runtime(settings).app()
 
 
 def _jsonable(row: dict[str, object]) -> dict[str, object]:

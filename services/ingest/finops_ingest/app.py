@@ -12,6 +12,7 @@ from opentelemetry import trace
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from finops_contracts.events import CostBatchIngested, IngestCompleted
 from finops_contracts.topics import COST, INGEST
 from finops_ingest import repository
 from finops_ingest.focus_csv import BillingFileRejected
@@ -45,12 +46,16 @@ async def _spool(request: Request, directory: str | None) -> tuple[Path, str, in
     return Path(name), digest.hexdigest(), size
 
 
-def create_app(settings: IngestSettings) -> AsgiFastStream:
+def build_runtime(settings: IngestSettings | None = None, **fields: object) -> ServiceRuntime:
+    """The ingest service's runtime with its routes; `fields` build the settings when none are given."""
+    settings = settings or IngestSettings(**fields)
     runtime = ServiceRuntime(
         settings,
         schema=SCHEMA,
         migrations=Path(__file__).parent / "migrations",
         topics=[COST, INGEST],
+        publishes=[CostBatchIngested, IngestCompleted],
+        description="Reads billing files and publishes their cost lines in batches, and each file's lifecycle.",
     )
 
     async def upload(request: Request) -> JSONResponse:
@@ -81,7 +86,8 @@ def create_app(settings: IngestSettings) -> AsgiFastStream:
             finally:
                 path.unlink(missing_ok=True)
             body = report.as_dict()
-            body["trace_id"] = format(span.get_span_context().trace_id, "032x")
+            if span.get_span_context().is_valid:
+                body["trace_id"] = format(span.get_span_context().trace_id, "032x")
             return JSONResponse(body, status_code=200 if report.duplicate else 201)
 
     async def files(request: Request) -> JSONResponse:
@@ -93,4 +99,8 @@ def create_app(settings: IngestSettings) -> AsgiFastStream:
 
     runtime.route("/v1/ingest", upload)
     runtime.route("/v1/ingest/files", files)
-    return runtime.app()
+    return runtime
+
+
+def create_app(settings: IngestSettings) -> AsgiFastStream:
+    return build_runtime(settings).app()
