@@ -190,7 +190,7 @@ kafka_pid() {
   [ -f "$KAFKA_PID_FILE" ] || return 1
   pid="$(cat "$KAFKA_PID_FILE" 2>/dev/null || true)"
   pid_alive "$pid" || return 1
-  args="$(ps -o args= -p "$pid" 2>/dev/null || true)"
+  args="$(ps -ww -o args= -p "$pid" 2>/dev/null || true)"
   [[ "$args" == *kafka.Kafka*"$KAFKA_PROPS"* ]] || return 1
   echo "$pid"
 }

@@ -1,0 +1,115 @@
+"""Benchmark of the first flow: cost lines per second from ingest's publish to allocation's commit.
+
+For each batch size: a fresh database and Kafka namespace, ingest and allocation as their own processes
+(relay in ingest's process), one generated FOCUS file uploaded. Measured:
+  accept   upload start -> 201 (read, validate, batch, COPY into the outbox, commit)
+  flow     201 -> the last line committed in allocation's tables (relay publish, Kafka, consume, commit)
+Prints a table and writes bench/results/flow.json. Uses KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL when set,
+else starts deploy/local/dev.sh.
+
+    .venv/bin/python bench/flow.py [--lines 100000] [--batch-sizes 100,500,1000,2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import asyncpg  # noqa: E402
+import httpx  # noqa: E402
+
+from tests.support.endpoints import provide  # noqa: E402
+from tests.support.focus_files import write_focus_csv  # noqa: E402
+from tests.support.services import ServiceProcess  # noqa: E402
+
+
+async def allocated(conn: asyncpg.Connection) -> int:
+    if not await conn.fetchval("SELECT to_regclass('allocation.cost_allocation') IS NOT NULL"):
+        return 0
+    return int(await conn.fetchval("SELECT coalesce(sum(line_count), 0) FROM allocation.cost_allocation"))
+
+
+async def run_one(endpoints, bill: Path, lines: int, batch_size: int, work: Path) -> dict:
+    run_id = uuid.uuid4().hex[:8]
+    db_name = f"bench_{run_id}"
+    admin = await asyncpg.connect(endpoints.database_url)
+    await admin.execute(f"CREATE DATABASE {db_name}")
+    await admin.close()
+    database_url = f"{endpoints.database_url.rpartition('/')[0]}/{db_name}"
+    env = {"KAFKA_BOOTSTRAP_SERVERS": endpoints.kafka, "DATABASE_URL": database_url,
+           "FINOPS_KAFKA_NAMESPACE": f"bench{run_id}.", "FINOPS_LOG_LEVEL": "WARNING"}
+    allocation = ServiceProcess("finops_allocation", env=env, log_dir=work, name=f"allocation-{batch_size}")
+    ingest = ServiceProcess("finops_ingest", env=env, log_dir=work, name=f"ingest-{batch_size}")
+    try:
+        await allocation.start()
+        await ingest.start()
+        conn = await asyncpg.connect(database_url)
+        async with httpx.AsyncClient(timeout=600) as client:
+            started = time.perf_counter()
+            response = await client.post(f"{ingest.url}/v1/ingest", params={"batch_size": batch_size},
+                                         content=bill.read_bytes())
+            accepted = time.perf_counter()
+        response.raise_for_status()
+        batches = response.json()["batch_count"]
+        while await allocated(conn) < lines:
+            await asyncio.sleep(0.02)
+        done = time.perf_counter()
+        await conn.close()
+    finally:
+        ingest.stop()
+        allocation.stop()
+        admin = await asyncpg.connect(endpoints.database_url)
+        await admin.execute(f"DROP DATABASE IF EXISTS {db_name} WITH (FORCE)")
+        await admin.close()
+    return {
+        "batch_size": batch_size,
+        "lines": lines,
+        "batches": batches,
+        "accept_s": round(accepted - started, 3),
+        "accept_lines_per_s": round(lines / (accepted - started)),
+        "flow_s": round(done - accepted, 3),
+        "flow_lines_per_s": round(lines / (done - accepted)),
+        "end_to_end_lines_per_s": round(lines / (done - started)),
+    }
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lines", type=int, default=100_000)
+    parser.add_argument("--batch-sizes", default="100,500,1000,2000")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "flow.json")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.batch_sizes.split(",")]
+    with tempfile.TemporaryDirectory(prefix="finops-bench-") as tmp, provide() as endpoints:
+        work = Path(tmp)
+        bill = write_focus_csv(work / "bill.csv", rows=args.lines, accounts=20, periods=2, seed=3)
+        results = [await run_one(endpoints, bill, args.lines, size, work) for size in sizes]
+    header = ("batch size", "batches", "accept s", "accept lines/s", "publish->commit s", "flow lines/s",
+              "end-to-end lines/s")
+    print(f"\nFirst flow, {args.lines:,} FOCUS lines, Kafka + PostgreSQL on this machine ({platform.node()})\n")
+    print(" | ".join(header))
+    print(" | ".join("-" * len(h) for h in header))
+    for r in results:
+        print(" | ".join(f"{v:,}" if isinstance(v, int) else str(v) for v in (
+            r["batch_size"], r["batches"], r["accept_s"], r["accept_lines_per_s"], r["flow_s"],
+            r["flow_lines_per_s"], r["end_to_end_lines_per_s"])))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"benchmark": "flow", "when": datetime.now(UTC).isoformat(timespec="seconds"),
+                                    "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()},
+                                    "lines": args.lines, "results": results}, indent=2) + "\n")
+    print(f"\nwritten to {args.out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
