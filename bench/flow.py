@@ -26,12 +26,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import asyncpg  # noqa: E402
-import httpx  # noqa: E402
+import asyncpg
+import httpx
 
-from tests.support.endpoints import provide  # noqa: E402
-from tests.support.focus_files import write_focus_csv  # noqa: E402
-from tests.support.services import ServiceProcess  # noqa: E402
+from tests.support.endpoints import provide
+from tests.support.focus_files import write_focus_csv
+from tests.support.services import ServiceProcess
 
 
 async def allocated(conn: asyncpg.Connection) -> int:
@@ -47,8 +47,12 @@ async def run_one(endpoints, bill: Path, lines: int, batch_size: int, work: Path
     await admin.execute(f"CREATE DATABASE {db_name}")
     await admin.close()
     database_url = f"{endpoints.database_url.rpartition('/')[0]}/{db_name}"
-    env = {"KAFKA_BOOTSTRAP_SERVERS": endpoints.kafka, "DATABASE_URL": database_url,
-           "FINOPS_KAFKA_NAMESPACE": f"bench{run_id}.", "FINOPS_LOG_LEVEL": "WARNING"}
+    env = {
+        "KAFKA_BOOTSTRAP_SERVERS": endpoints.kafka,
+        "DATABASE_URL": database_url,
+        "FINOPS_KAFKA_NAMESPACE": f"bench{run_id}.",
+        "FINOPS_LOG_LEVEL": "WARNING",
+    }
     allocation = ServiceProcess("finops_allocation", env=env, log_dir=work, name=f"allocation-{batch_size}")
     ingest = ServiceProcess("finops_ingest", env=env, log_dir=work, name=f"ingest-{batch_size}")
     try:
@@ -57,8 +61,9 @@ async def run_one(endpoints, bill: Path, lines: int, batch_size: int, work: Path
         conn = await asyncpg.connect(database_url)
         async with httpx.AsyncClient(timeout=600) as client:
             started = time.perf_counter()
-            response = await client.post(f"{ingest.url}/v1/ingest", params={"batch_size": batch_size},
-                                         content=bill.read_bytes())
+            response = await client.post(
+                f"{ingest.url}/v1/ingest", params={"batch_size": batch_size}, content=bill.read_bytes()
+            )
             accepted = time.perf_counter()
         response.raise_for_status()
         batches = response.json()["batch_count"]
@@ -95,19 +100,47 @@ async def main() -> None:
         work = Path(tmp)
         bill = write_focus_csv(work / "bill.csv", rows=args.lines, accounts=20, periods=2, seed=3)
         results = [await run_one(endpoints, bill, args.lines, size, work) for size in sizes]
-    header = ("batch size", "batches", "accept s", "accept lines/s", "publish->commit s", "flow lines/s",
-              "end-to-end lines/s")
+    header = (
+        "batch size",
+        "batches",
+        "accept s",
+        "accept lines/s",
+        "publish->commit s",
+        "flow lines/s",
+        "end-to-end lines/s",
+    )
     print(f"\nFirst flow, {args.lines:,} FOCUS lines, Kafka + PostgreSQL on this machine ({platform.node()})\n")
     print(" | ".join(header))
     print(" | ".join("-" * len(h) for h in header))
     for r in results:
-        print(" | ".join(f"{v:,}" if isinstance(v, int) else str(v) for v in (
-            r["batch_size"], r["batches"], r["accept_s"], r["accept_lines_per_s"], r["flow_s"],
-            r["flow_lines_per_s"], r["end_to_end_lines_per_s"])))
+        print(
+            " | ".join(
+                f"{v:,}" if isinstance(v, int) else str(v)
+                for v in (
+                    r["batch_size"],
+                    r["batches"],
+                    r["accept_s"],
+                    r["accept_lines_per_s"],
+                    r["flow_s"],
+                    r["flow_lines_per_s"],
+                    r["end_to_end_lines_per_s"],
+                )
+            )
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"benchmark": "flow", "when": datetime.now(UTC).isoformat(timespec="seconds"),
-                                    "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()},
-                                    "lines": args.lines, "results": results}, indent=2) + "\n")
+    args.out.write_text(
+        json.dumps(
+            {
+                "benchmark": "flow",
+                "when": datetime.now(UTC).isoformat(timespec="seconds"),
+                "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()},
+                "lines": args.lines,
+                "results": results,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     print(f"\nwritten to {args.out.relative_to(ROOT)}")
 
 

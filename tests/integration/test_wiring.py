@@ -1,0 +1,72 @@
+"""The runtime's promises that are configuration: the producer never loses an acknowledged write, the consumer
+never commits before processing, and each service exports its metrics."""
+
+from __future__ import annotations
+
+import httpx
+from faststream import AckPolicy
+
+from finops_allocation.app import AllocationSettings, build_runtime
+from finops_runtime import kafka
+from tests.support.focus_files import FOCUS_SAMPLE
+from tests.support.services import free_port, serve_in_process
+
+
+async def test_the_producer_waits_for_all_replicas_and_is_idempotent(endpoints):
+    broker = kafka.create_broker(endpoints.kafka, client_id="wiring")
+    await broker.connect()
+    try:
+        producer = broker.config.producer._producer.producer  # the aiokafka producer FastStream wraps
+        assert producer._sender._acks == -1, "acks=all"
+        assert producer._txn_manager is not None, "enable_idempotence=True"
+    finally:
+        await broker.stop()
+
+
+def test_the_consumer_commits_offsets_only_after_processing():
+    runtime = build_runtime(database_url="postgresql://unused/unused", kafka_bootstrap_servers="unused:9092")
+
+    [subscriber] = runtime.broker.subscribers
+
+    assert subscriber.ack_policy is AckPolicy.NACK_ON_ERROR
+    assert subscriber.ack_policy is not AckPolicy.ACK_FIRST
+
+
+async def test_metrics_count_what_was_consumed_and_published(service_env, database_url):
+    from finops_ingest.app import IngestSettings
+    from finops_ingest.app import create_app as ingest_app
+
+    common = dict(
+        database_url=database_url,
+        kafka_bootstrap_servers=service_env["KAFKA_BOOTSTRAP_SERVERS"],
+        kafka_namespace=service_env["FINOPS_KAFKA_NAMESPACE"],
+        relay_poll_interval_s=0.2,
+    )
+    async with (
+        serve_in_process(ingest_app(IngestSettings(**common)), free_port()) as ingest,
+        serve_in_process(build_runtime(AllocationSettings(**common)).app(), free_port()) as allocation,
+        httpx.AsyncClient(timeout=60) as client,
+    ):
+        before = _value(
+            (await client.get(f"{allocation}/metrics")).text, "finops_events_consumed_total", 'outcome="processed"'
+        )
+        report = (await client.post(f"{ingest}/v1/ingest", content=FOCUS_SAMPLE.read_bytes())).json()
+        for _ in range(300):
+            text = (await client.get(f"{allocation}/metrics")).text
+            if _value(text, "finops_events_consumed_total", 'outcome="processed"') - before >= report["batch_count"]:
+                break
+            await __import__("asyncio").sleep(0.1)
+        ingest_metrics = (await client.get(f"{ingest}/metrics")).text
+
+    assert _value(text, "finops_events_consumed_total", 'outcome="processed"') - before == report["batch_count"]
+    assert _value(ingest_metrics, "finops_events_published_total", 'topic="finops.cost.v1"') >= report["batch_count"]
+    assert "finops_handler_seconds_bucket" in text
+    assert "finops_consumer_lag" in text
+
+
+def _value(exposition: str, name: str, label: str) -> float:
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in exposition.splitlines()
+        if line.startswith(name + "{") and label in line
+    )
