@@ -41,6 +41,7 @@ async def test_allocation_killed_at_random_moments_loses_and_doubles_nothing(
     report = await upload(ingest.url, big_bill)
     batches = report["batch_count"]
     assert batches >= 200
+    events = batches + len(report["periods"])  # cost batches, then one completion per account and period
     kills = []
     for _ in range(3):
         seen = await processed(database_url)
@@ -56,13 +57,13 @@ async def test_allocation_killed_at_random_moments_loses_and_doubles_nothing(
         await allocation.start()
 
     async def all_allocated() -> bool:
-        return await allocated_lines(database_url) >= 20_000 and await processed(database_url) >= batches
+        return await allocated_lines(database_url) >= 20_000 and await processed(database_url) >= events
 
     await wait_until(all_allocated, timeout=120, what="every line allocated")
 
-    assert all(k < batches for k in kills), f"each kill must land mid-flow: {kills} of {batches}"
+    assert all(k < events for k in kills), f"each kill must land mid-flow: {kills} of {events}"
     assert await allocated_totals(database_url) == file_totals(big_bill)
-    assert await processed(database_url) == batches
+    assert await processed(database_url) == events
     assert await allocated_lines(database_url) == 20_000
 
 
@@ -76,7 +77,8 @@ async def test_relay_killed_between_publish_and_delete_publishes_again_without_d
     await allocation.start()
     report = await upload(ingest.url, big_bill)
     batches = report["batch_count"]
-    assert await scalar(database_url, "SELECT count(*) FROM ingest.outbox") == batches + 1  # + IngestCompleted
+    events = batches + len(report["periods"])  # on the cost topic: batches, then a completion per period
+    assert await scalar(database_url, "SELECT count(*) FROM ingest.outbox") == events + 1  # + IngestCompleted
 
     # The third chunk of 60 rows is published and acknowledged by Kafka, then the relay dies before deleting it.
     relay_env = {"FINOPS_RELAY_BATCH_SIZE": "60", "FINOPS_FAULTS": "relay.after_publish@3"}
@@ -85,20 +87,20 @@ async def test_relay_killed_between_publish_and_delete_publishes_again_without_d
     assert await relay.wait_exit(timeout=60) == -9
     left = await scalar(database_url, "SELECT count(*) FROM ingest.outbox")
     published = await count_records(bootstrap, ns + "finops.cost.v1")
-    assert left == batches + 1 - 120 and published == 180, (left, published)
+    assert left == events + 1 - 120 and published == 180, (left, published)
 
     relay = spawn("finops_runtime.relay", name="relay-again", args=("--schema", "ingest"), http=False)
     await relay.start()
 
     async def all_allocated() -> bool:
-        return await allocated_lines(database_url) >= 20_000 and await processed(database_url) >= batches
+        return await allocated_lines(database_url) >= 20_000 and await processed(database_url) >= events
 
     await wait_until(all_allocated, timeout=120, what="every line allocated")
     await wait_until(lambda: _outbox_empty(database_url), timeout=30, what="the outbox drained")
 
-    assert await count_records(bootstrap, ns + "finops.cost.v1") == batches + 60, "the third chunk went twice"
+    assert await count_records(bootstrap, ns + "finops.cost.v1") == events + 60, "the third chunk went twice"
     assert await allocated_totals(database_url) == file_totals(big_bill)
-    assert await processed(database_url) == batches
+    assert await processed(database_url) == events
 
 
 async def _outbox_empty(database_url: str) -> bool:
@@ -125,7 +127,7 @@ async def test_two_allocation_instances_share_the_partitions(spawn, service_env,
     report = await upload(ingest.url, big_bill)
 
     async def all_allocated() -> bool:
-        return await processed(database_url) >= report["batch_count"]
+        return await processed(database_url) >= report["batch_count"] + len(report["periods"])
 
     await wait_until(all_allocated, timeout=120, what="every batch processed")
 

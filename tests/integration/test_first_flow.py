@@ -86,10 +86,13 @@ async def test_a_bad_file_is_rejected_whole_and_nothing_is_published(service_env
 
     assert response.status_code == 422
     rejected = response.json()["rejected"]
-    assert (rejected["file"], rejected["row"], rejected["column"]) == ("broken.csv", 501, "BillingCurrency")
+    assert rejected["file"] == "broken.csv"
+    assert (rejected["errors"][0]["row"], rejected["errors"][0]["column"]) == (501, "BillingCurrency")
+    assert rejected["errors"][0]["value"] == "US Dollars"
     assert ok.status_code == 200
     assert await scalar(database_url, "SELECT count(*) FROM ingest.outbox") == 0
     assert await scalar(database_url, "SELECT count(*) FROM ingest.ingest_file") == 0
+    assert await scalar(database_url, "SELECT file_name FROM ingest.ingest_rejection") == "broken.csv"
     assert (
         await count_records(
             service_env["KAFKA_BOOTSTRAP_SERVERS"], service_env["FINOPS_KAFKA_NAMESPACE"] + "finops.cost.v1"

@@ -49,4 +49,4 @@ async def test_ingest_request_relay_publish_and_consumer_share_one_trace(spans, 
     assert consumes and all(s.kind == SpanKind.CONSUMER for s in consumes)
     publish_ids = {s.context.span_id for s in publishes}
     assert all(s.parent.span_id in publish_ids for s in consumes), "each consumer span follows its publish span"
-    assert len(consumes) == response.json()["batch_count"]
+    assert len(consumes) == response.json()["batch_count"] + len(response.json()["periods"]), "batches + completions"

@@ -7,15 +7,19 @@ from decimal import Decimal
 import asyncpg
 
 
-async def allocated_totals(database_url: str) -> dict[tuple[str, str], tuple[Decimal, Decimal, int]]:
+async def allocated_totals(
+    database_url: str, *, current: bool = True
+) -> dict[tuple[str, str], tuple[Decimal, Decimal, int]]:
+    """Per (billing account, currency): of the current period versions, or of every line allocated so far."""
+    source = "allocation.current_allocation" if current else "allocation.cost_allocation"
     conn = await asyncpg.connect(database_url)
     try:
-        exists = await conn.fetchval("SELECT to_regclass('allocation.cost_allocation') IS NOT NULL")
+        exists = await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", source)
         if not exists:
             return {}
         rows = await conn.fetch(
             """SELECT billing_account_id, billing_currency, sum(billed_cost) b, sum(effective_cost) e,
-                      sum(line_count) n FROM allocation.cost_allocation GROUP BY 1, 2"""
+                      sum(line_count) n FROM """ + source + " GROUP BY 1, 2"
         )
     finally:
         await conn.close()
@@ -23,6 +27,7 @@ async def allocated_totals(database_url: str) -> dict[tuple[str, str], tuple[Dec
 
 
 async def allocated_lines(database_url: str) -> int:
+    """Lines that count: those of current period versions."""
     return sum(n for _, _, n in (await allocated_totals(database_url)).values())
 
 

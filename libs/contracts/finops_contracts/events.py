@@ -92,6 +92,81 @@ class CurrencyTotal(BaseModel):
     line_count: int
 
 
+class CostPeriodCompleted(Event):
+    """Every batch of one billing account and period from one file was published before this, on the same
+    partition. Its version supersedes lower versions of the period: consumers replace, never add."""
+
+    TYPE: ClassVar[str] = "finops.cost.period_completed.v1"
+    TOPIC: ClassVar[Topic] = COST
+
+    ingest_id: uuid.UUID
+    provider_name: str
+    billing_account_id: str
+    billing_period_start: datetime
+    version: int = Field(ge=1)
+    batch_count: int = Field(ge=1)
+    line_count: int = Field(ge=1)
+    totals: tuple[CurrencyTotal, ...]
+
+    def key(self) -> str:
+        return period_key(self.billing_account_id, self.billing_period_start)
+
+    def subject(self) -> str:
+        return self.key()
+
+
+class BillingPeriodSuperseded(Event):
+    """A newer file restated a billing period; the older version no longer counts downstream."""
+
+    TYPE: ClassVar[str] = "finops.ingest.period_superseded.v1"
+    TOPIC: ClassVar[Topic] = INGEST
+
+    provider_name: str
+    billing_account_id: str
+    billing_period_start: datetime
+    superseded_ingest_id: uuid.UUID
+    superseded_version: int
+    ingest_id: uuid.UUID
+    version: int
+
+    def key(self) -> str:
+        return str(self.ingest_id)
+
+    def subject(self) -> str:
+        return period_key(self.billing_account_id, self.billing_period_start)
+
+
+class RejectionDetail(BaseModel):
+    """One kind of error in a rejected file: the first place it occurs, and how many rows have it."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    row: int | None = None
+    column: str | None = None
+    value: str | None = None
+    rule: str
+    hint: str
+    count: int = 1
+
+
+class IngestRejected(Event):
+    """A billing file was refused whole; nothing of it was published."""
+
+    TYPE: ClassVar[str] = "finops.ingest.rejected.v1"
+    TOPIC: ClassVar[Topic] = INGEST
+
+    ingest_id: uuid.UUID
+    file_name: str
+    sha256: str
+    errors: tuple[RejectionDetail, ...]
+
+    def key(self) -> str:
+        return str(self.ingest_id)
+
+    def subject(self) -> str:
+        return self.file_name
+
+
 class IngestCompleted(Event):
     """A billing file was read whole and all its cost batches are in the outbox."""
 
@@ -141,4 +216,14 @@ class CostAllocated(Event):
         return self.key()
 
 
-EVENT_TYPES: dict[str, type[Event]] = {cls.TYPE: cls for cls in (CostBatchIngested, IngestCompleted, CostAllocated)}
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.TYPE: cls
+    for cls in (
+        CostBatchIngested,
+        CostPeriodCompleted,
+        IngestCompleted,
+        IngestRejected,
+        BillingPeriodSuperseded,
+        CostAllocated,
+    )
+}

@@ -14,10 +14,11 @@ from starlette.responses import JSONResponse
 from finops_allocation import repository
 from finops_allocation.allocate import allocate
 from finops_contracts.cloudevents import Envelope
-from finops_contracts.events import CostAllocated, CostBatchIngested, Event, OwnerCost
+from finops_contracts.events import CostAllocated, CostBatchIngested, CostPeriodCompleted, Event, OwnerCost
 from finops_contracts.topics import ALLOCATION, COST
 from finops_runtime import outbox
 from finops_runtime.app import ServiceRuntime
+from finops_runtime.inbox import Rejected
 from finops_runtime.settings import Settings
 
 SCHEMA = "allocation"
@@ -64,6 +65,39 @@ async def on_cost_batch(conn: asyncpg.Connection, envelope: Envelope, event: Eve
     )
 
 
+async def on_period_completed(conn: asyncpg.Connection, envelope: Envelope, event: Event) -> None:
+    """Check conservation for the version just completed, then let the newest complete version count."""
+    assert isinstance(event, CostPeriodCompleted)
+    key = dict(billing_account_id=event.billing_account_id, billing_period_start=event.billing_period_start)
+    allocated = await repository.allocated_for(conn, **key, ingest_id=event.ingest_id)
+    expected = {t.currency: (t.billed_cost, t.effective_cost, t.line_count) for t in event.totals}
+    if allocated != expected:
+        # Every batch precedes its completion on the partition, so a gap means batches were dead-lettered.
+        raise Rejected(
+            f"conservation check failed for {event.key()} version {event.version}: "
+            f"allocated {_describe(allocated)}, the file has {_describe(expected)}"
+        )
+    current = await repository.current_version(conn, **key)
+    if current is None or event.version > current["version"]:
+        await repository.make_current(
+            conn,
+            **key,
+            ingest_id=event.ingest_id,
+            version=event.version,
+            provider_name=event.provider_name,
+            line_count=event.line_count,
+        )
+    else:
+        # An older version completing late never counts.
+        await repository.drop_other_versions(conn, **key, keep=current["ingest_id"])
+
+
+def _describe(totals: dict[str, tuple[Decimal, Decimal, int]]) -> str:
+    return (
+        "; ".join(f"{c}: billed {b}, effective {e}, {n} lines" for c, (b, e, n) in sorted(totals.items())) or "nothing"
+    )
+
+
 def build_runtime(settings: AllocationSettings | None = None, **fields: object) -> ServiceRuntime:
     """The allocation service's runtime with its subscription and routes."""
     settings = settings or AllocationSettings(**fields)
@@ -75,7 +109,11 @@ def build_runtime(settings: AllocationSettings | None = None, **fields: object) 
         publishes=[CostAllocated],
         description="Allocates ingested cost to owners (team, else application tag) and announces each allocation.",
     )
-    runtime.subscribe(COST, group=CONSUMER_GROUP, handlers={CostBatchIngested.TYPE: on_cost_batch})
+    runtime.subscribe(
+        COST,
+        group=CONSUMER_GROUP,
+        handlers={CostBatchIngested.TYPE: on_cost_batch, CostPeriodCompleted.TYPE: on_period_completed},
+    )
 
     async def totals(request: Request) -> JSONResponse:
         """BilledCost and EffectiveCost per billing account and currency."""

@@ -12,10 +12,16 @@ from opentelemetry import trace
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from finops_contracts.events import CostBatchIngested, IngestCompleted
+from finops_contracts.events import (
+    BillingPeriodSuperseded,
+    CostBatchIngested,
+    CostPeriodCompleted,
+    IngestCompleted,
+    IngestRejected,
+)
 from finops_contracts.topics import COST, INGEST
 from finops_ingest import repository
-from finops_ingest.focus_csv import BillingFileRejected
+from finops_ingest.rejection import FileRejected
 from finops_ingest.service import ingest_file
 from finops_runtime import telemetry
 from finops_runtime.app import ServiceRuntime
@@ -54,7 +60,7 @@ def build_runtime(settings: IngestSettings | None = None, **fields: object) -> S
         schema=SCHEMA,
         migrations=Path(__file__).parent / "migrations",
         topics=[COST, INGEST],
-        publishes=[CostBatchIngested, IngestCompleted],
+        publishes=[CostBatchIngested, CostPeriodCompleted, IngestCompleted, IngestRejected, BillingPeriodSuperseded],
         description="Reads billing files and publishes their cost lines in batches, and each file's lifecycle.",
     )
 
@@ -80,8 +86,8 @@ def build_runtime(settings: IngestSettings | None = None, **fields: object) -> S
                 report = await ingest_file(
                     runtime.pool, path=path, file_name=name, sha256=sha256, size_bytes=size, batch_size=batch_size
                 )
-            except BillingFileRejected as rejected:
-                span.set_attribute("finops.ingest.rejected", rejected.rule)
+            except FileRejected as rejected:
+                span.set_attribute("finops.ingest.rejected", str(rejected))
                 return JSONResponse({"rejected": rejected.as_dict()}, status_code=422)
             finally:
                 path.unlink(missing_ok=True)

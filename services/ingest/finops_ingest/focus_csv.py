@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -173,8 +173,11 @@ def _tags(text: str | None, *, file: str, row: int) -> dict[str, str]:
     return {str(k).strip(): "" if v is None else str(v) for k, v in raw.items()}
 
 
-def read_rows(path: Path, name: str, *, block_size: int = 1 << 22) -> Iterator[Row]:
-    """Yield the file's rows typed, or raise BillingFileRejected at the first bad one."""
+def read_rows(
+    path: Path, name: str, *, block_size: int = 1 << 22, on_error: Callable[[BillingFileRejected], None] | None = None
+) -> Iterator[Row]:
+    """Yield the file's rows typed. A bad row raises BillingFileRejected, or, with `on_error`, is reported
+    there and skipped so the whole file can be checked. A file that cannot be read at all always raises."""
     header = read_header(path, name)
     wanted = [c for c in header if c in COLUMN_FIELDS or c == "Tags"]
     if "ProviderName" in header and "ServiceProviderName" in header:
@@ -210,34 +213,45 @@ def read_rows(path: Path, name: str, *, block_size: int = 1 << 22) -> Iterator[R
         columns = {c: batch.column(c).to_pylist() for c in batch.schema.names}
         for i in range(batch.num_rows):
             number += 1
-            values: dict[str, object] = {}
-            for column, cells in columns.items():
-                cell = cells[i]
-                if column == "Tags":
-                    values["tags"] = _tags(cell, file=name, row=number)
-                    continue
-                field, parse = COLUMN_FIELDS[column]
-                if cell is None:
-                    if column in _MANDATORY_VALUE:
-                        raise BillingFileRejected(
-                            file=name,
-                            row=number,
-                            column=column,
-                            value=None,
-                            rule="a mandatory value is empty",
-                            hint=f"Every row needs a {column}.",
-                        )
-                    continue
-                try:
-                    values[field] = parse(cell)
-                except (ValueError, InvalidOperation) as exc:
-                    raise BillingFileRejected(
-                        file=name,
-                        row=number,
-                        column=column,
-                        value=cell,
-                        rule=f"{column} must be {_RULES[parse]}",
-                        hint="Correct the value in the export and upload the file again.",
-                    ) from exc
-            values.setdefault("provider_name", "unknown")
+            try:
+                values = _row_values(columns, i, name=name, number=number)
+            except BillingFileRejected as error:
+                if on_error is None:
+                    raise
+                on_error(error)
+                continue
             yield Row(number=number, values=values)
+
+
+def _row_values(columns: dict[str, list], i: int, *, name: str, number: int) -> dict[str, object]:
+    values: dict[str, object] = {}
+    for column, cells in columns.items():
+        cell = cells[i]
+        if column == "Tags":
+            values["tags"] = _tags(cell, file=name, row=number)
+            continue
+        field, parse = COLUMN_FIELDS[column]
+        if cell is None:
+            if column in _MANDATORY_VALUE:
+                raise BillingFileRejected(
+                    file=name,
+                    row=number,
+                    column=column,
+                    value=None,
+                    rule="a mandatory value is empty",
+                    hint=f"Every row needs a {column}.",
+                )
+            continue
+        try:
+            values[field] = parse(cell)
+        except (ValueError, InvalidOperation) as exc:
+            raise BillingFileRejected(
+                file=name,
+                row=number,
+                column=column,
+                value=cell,
+                rule=f"{column} must be {_RULES[parse]}",
+                hint="Correct the value in the export and upload the file again.",
+            ) from exc
+    values.setdefault("provider_name", "unknown")
+    return values

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from datetime import datetime
 
 import asyncpg
 
@@ -56,3 +57,59 @@ async def file_totals(conn: asyncpg.Connection, *, ingest_id: uuid.UUID) -> list
 
 async def recent_files(conn: asyncpg.Connection, *, limit: int = 50) -> list[asyncpg.Record]:
     return await conn.fetch("SELECT * FROM ingest_file ORDER BY received_at DESC LIMIT $1", limit)
+
+
+async def next_period_version(
+    conn: asyncpg.Connection, *, billing_account_id: str, billing_period_start: datetime
+) -> tuple[int, asyncpg.Record | None]:
+    """The version this ingest gets for the period, and the version it supersedes (if any).
+
+    A transaction-scoped advisory lock serializes concurrent ingests of the same period."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtext($1))", f"period:{billing_account_id}:{billing_period_start.isoformat()}"
+    )
+    previous = await conn.fetchrow(
+        """SELECT version, ingest_id FROM billing_period_version
+           WHERE billing_account_id = $1 AND billing_period_start = $2 ORDER BY version DESC LIMIT 1""",
+        billing_account_id,
+        billing_period_start,
+    )
+    return (previous["version"] + 1 if previous else 1), previous
+
+
+async def add_period_version(
+    conn: asyncpg.Connection,
+    *,
+    billing_account_id: str,
+    billing_period_start: datetime,
+    version: int,
+    ingest_id: uuid.UUID,
+    provider_name: str,
+    line_count: int,
+) -> None:
+    await conn.execute(
+        """INSERT INTO billing_period_version
+           (billing_account_id, billing_period_start, version, ingest_id, provider_name, line_count)
+           VALUES ($1, $2, $3, $4, $5, $6)""",
+        billing_account_id,
+        billing_period_start,
+        version,
+        ingest_id,
+        provider_name,
+        line_count,
+    )
+
+
+async def record_rejection(
+    conn: asyncpg.Connection, *, sha256: str, ingest_id: uuid.UUID, file_name: str, errors: str
+) -> bool:
+    """Record why a file was refused; False when this very file was refused before."""
+    inserted = await conn.fetchval(
+        """INSERT INTO ingest_rejection (sha256, ingest_id, file_name, errors) VALUES ($1, $2, $3, $4::jsonb)
+           ON CONFLICT (sha256) DO NOTHING RETURNING sha256""",
+        sha256,
+        ingest_id,
+        file_name,
+        errors,
+    )
+    return inserted is not None

@@ -1,8 +1,11 @@
-"""Ingesting one billing file: read it whole, and in one transaction record it and queue its cost batches
-in the outbox. A file with an error is rejected whole: the transaction rolls back and nothing is published."""
+"""Ingesting one billing file: read it whole, and in one transaction record it, queue its cost batches in the
+outbox, give each billing period it carries a new version, and close each period with CostPeriodCompleted on
+the period's partition. A file with an error is rejected whole: that transaction rolls back, nothing is
+published, and the rejection and its reasons are recorded (and announced) in a transaction of their own."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -13,9 +16,18 @@ from pathlib import Path
 import asyncpg
 import pydantic
 
-from finops_contracts.events import CostBatchIngested, CostLine, CurrencyTotal, IngestCompleted
+from finops_contracts.events import (
+    BillingPeriodSuperseded,
+    CostBatchIngested,
+    CostLine,
+    CostPeriodCompleted,
+    CurrencyTotal,
+    IngestCompleted,
+    IngestRejected,
+)
 from finops_ingest import repository
 from finops_ingest.focus_csv import COLUMN_FIELDS, BillingFileRejected, read_rows
+from finops_ingest.rejection import FileRejected, Problems
 from finops_runtime import outbox
 
 SOURCE = "/finops/ingest"
@@ -23,12 +35,27 @@ _INGEST_NAMESPACE = uuid.UUID("0b5e3f4e-3c1a-4f55-9a44-6f1f3b1e7c21")
 _OUTBOX_CHUNK = 200
 _COLUMN_OF = {fieldname: column for column, (fieldname, _) in COLUMN_FIELDS.items()}
 
+PeriodKey = tuple[str, datetime]
+
 
 @dataclass
-class AccountTotal:
+class Total:
     billed_cost: Decimal = Decimal(0)
     effective_cost: Decimal = Decimal(0)
     line_count: int = 0
+
+    def add(self, line: CostLine) -> None:
+        self.billed_cost += line.billed_cost
+        self.effective_cost += line.effective_cost
+        self.line_count += 1
+
+
+@dataclass
+class PeriodStats:
+    provider_name: str
+    batch_count: int = 0
+    line_count: int = 0
+    by_currency: dict[str, Total] = field(default_factory=lambda: defaultdict(Total))
 
 
 @dataclass
@@ -39,7 +66,8 @@ class IngestReport:
     duplicate: bool
     row_count: int = 0
     batch_count: int = 0
-    totals: dict[tuple[str, str], AccountTotal] = field(default_factory=dict)
+    totals: dict[tuple[str, str], Total] = field(default_factory=dict)
+    versions: dict[PeriodKey, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -59,6 +87,10 @@ class IngestReport:
                 }
                 for (account, currency), t in sorted(self.totals.items())
             ],
+            "periods": [
+                {"billing_account_id": account, "billing_period_start": start.isoformat(), "version": version}
+                for (account, start), version in sorted(self.versions.items())
+            ],
         }
 
 
@@ -77,11 +109,15 @@ class _Batcher:
     def __init__(self, ingest_id: uuid.UUID, size: int) -> None:
         self._ingest_id = ingest_id
         self._size = size
-        self._open: dict[tuple[str, datetime], list[CostLine]] = defaultdict(list)
+        self._open: dict[PeriodKey, list[CostLine]] = defaultdict(list)
+        self.periods: dict[PeriodKey, PeriodStats] = {}
         self.count = 0
 
     def add(self, line: CostLine) -> outbox.OutboxMessage | None:
         key = (line.billing_account_id, line.billing_period_start)
+        stats = self.periods.get(key) or self.periods.setdefault(key, PeriodStats(provider_name=line.provider_name))
+        stats.line_count += 1
+        stats.by_currency[line.billing_currency].add(line)
         lines = self._open[key]
         lines.append(line)
         if len(lines) >= self._size:
@@ -94,7 +130,7 @@ class _Batcher:
         self._open.clear()
         return messages
 
-    def _message(self, key: tuple[str, datetime], lines: list[CostLine]) -> outbox.OutboxMessage:
+    def _message(self, key: PeriodKey, lines: list[CostLine]) -> outbox.OutboxMessage:
         event = CostBatchIngested(
             ingest_id=self._ingest_id,
             batch_seq=self.count,
@@ -103,6 +139,7 @@ class _Batcher:
             lines=tuple(lines),
         )
         message = outbox.message_for(event, source=SOURCE, event_id=batch_id(self._ingest_id, self.count))
+        self.periods[key].batch_count += 1
         self.count += 1
         return message
 
@@ -123,12 +160,50 @@ def _line(values: dict[str, object], *, file: str, row: int) -> CostLine:
         ) from exc
 
 
+def _currency_totals(by_currency: dict[str, Total]) -> tuple[CurrencyTotal, ...]:
+    return tuple(
+        CurrencyTotal(currency=cur, billed_cost=t.billed_cost, effective_cost=t.effective_cost, line_count=t.line_count)
+        for cur, t in sorted(by_currency.items())
+    )
+
+
 async def ingest_file(
     pool: asyncpg.Pool, *, path: Path, file_name: str, sha256: str, size_bytes: int, batch_size: int
 ) -> IngestReport:
-    """Accept a billing file once: its batches and IngestCompleted reach the outbox in one transaction."""
+    """Accept a billing file once, or raise FileRejected after recording why."""
+    try:
+        return await _accept(
+            pool, path=path, file_name=file_name, sha256=sha256, size_bytes=size_bytes, batch_size=batch_size
+        )
+    except BillingFileRejected as error:
+        rejection = FileRejected.single(error)
+    except FileRejected as rejected:
+        rejection = rejected
+    await _record_rejection(pool, rejection, sha256=sha256)
+    raise rejection
+
+
+async def _record_rejection(pool: asyncpg.Pool, rejection: FileRejected, *, sha256: str) -> None:
+    ingest_id = ingest_id_for(sha256)
+    errors = json.dumps([d.model_dump() for d in rejection.details])
+    async with pool.acquire() as conn, conn.transaction():
+        if await repository.record_rejection(
+            conn, sha256=sha256, ingest_id=ingest_id, file_name=rejection.file, errors=errors
+        ):
+            event = IngestRejected(
+                ingest_id=ingest_id, file_name=rejection.file, sha256=sha256, errors=tuple(rejection.details)
+            )
+            await outbox.add(
+                conn, [outbox.message_for(event, source=SOURCE, event_id=uuid.uuid5(ingest_id, "rejected"))]
+            )
+
+
+async def _accept(
+    pool: asyncpg.Pool, *, path: Path, file_name: str, sha256: str, size_bytes: int, batch_size: int
+) -> IngestReport:
     ingest_id = ingest_id_for(sha256)
     report = IngestReport(ingest_id=ingest_id, file_name=file_name, sha256=sha256, duplicate=False)
+    problems = Problems(file_name)
     async with pool.acquire() as conn, conn.transaction():
         if not await repository.claim_file(
             conn, ingest_id=ingest_id, file_name=file_name, sha256=sha256, size_bytes=size_bytes
@@ -139,19 +214,24 @@ async def ingest_file(
             return report
         batcher = _Batcher(ingest_id, batch_size)
         pending: list[outbox.OutboxMessage] = []
-        for row in read_rows(path, file_name):
-            line = _line(row.values, file=file_name, row=row.number)
-            total = report.totals.setdefault((line.billing_account_id, line.billing_currency), AccountTotal())
-            total.billed_cost += line.billed_cost
-            total.effective_cost += line.effective_cost
-            total.line_count += 1
+        for row in read_rows(path, file_name, on_error=problems.add):
+            try:
+                line = _line(row.values, file=file_name, row=row.number)
+            except BillingFileRejected as error:
+                problems.add(error)
+                continue
+            report.totals.setdefault((line.billing_account_id, line.billing_currency), Total()).add(line)
             report.row_count += 1
+            if problems:
+                continue  # the file is refused anyway: keep checking, stop queueing
             message = batcher.add(line)
             if message is not None:
                 pending.append(message)
                 if len(pending) >= _OUTBOX_CHUNK:
                     await outbox.add(conn, pending)
                     pending.clear()
+        if problems:
+            raise problems.rejection()
         if report.row_count == 0:
             raise BillingFileRejected(
                 file=file_name,
@@ -161,6 +241,7 @@ async def ingest_file(
             )
         pending.extend(batcher.flush())
         report.batch_count = batcher.count
+        pending.extend(await _close_periods(conn, ingest_id, batcher.periods, report))
         await outbox.add(conn, pending)
         await repository.complete_file(
             conn,
@@ -169,13 +250,19 @@ async def ingest_file(
             batch_count=report.batch_count,
             totals=[(a, c, t.billed_cost, t.effective_cost, t.line_count) for (a, c), t in report.totals.items()],
         )
+        by_currency: dict[str, Total] = defaultdict(Total)
+        for (_, currency), t in report.totals.items():
+            c = by_currency[currency]
+            c.billed_cost += t.billed_cost
+            c.effective_cost += t.effective_cost
+            c.line_count += t.line_count
         completed = IngestCompleted(
             ingest_id=ingest_id,
             file_name=file_name,
             sha256=sha256,
             row_count=report.row_count,
             batch_count=report.batch_count,
-            totals=_currency_totals(report),
+            totals=_currency_totals(by_currency),
         )
         await outbox.add(
             conn, [outbox.message_for(completed, source=SOURCE, event_id=uuid.uuid5(ingest_id, "completed"))]
@@ -183,14 +270,46 @@ async def ingest_file(
     return report
 
 
-def _currency_totals(report: IngestReport) -> tuple[CurrencyTotal, ...]:
-    by_currency: dict[str, AccountTotal] = defaultdict(AccountTotal)
-    for (_, currency), t in report.totals.items():
-        c = by_currency[currency]
-        c.billed_cost += t.billed_cost
-        c.effective_cost += t.effective_cost
-        c.line_count += t.line_count
-    return tuple(
-        CurrencyTotal(currency=cur, billed_cost=t.billed_cost, effective_cost=t.effective_cost, line_count=t.line_count)
-        for cur, t in sorted(by_currency.items())
-    )
+async def _close_periods(
+    conn: asyncpg.Connection, ingest_id: uuid.UUID, periods: dict[PeriodKey, PeriodStats], report: IngestReport
+) -> list[outbox.OutboxMessage]:
+    """Version each period this file carries; the completion follows the period's batches in the outbox."""
+    messages = []
+    for (account, start), stats in sorted(periods.items()):
+        version, previous = await repository.next_period_version(
+            conn, billing_account_id=account, billing_period_start=start
+        )
+        await repository.add_period_version(
+            conn,
+            billing_account_id=account,
+            billing_period_start=start,
+            version=version,
+            ingest_id=ingest_id,
+            provider_name=stats.provider_name,
+            line_count=stats.line_count,
+        )
+        report.versions[(account, start)] = version
+        period_id = uuid.uuid5(ingest_id, f"period/{account}/{start.isoformat()}")
+        completed = CostPeriodCompleted(
+            ingest_id=ingest_id,
+            provider_name=stats.provider_name,
+            billing_account_id=account,
+            billing_period_start=start,
+            version=version,
+            batch_count=stats.batch_count,
+            line_count=stats.line_count,
+            totals=_currency_totals(stats.by_currency),
+        )
+        messages.append(outbox.message_for(completed, source=SOURCE, event_id=period_id))
+        if previous is not None:
+            superseded = BillingPeriodSuperseded(
+                provider_name=stats.provider_name,
+                billing_account_id=account,
+                billing_period_start=start,
+                superseded_ingest_id=previous["ingest_id"],
+                superseded_version=previous["version"],
+                ingest_id=ingest_id,
+                version=version,
+            )
+            messages.append(outbox.message_for(superseded, source=SOURCE, event_id=uuid.uuid5(period_id, "superseded")))
+    return messages
