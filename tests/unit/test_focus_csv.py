@@ -82,3 +82,60 @@ def test_empty_mandatory_value_is_rejected(tmp_path):
         list(read_rows(path, "bill.csv"))
 
     assert (caught.value.row, caught.value.column) == (2, "BillingCurrency")
+
+
+def test_unknown_currency_is_rejected(tmp_path):
+    path = write(tmp_path, HEADER + GOOD.replace(",USD,", ",XYZ,"))
+
+    with pytest.raises(BillingFileRejected) as caught:
+        list(read_rows(path, "bill.csv"))
+
+    assert (caught.value.column, caught.value.value) == ("BillingCurrency", "XYZ")
+    assert "ISO 4217" in caught.value.rule
+
+
+def test_value_outside_focus_allowed_values_is_rejected(tmp_path):
+    path = write(tmp_path, HEADER + GOOD.replace(",Usage,", ",Spending,"))
+
+    with pytest.raises(BillingFileRejected, match="one of Usage, Purchase, Tax, Credit, Adjustment"):
+        list(read_rows(path, "bill.csv"))
+
+
+def test_charge_period_must_start_before_it_ends(tmp_path):
+    path = write(tmp_path, HEADER + GOOD.replace("2026-01-01,2026-01-02", "2026-01-02,2026-01-01"))
+
+    with pytest.raises(BillingFileRejected) as caught:
+        list(read_rows(path, "bill.csv"))
+
+    assert caught.value.column == "ChargePeriodStart"
+    assert "before ChargePeriodEnd" in caught.value.rule
+
+
+def test_known_quirks_are_tolerated_and_counted(tmp_path):
+    from collections import Counter
+
+    path = write(tmp_path, HEADER + GOOD.replace(",Usage,", ",usage,"))
+    warnings = Counter()
+
+    [row] = list(read_rows(path, "bill.csv", warnings=warnings))
+
+    assert row.values["charge_category"] == "Usage"
+    assert warnings["ChargeCategory in the wrong case"] == 1
+    assert warnings["timestamp without zone, read as UTC"] == 4
+
+
+def test_every_bad_row_is_reported_by_kind_and_count(tmp_path):
+    from finops_ingest.rejection import Problems
+
+    path = write(tmp_path, HEADER + GOOD + GOOD.replace("1.5", "abc") * 3 + GOOD.replace(",USD,", ",XYZ,"))
+    problems = Problems("bill.csv")
+
+    good = list(read_rows(path, "bill.csv", on_error=problems.add))
+
+    report = problems.rejection().as_dict()
+    assert len(good) == 1
+    assert report["error_count"] == 4
+    assert [(e["column"], e["row"], e["count"]) for e in report["errors"]] == [
+        ("BilledCost", 3, 3),
+        ("BillingCurrency", 6, 1),
+    ]

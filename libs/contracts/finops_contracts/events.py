@@ -47,6 +47,8 @@ class CostLine(BaseModel):
     charge_period_start: datetime
     charge_period_end: datetime
     charge_category: str
+    charge_class: str | None = None
+    charge_frequency: str | None = None
     billing_currency: CurrencyCode
     billed_cost: Amount
     effective_cost: Amount
@@ -61,6 +63,12 @@ class CostLine(BaseModel):
     sku_id: str | None = None
     consumed_quantity: Amount | None = None
     consumed_unit: str | None = None
+    pricing_category: str | None = None
+    pricing_quantity: Amount | None = None
+    pricing_unit: str | None = None
+    commitment_discount_id: str | None = None
+    commitment_discount_category: str | None = None
+    commitment_discount_status: str | None = None
     tags: dict[str, str] = Field(default_factory=dict)
 
 

@@ -1,9 +1,28 @@
-"""A rejected file's report: each kind of error once, where it first occurs, and how many rows have it."""
+"""Why a billing file is refused: one error (file, row, column, value, rule, what to do), and the report of a
+rejected file, which names each kind of error once, where it first occurs, and how many rows have it."""
 
 from __future__ import annotations
 
 from finops_contracts.events import RejectionDetail
-from finops_ingest.focus_csv import BillingFileRejected
+
+
+class BillingFileRejected(ValueError):
+    """One error in a billing file; the message says where and what to do."""
+
+    def __init__(
+        self,
+        *,
+        file: str,
+        rule: str,
+        hint: str,
+        row: int | None = None,
+        column: str | None = None,
+        value: str | None = None,
+    ) -> None:
+        self.file, self.row, self.column, self.value, self.rule, self.hint = file, row, column, value, rule, hint
+        where = file + (f", row {row}" if row is not None else "") + (f", column {column}" if column else "")
+        shown = f" (value {value[:80]!r})" if value is not None else ""
+        super().__init__(f"{where}: {rule}{shown}. {hint}")
 
 
 class FileRejected(Exception):
@@ -41,15 +60,17 @@ def _detail(error: BillingFileRejected) -> RejectionDetail:
 class Problems:
     """Collects row errors so one upload reports them all, grouped by column and rule."""
 
+    MAX_KINDS = 50
+
     def __init__(self, file: str) -> None:
         self.file = file
         self._kinds: dict[tuple[str | None, str], list] = {}
 
     def add(self, error: BillingFileRejected) -> None:
-        key = (error.column, error.rule if error.value is None else error.rule.split(" (")[0])
+        key = (error.column, error.rule)
         if key in self._kinds:
             self._kinds[key][1] += 1
-        else:
+        elif len(self._kinds) < self.MAX_KINDS:
             self._kinds[key] = [error, 1]
 
     def __bool__(self) -> bool:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -26,8 +26,9 @@ from finops_contracts.events import (
     IngestRejected,
 )
 from finops_ingest import repository
-from finops_ingest.focus_csv import COLUMN_FIELDS, BillingFileRejected, read_rows
-from finops_ingest.rejection import FileRejected, Problems
+from finops_ingest.focus_csv import read_rows
+from finops_ingest.lines import COLUMN_FIELDS
+from finops_ingest.rejection import BillingFileRejected, FileRejected, Problems
 from finops_runtime import outbox
 
 SOURCE = "/finops/ingest"
@@ -68,6 +69,7 @@ class IngestReport:
     batch_count: int = 0
     totals: dict[tuple[str, str], Total] = field(default_factory=dict)
     versions: dict[PeriodKey, int] = field(default_factory=dict)
+    warnings: Counter[str] = field(default_factory=Counter)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -87,6 +89,7 @@ class IngestReport:
                 }
                 for (account, currency), t in sorted(self.totals.items())
             ],
+            "warnings": dict(sorted(self.warnings.items())),
             "periods": [
                 {"billing_account_id": account, "billing_period_start": start.isoformat(), "version": version}
                 for (account, start), version in sorted(self.versions.items())
@@ -214,7 +217,7 @@ async def _accept(
             return report
         batcher = _Batcher(ingest_id, batch_size)
         pending: list[outbox.OutboxMessage] = []
-        for row in read_rows(path, file_name, on_error=problems.add):
+        for row in read_rows(path, file_name, warnings=report.warnings, on_error=problems.add):
             try:
                 line = _line(row.values, file=file_name, row=row.number)
             except BillingFileRejected as error:
