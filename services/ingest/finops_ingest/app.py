@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
-import os
-import tempfile
+import uuid
 from pathlib import Path
 
 from faststream.asgi import AsgiFastStream
@@ -21,8 +19,9 @@ from finops_contracts.events import (
 )
 from finops_contracts.topics import COST, INGEST
 from finops_ingest import repository
-from finops_ingest.rejection import FileRejected
-from finops_ingest.service import ingest_file
+from finops_ingest.rejection import BillingFileRejected, FileRejected
+from finops_ingest.service import ingest_file, record_rejection
+from finops_ingest.spool import Limits, spool
 from finops_runtime import telemetry
 from finops_runtime.app import ServiceRuntime
 from finops_runtime.settings import Settings
@@ -37,19 +36,8 @@ class IngestSettings(Settings):
     http_port: int = 8001
     batch_size: int = DEFAULT_BATCH_SIZE
     spool_dir: str | None = None
-
-
-async def _spool(request: Request, directory: str | None) -> tuple[Path, str, int]:
-    """Stream the request body to a temporary file, hashing it on the way; never the whole file in memory."""
-    digest = hashlib.sha256()
-    size = 0
-    fd, name = tempfile.mkstemp(prefix="finops-ingest-", suffix=".csv", dir=directory)
-    with os.fdopen(fd, "wb") as out:
-        async for chunk in request.stream():
-            digest.update(chunk)
-            size += len(chunk)
-            out.write(chunk)
-    return Path(name), digest.hexdigest(), size
+    max_file_bytes: int = Limits().max_bytes
+    max_gzip_ratio: int = Limits().max_ratio
 
 
 def build_runtime(settings: IngestSettings | None = None, **fields: object) -> ServiceRuntime:
@@ -81,16 +69,29 @@ def build_runtime(settings: IngestSettings | None = None, **fields: object) -> S
             kind=trace.SpanKind.SERVER,
             attributes={"finops.file.name": name},
         ) as span:
-            path, sha256, size = await _spool(request, settings.spool_dir)
+            limits = Limits(max_bytes=settings.max_file_bytes, max_ratio=settings.max_gzip_ratio)
+            try:
+                spooled = await spool(request.stream(), name=name, directory=settings.spool_dir, limits=limits)
+            except BillingFileRejected as error:
+                rejected = FileRejected.single(error)
+                span.set_attribute("finops.ingest.rejected", str(rejected))
+                # The file was not read whole, so it has no checksum: record it under a fresh id.
+                await record_rejection(runtime.pool, rejected, sha256=f"unread-{uuid.uuid4()}")
+                return JSONResponse({"rejected": rejected.as_dict()}, status_code=422)
             try:
                 report = await ingest_file(
-                    runtime.pool, path=path, file_name=name, sha256=sha256, size_bytes=size, batch_size=batch_size
+                    runtime.pool,
+                    path=spooled.path,
+                    file_name=name,
+                    sha256=spooled.sha256,
+                    size_bytes=spooled.size_bytes,
+                    batch_size=batch_size,
                 )
             except FileRejected as rejected:
                 span.set_attribute("finops.ingest.rejected", str(rejected))
                 return JSONResponse({"rejected": rejected.as_dict()}, status_code=422)
             finally:
-                path.unlink(missing_ok=True)
+                spooled.path.unlink(missing_ok=True)
             body = report.as_dict()
             if span.get_span_context().is_valid:
                 body["trace_id"] = format(span.get_span_context().trace_id, "032x")

@@ -41,9 +41,32 @@ def read_header(path: Path, name: str) -> list[str]:
     return header
 
 
-def csv_tables(path: Path, name: str, *, block_size: int = 1 << 22) -> Iterator[pa.Table]:
-    """The file's FOCUS columns, block by block, as text."""
+def _line_of(path: Path, text: str, after: int) -> int | None:
+    """The 1-based line of `text` at or after line `after`: only on the error path, so a scan is fine."""
+    wanted = text.rstrip("\r\n").encode()
+    with path.open("rb") as f:
+        for number, line in enumerate(f, start=1):
+            if number >= after and line.rstrip(b"\r\n") == wanted:
+                return number
+    return None
+
+
+def csv_tables(
+    path: Path,
+    name: str,
+    *,
+    block_size: int = 1 << 22,
+    on_error: Callable[[BillingFileRejected], None] | None = None,
+) -> Iterator[pa.Table]:
+    """The file's FOCUS columns, block by block, as text. Rows with the wrong number of fields are reported
+    (with their line) to `on_error` and skipped, or raised without it."""
     header = read_header(path, name)
+    invalid: list[tuple[int, int, str]] = []
+
+    def bad_row(row: pacsv.InvalidRow) -> str:
+        invalid.append((row.expected_columns, row.actual_columns, row.text))
+        return "skip"
+
     convert = pacsv.ConvertOptions(
         column_types={c: pa.string() for c in header},
         include_columns=columns_read(header),
@@ -52,7 +75,12 @@ def csv_tables(path: Path, name: str, *, block_size: int = 1 << 22) -> Iterator[
         quoted_strings_can_be_null=True,
     )
     try:
-        reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=block_size), convert_options=convert)
+        reader = pacsv.open_csv(
+            path,
+            read_options=pacsv.ReadOptions(block_size=block_size),
+            parse_options=pacsv.ParseOptions(invalid_row_handler=bad_row),
+            convert_options=convert,
+        )
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         raise BillingFileRejected(
             file=name,
@@ -61,9 +89,24 @@ def csv_tables(path: Path, name: str, *, block_size: int = 1 << 22) -> Iterator[
         ) from exc
     rows_before = 1
     while True:
+        if invalid:
+            for expected, actual, text in invalid:
+                error = BillingFileRejected(
+                    file=name,
+                    row=_line_of(path, text, rows_before),
+                    value=text,
+                    rule=f"the row has {actual} fields where the header has {expected}",
+                    hint="The file may be truncated, or a value holds an unquoted comma or quote.",
+                )
+                if on_error is None:
+                    raise error
+                on_error(error)
+            invalid.clear()
         try:
             batch = reader.read_next_batch()
         except StopIteration:
+            if invalid:
+                continue
             return
         except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
             raise BillingFileRejected(
@@ -85,5 +128,8 @@ def read_rows(
 ) -> Iterator[Row]:
     """Yield the file's rows typed; see finops_ingest.lines for what is rejected and what is tolerated."""
     yield from typed_rows(
-        csv_tables(path, name), file=name, warnings=warnings if warnings is not None else Counter(), on_error=on_error
+        csv_tables(path, name, on_error=on_error),
+        file=name,
+        warnings=warnings if warnings is not None else Counter(),
+        on_error=on_error,
     )

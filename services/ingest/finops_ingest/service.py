@@ -182,11 +182,11 @@ async def ingest_file(
         rejection = FileRejected.single(error)
     except FileRejected as rejected:
         rejection = rejected
-    await _record_rejection(pool, rejection, sha256=sha256)
+    await record_rejection(pool, rejection, sha256=sha256)
     raise rejection
 
 
-async def _record_rejection(pool: asyncpg.Pool, rejection: FileRejected, *, sha256: str) -> None:
+async def record_rejection(pool: asyncpg.Pool, rejection: FileRejected, *, sha256: str) -> None:
     ingest_id = ingest_id_for(sha256)
     errors = json.dumps([d.model_dump() for d in rejection.details])
     async with pool.acquire() as conn, conn.transaction():
