@@ -48,7 +48,7 @@ CASES = [
         "24 fields where the header has 44",
         (302, None),
     ),
-    ("wrong-delimiter", SAMPLE.replace(b'","', b'";"').replace(b",", b";"), "mandatory FOCUS column(s) missing", None),
+    ("wrong-delimiter", SAMPLE.replace(b'","', b'";"').replace(b",", b";"), "the file is not comma-separated", None),
     ("binary-garbage", random.Random(1).randbytes(200_000), "not UTF-8", None),
     (
         "not-utf8",

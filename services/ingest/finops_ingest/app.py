@@ -53,7 +53,9 @@ def build_runtime(settings: IngestSettings | None = None, **fields: object) -> S
     )
 
     async def upload(request: Request) -> JSONResponse:
-        """POST a FOCUS CSV as the request body; ?name= names it, ?batch_size= sets lines per batch."""
+        """POST a billing file as the request body (CSV, gzip'd CSV, Parquet or JSON lines; FOCUS or a provider's
+        own export, detected or named by ?format=); ?name= names it, ?batch_size= sets lines per batch, and
+        ?currency= gives the billing currency of an export that has no currency column."""
         if request.method != "POST":
             return JSONResponse({"error": "use POST with the billing file as the body"}, status_code=405)
         name = request.query_params.get("name") or request.headers.get("x-file-name") or "upload.csv"
@@ -86,6 +88,8 @@ def build_runtime(settings: IngestSettings | None = None, **fields: object) -> S
                     sha256=spooled.sha256,
                     size_bytes=spooled.size_bytes,
                     batch_size=batch_size,
+                    fmt=request.query_params.get("format"),
+                    currency=request.query_params.get("currency"),
                 )
             except FileRejected as rejected:
                 span.set_attribute("finops.ingest.rejected", str(rejected))

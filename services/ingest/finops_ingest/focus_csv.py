@@ -17,6 +17,16 @@ from finops_ingest.rejection import BillingFileRejected
 NULL_TOKENS = ["", "NULL", "null"]
 
 
+def header_of(path: Path) -> list[str]:
+    """The first line as CSV fields, or nothing when it is not UTF-8 text."""
+    with path.open("rb") as f:
+        first = f.readline(1 << 20)
+    try:
+        return next(csv.reader([first.decode("utf-8-sig")]), [])
+    except UnicodeDecodeError:
+        return []
+
+
 def read_header(path: Path, name: str) -> list[str]:
     with path.open("rb") as f:
         first = f.readline(1 << 20)
@@ -125,6 +135,7 @@ def read_rows(
     *,
     warnings: Counter[str] | None = None,
     on_error: Callable[[BillingFileRejected], None] | None = None,
+    defaults: dict[str, str] | None = None,
 ) -> Iterator[Row]:
     """Yield the file's rows typed; see finops_ingest.lines for what is rejected and what is tolerated."""
     yield from typed_rows(
@@ -132,4 +143,5 @@ def read_rows(
         file=name,
         warnings=warnings if warnings is not None else Counter(),
         on_error=on_error,
+        defaults=defaults,
     )

@@ -166,12 +166,22 @@ def _tags(text: str | None, *, file: str, row: int, warnings: Counter[str]) -> d
 
 
 def row_values(
-    columns: dict[str, list], i: int, *, file: str, number: int, warnings: Counter[str]
+    columns: dict[str, list],
+    i: int,
+    *,
+    file: str,
+    number: int,
+    warnings: Counter[str],
+    defaults: dict[str, str] | None = None,
 ) -> dict[str, object]:
-    """The typed values of row `i` of a block of columns; raises BillingFileRejected naming row and column."""
+    """The typed values of row `i` of a block of columns; raises BillingFileRejected naming row and column.
+    `defaults` fill empty cells of the named columns (an export without a currency column, say)."""
     values: dict[str, object] = {}
     for column, cells in columns.items():
         cell = cells[i]
+        if (cell is None or cell == "") and defaults and column in defaults:
+            cell = defaults[column]
+            warnings[f"{column} taken from the upload's default"] += 1
         if column == "Tags":
             values["tags"] = _tags(cell, file=file, row=number, warnings=warnings)
             continue
@@ -220,18 +230,32 @@ def typed_rows(
     warnings: Counter[str],
     on_error: Callable[[BillingFileRejected], None] | None = None,
     first_row: int = 2,
+    source_row_offset: int = 0,
+    defaults: dict[str, str] | None = None,
 ) -> Iterator[Row]:
-    """Type every row of FOCUS-named text tables. Rows are numbered from `first_row` (2: after a CSV header)
-    unless the tables carry `x_SourceRow`. With `on_error`, bad rows are reported there and skipped."""
+    """Type every row of FOCUS-named text tables. Rows are numbered from `first_row` (2: after a CSV header),
+    or, when the tables carry `x_SourceRow` (1 = first data row), as that plus `source_row_offset` (1 for a CSV
+    file, so that numbers are the file's lines). With `on_error`, bad rows are reported there and skipped."""
     number = first_row - 1
+    checked = False
     for table in tables:
+        if not checked:
+            missing = missing_mandatory(table.column_names)
+            if missing:
+                raise BillingFileRejected(
+                    file=file,
+                    column=missing[0],
+                    rule=f"mandatory FOCUS column(s) missing: {', '.join(missing)}",
+                    hint="Export a Cost and Usage dataset with all mandatory columns.",
+                )
+            checked = True
         source_rows = table.column("x_SourceRow").to_pylist() if "x_SourceRow" in table.column_names else None
         names = [c for c in columns_read(table.column_names)]
         columns = {c: table.column(c).to_pylist() for c in names}
         for i in range(table.num_rows):
-            number = int(source_rows[i]) if source_rows else number + 1
+            number = int(source_rows[i]) + source_row_offset if source_rows else number + 1
             try:
-                values = row_values(columns, i, file=file, number=number, warnings=warnings)
+                values = row_values(columns, i, file=file, number=number, warnings=warnings, defaults=defaults)
             except BillingFileRejected as error:
                 if on_error is None:
                     raise

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -26,8 +27,9 @@ from finops_contracts.events import (
     IngestRejected,
 )
 from finops_ingest import repository
-from finops_ingest.focus_csv import read_rows
-from finops_ingest.lines import COLUMN_FIELDS
+from finops_ingest.bills import FORMATS, BillFormatError, detect, read_bill
+from finops_ingest.focus_csv import header_of, read_rows
+from finops_ingest.lines import COLUMN_FIELDS, MANDATORY, Row, missing_mandatory, typed_rows
 from finops_ingest.rejection import BillingFileRejected, FileRejected, Problems
 from finops_runtime import outbox
 
@@ -65,6 +67,7 @@ class IngestReport:
     file_name: str
     sha256: str
     duplicate: bool
+    format: str = "focus"
     row_count: int = 0
     batch_count: int = 0
     totals: dict[tuple[str, str], Total] = field(default_factory=dict)
@@ -77,6 +80,7 @@ class IngestReport:
             "file_name": self.file_name,
             "sha256": self.sha256,
             "duplicate": self.duplicate,
+            "format": self.format,
             "row_count": self.row_count,
             "batch_count": self.batch_count,
             "totals": [
@@ -170,13 +174,87 @@ def _currency_totals(by_currency: dict[str, Total]) -> tuple[CurrencyTotal, ...]
     )
 
 
+def _rows(
+    path: Path, file_name: str, fmt: str, warnings: Counter[str], problems: Problems, defaults: dict[str, str]
+) -> Iterator[Row]:
+    """The file's rows, typed and validated, whatever the provider format."""
+    with path.open("rb") as f:
+        head = f.read(4)
+    if fmt == "focus" and head[:4] != b"PAR1" and not head.lstrip().startswith(b"{"):
+        yield from read_rows(path, file_name, warnings=warnings, on_error=problems.add, defaults=defaults)
+        return
+    if fmt == "focus-contract-commitment":
+        raise BillingFileRejected(
+            file=file_name,
+            rule="this is a FOCUS Contract Commitment dataset, not a Cost and Usage dataset",
+            hint="Upload the Cost and Usage export here; commitment datasets are read by the commitments import.",
+        )
+    csv_like = head[:4] != b"PAR1" and not head.lstrip().startswith(b"{")
+    try:
+        yield from typed_rows(
+            read_bill(path, format=fmt),
+            file=file_name,
+            warnings=warnings,
+            on_error=problems.add,
+            source_row_offset=1 if csv_like else 0,
+            defaults=defaults,
+        )
+    except BillFormatError as error:
+        raise _rejected(error, file_name, row_offset=1 if csv_like else 0) from error
+
+
+def _rejected(error: BillFormatError, file_name: str, *, row_offset: int = 0) -> BillingFileRejected:
+    return BillingFileRejected(
+        file=file_name,
+        row=None if error.row is None else error.row + row_offset,
+        column=error.column,
+        value=error.value,
+        rule=error.rule,
+        hint=error.hint,
+    )
+
+
+def detect_format(path: Path, file_name: str) -> str:
+    try:
+        return detect(path)
+    except BillFormatError as error:
+        rejected = _rejected(error, file_name)
+    # A FOCUS file short of a mandatory column matches no format: say which column it lacks.
+    missing = missing_mandatory(header_of(path))
+    if missing and len(missing) <= len(MANDATORY) // 2:
+        raise BillingFileRejected(
+            file=file_name,
+            row=1,
+            column=missing[0],
+            rule=f"mandatory FOCUS column(s) missing: {', '.join(missing)}",
+            hint="Export a FOCUS Cost and Usage dataset with all mandatory columns.",
+        ) from None
+    raise rejected
+
+
 async def ingest_file(
-    pool: asyncpg.Pool, *, path: Path, file_name: str, sha256: str, size_bytes: int, batch_size: int
+    pool: asyncpg.Pool,
+    *,
+    path: Path,
+    file_name: str,
+    sha256: str,
+    size_bytes: int,
+    batch_size: int,
+    fmt: str | None = None,
+    currency: str | None = None,
 ) -> IngestReport:
-    """Accept a billing file once, or raise FileRejected after recording why."""
+    """Accept a billing file once, or raise FileRejected after recording why. `fmt` overrides detection;
+    `currency` fills BillingCurrency where the export has none."""
     try:
         return await _accept(
-            pool, path=path, file_name=file_name, sha256=sha256, size_bytes=size_bytes, batch_size=batch_size
+            pool,
+            path=path,
+            file_name=file_name,
+            sha256=sha256,
+            size_bytes=size_bytes,
+            batch_size=batch_size,
+            fmt=fmt,
+            currency=currency,
         )
     except BillingFileRejected as error:
         rejection = FileRejected.single(error)
@@ -202,10 +280,23 @@ async def record_rejection(pool: asyncpg.Pool, rejection: FileRejected, *, sha25
 
 
 async def _accept(
-    pool: asyncpg.Pool, *, path: Path, file_name: str, sha256: str, size_bytes: int, batch_size: int
+    pool: asyncpg.Pool,
+    *,
+    path: Path,
+    file_name: str,
+    sha256: str,
+    size_bytes: int,
+    batch_size: int,
+    fmt: str | None,
+    currency: str | None,
 ) -> IngestReport:
     ingest_id = ingest_id_for(sha256)
-    report = IngestReport(ingest_id=ingest_id, file_name=file_name, sha256=sha256, duplicate=False)
+    if fmt is not None and fmt not in FORMATS:
+        raise BillingFileRejected(
+            file=file_name, rule=f"unknown format {fmt!r}", hint=f"Use one of: {', '.join(sorted(FORMATS))}."
+        )
+    fmt = fmt or detect_format(path, file_name)
+    report = IngestReport(ingest_id=ingest_id, file_name=file_name, sha256=sha256, duplicate=False, format=fmt)
     problems = Problems(file_name)
     async with pool.acquire() as conn, conn.transaction():
         if not await repository.claim_file(
@@ -217,7 +308,8 @@ async def _accept(
             return report
         batcher = _Batcher(ingest_id, batch_size)
         pending: list[outbox.OutboxMessage] = []
-        for row in read_rows(path, file_name, warnings=report.warnings, on_error=problems.add):
+        defaults = {"BillingCurrency": currency} if currency else {}
+        for row in _rows(path, file_name, fmt, report.warnings, problems, defaults):
             try:
                 line = _line(row.values, file=file_name, row=row.number)
             except BillingFileRejected as error:
