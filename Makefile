@@ -10,8 +10,8 @@ test:      ## install, start Kafka + PostgreSQL, run every test
 down:      ## stop the demo's services, Kafka and PostgreSQL
 	bash deploy/demo.sh stop
 
-bench:     ## flow throughput benchmark (results in bench/results/)
-	bash deploy/install.sh && .venv/bin/python bench/flow.py
+bench:     ## flow and ingest benchmarks (results in bench/results/)
+	bash deploy/install.sh && .venv/bin/python bench/flow.py && .venv/bin/python bench/ingest.py
 
 lint:
 	bash deploy/install.sh && .venv/bin/ruff check . && .venv/bin/ruff format --check .

@@ -141,7 +141,7 @@ async def main() -> None:
         )
         + "\n"
     )
-    print(f"\nwritten to {args.out.relative_to(ROOT)}")
+    print(f"\nwritten to {args.out}")
 
 
 if __name__ == "__main__":

@@ -157,6 +157,26 @@ class RejectionDetail(BaseModel):
     count: int = 1
 
 
+class IngestAccepted(Event):
+    """A billing file was read and validated whole; its batches follow on the cost topic."""
+
+    TYPE: ClassVar[str] = "finops.ingest.accepted.v1"
+    TOPIC: ClassVar[Topic] = INGEST
+
+    ingest_id: uuid.UUID
+    file_name: str
+    sha256: str
+    format: str
+    size_bytes: int
+    warnings: dict[str, int] = Field(default_factory=dict)
+
+    def key(self) -> str:
+        return str(self.ingest_id)
+
+    def subject(self) -> str:
+        return self.file_name
+
+
 class IngestRejected(Event):
     """A billing file was refused whole; nothing of it was published."""
 
@@ -229,6 +249,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
     for cls in (
         CostBatchIngested,
         CostPeriodCompleted,
+        IngestAccepted,
         IngestCompleted,
         IngestRejected,
         BillingPeriodSuperseded,

@@ -14,6 +14,7 @@ from finops_contracts.events import (
     BillingPeriodSuperseded,
     CostBatchIngested,
     CostPeriodCompleted,
+    IngestAccepted,
     IngestCompleted,
     IngestRejected,
 )
@@ -48,7 +49,14 @@ def build_runtime(settings: IngestSettings | None = None, **fields: object) -> S
         schema=SCHEMA,
         migrations=Path(__file__).parent / "migrations",
         topics=[COST, INGEST],
-        publishes=[CostBatchIngested, CostPeriodCompleted, IngestCompleted, IngestRejected, BillingPeriodSuperseded],
+        publishes=[
+            CostBatchIngested,
+            CostPeriodCompleted,
+            IngestAccepted,
+            IngestCompleted,
+            IngestRejected,
+            BillingPeriodSuperseded,
+        ],
         description="Reads billing files and publishes their cost lines in batches, and each file's lifecycle.",
     )
 

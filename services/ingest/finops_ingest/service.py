@@ -23,6 +23,7 @@ from finops_contracts.events import (
     CostLine,
     CostPeriodCompleted,
     CurrencyTotal,
+    IngestAccepted,
     IngestCompleted,
     IngestRejected,
 )
@@ -334,6 +335,17 @@ async def _accept(
                 rule="the file has a header but no rows",
                 hint="Export a billing period that has charges.",
             )
+        accepted = IngestAccepted(
+            ingest_id=ingest_id,
+            file_name=file_name,
+            sha256=sha256,
+            format=fmt,
+            size_bytes=size_bytes,
+            warnings=dict(report.warnings),
+        )
+        await outbox.add(
+            conn, [outbox.message_for(accepted, source=SOURCE, event_id=uuid.uuid5(ingest_id, "accepted"))]
+        )
         pending.extend(batcher.flush())
         report.batch_count = batcher.count
         pending.extend(await _close_periods(conn, ingest_id, batcher.periods, report))
