@@ -14,13 +14,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import platform
 import sys
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 import asyncpg
 import httpx
 
+from bench.report import print_table, write_results
 from tests.support.endpoints import provide
 from tests.support.focus_files import write_focus_csv
 from tests.support.services import ServiceProcess
@@ -100,48 +98,29 @@ async def main() -> None:
         work = Path(tmp)
         bill = write_focus_csv(work / "bill.csv", rows=args.lines, accounts=20, periods=2, seed=3)
         results = [await run_one(endpoints, bill, args.lines, size, work) for size in sizes]
-    header = (
-        "batch size",
+    keys = (
+        "batch_size",
         "batches",
-        "accept s",
-        "accept lines/s",
-        "publish->commit s",
-        "flow lines/s",
-        "end-to-end lines/s",
+        "accept_s",
+        "accept_lines_per_s",
+        "flow_s",
+        "flow_lines_per_s",
+        "end_to_end_lines_per_s",
     )
-    print(f"\nFirst flow, {args.lines:,} FOCUS lines, Kafka + PostgreSQL on this machine ({platform.node()})\n")
-    print(" | ".join(header))
-    print(" | ".join("-" * len(h) for h in header))
-    for r in results:
-        print(
-            " | ".join(
-                f"{v:,}" if isinstance(v, int) else str(v)
-                for v in (
-                    r["batch_size"],
-                    r["batches"],
-                    r["accept_s"],
-                    r["accept_lines_per_s"],
-                    r["flow_s"],
-                    r["flow_lines_per_s"],
-                    r["end_to_end_lines_per_s"],
-                )
-            )
-        )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(
-        json.dumps(
-            {
-                "benchmark": "flow",
-                "when": datetime.now(UTC).isoformat(timespec="seconds"),
-                "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()},
-                "lines": args.lines,
-                "results": results,
-            },
-            indent=2,
-        )
-        + "\n"
+    print_table(
+        f"First flow, {args.lines:,} FOCUS lines, Kafka + PostgreSQL on this machine",
+        (
+            "batch size",
+            "batches",
+            "accept s",
+            "accept lines/s",
+            "publish->commit s",
+            "flow lines/s",
+            "end-to-end lines/s",
+        ),
+        [[r[k] for k in keys] for r in results],
     )
-    print(f"\nwritten to {args.out}")
+    write_results(args.out, "flow", lines=args.lines, results=results)
 
 
 if __name__ == "__main__":

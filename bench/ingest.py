@@ -16,7 +16,6 @@ import asyncio
 import gzip
 import json
 import os
-import platform
 import random
 import shutil
 import sys
@@ -35,6 +34,7 @@ import pyarrow.parquet as pq
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.report import print_table, write_results
 from tests.support.endpoints import provide
 from tests.support.focus_files import write_focus_csv
 from tests.support.services import ServiceProcess
@@ -169,54 +169,37 @@ async def main() -> None:
             await run_one(endpoints, csv_gz, "csv.gz", args.csv_rows, work),
         ]
     targets = {"parquet": 250_000, "csv.gz": 100_000}
-    header = (
-        "file",
-        "rows",
-        "MB",
-        "accept s",
-        "to Kafka s",
-        "rows/s",
-        "target rows/s",
-        "peak RSS MB",
-        "DuckDB s",
-        "x DuckDB",
+    print_table(
+        f"Ingest, file to committed batches on Kafka, on this machine ({os.cpu_count()} cores)",
+        (
+            "file",
+            "rows",
+            "MB",
+            "accept s",
+            "to Kafka s",
+            "rows/s",
+            "target rows/s",
+            "peak RSS MB",
+            "DuckDB s",
+            "x DuckDB",
+        ),
+        [
+            [
+                r["file"],
+                r["rows"],
+                r["size_mb"],
+                r["accept_s"],
+                r["to_kafka_s"],
+                r["rows_per_s"],
+                targets[r["file"]],
+                r["peak_rss_mb"],
+                r["duckdb_s"],
+                r["ratio_to_duckdb"],
+            ]
+            for r in results
+        ],
     )
-    print(f"\nIngest, file to committed batches on Kafka, on this machine ({os.cpu_count()} cores)\n")
-    print(" | ".join(header))
-    print(" | ".join("-" * len(h) for h in header))
-    for r in results:
-        print(
-            " | ".join(
-                str(v)
-                for v in (
-                    r["file"],
-                    f"{r['rows']:,}",
-                    r["size_mb"],
-                    r["accept_s"],
-                    r["to_kafka_s"],
-                    f"{r['rows_per_s']:,}",
-                    f"{targets[r['file']]:,}",
-                    r["peak_rss_mb"],
-                    r["duckdb_s"],
-                    r["ratio_to_duckdb"],
-                )
-            )
-        )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(
-        json.dumps(
-            {
-                "benchmark": "ingest",
-                "when": datetime.now(UTC).isoformat(timespec="seconds"),
-                "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-                "targets_rows_per_s": targets,
-                "results": results,
-            },
-            indent=2,
-        )
-        + "\n"
-    )
-    print(f"\nwritten to {args.out}")
+    write_results(args.out, "ingest", targets_rows_per_s=targets, results=results)
 
 
 if __name__ == "__main__":

@@ -10,11 +10,10 @@ import zlib
 import httpx
 import pytest
 
-from finops_ingest.app import IngestSettings, create_app
 from tests.support.flow import scalar
 from tests.support.focus_files import FOCUS_SAMPLE
 from tests.support.kafka import count_records
-from tests.support.services import free_port, serve_in_process
+from tests.support.platform import running
 
 SAMPLE = FOCUS_SAMPLE.read_bytes() if FOCUS_SAMPLE.exists() else b""
 LINES = SAMPLE.splitlines(keepends=True)
@@ -89,14 +88,8 @@ CASES = [
 
 @pytest.fixture
 async def ingest(service_env):
-    settings = IngestSettings(
-        database_url=service_env["DATABASE_URL"],
-        kafka_bootstrap_servers=service_env["KAFKA_BOOTSTRAP_SERVERS"],
-        kafka_namespace=service_env["FINOPS_KAFKA_NAMESPACE"],
-        relay_poll_interval_s=0.2,
-    )
-    async with serve_in_process(create_app(settings), free_port()) as url:
-        yield url
+    async with running(service_env, allocation=False) as urls:
+        yield urls.ingest
 
 
 async def test_each_bad_file_is_refused_precisely_and_nothing_is_published(ingest, service_env, database_url):

@@ -9,13 +9,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from finops_allocation.app import AllocationSettings
-from finops_allocation.app import create_app as allocation_app
-from finops_ingest.app import IngestSettings
-from finops_ingest.app import create_app as ingest_app
 from tests.support.flow import allocated_totals
+from tests.support.platform import running
 from tests.support.provider_files import CONTAINERS, GCP_CONTAINERS, write_cur2, write_gcp
-from tests.support.services import free_port, serve_in_process, wait_until
+from tests.support.services import wait_until
 from tests.unit.bills import totals
 from tests.unit.bills.test_conversion import DATA, SHARED_FILES
 
@@ -29,17 +26,8 @@ def expected(path: Path, rule) -> dict:
 
 
 async def upload_and_compare(service_env, database_url, path: Path, want: dict, **params: str):
-    common = dict(
-        database_url=database_url,
-        kafka_bootstrap_servers=service_env["KAFKA_BOOTSTRAP_SERVERS"],
-        kafka_namespace=service_env["FINOPS_KAFKA_NAMESPACE"],
-        relay_poll_interval_s=0.2,
-    )
-    async with (
-        serve_in_process(ingest_app(IngestSettings(**common)), free_port()) as ingest,
-        serve_in_process(allocation_app(AllocationSettings(**common)), free_port()),
-        httpx.AsyncClient(timeout=120) as client,
-    ):
+    async with running(service_env) as urls, httpx.AsyncClient(timeout=120) as client:
+        ingest = urls.ingest
         params = {"name": path.name} | params
         response = await client.post(f"{ingest}/v1/ingest", params=params, content=path.read_bytes())
         assert response.status_code == 201, response.text

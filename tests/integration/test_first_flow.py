@@ -5,33 +5,18 @@ from __future__ import annotations
 
 import httpx
 
-from finops_allocation.app import AllocationSettings
-from finops_allocation.app import create_app as allocation_app
-from finops_ingest.app import IngestSettings
-from finops_ingest.app import create_app as ingest_app
 from tests.support.flow import allocated_lines, allocated_totals, scalar
 from tests.support.focus_files import FOCUS_SAMPLE, file_totals
 from tests.support.kafka import count_records
-from tests.support.services import free_port, serve_in_process, wait_until
-
-
-def settings(cls, service_env):
-    return cls(
-        database_url=service_env["DATABASE_URL"],
-        kafka_bootstrap_servers=service_env["KAFKA_BOOTSTRAP_SERVERS"],
-        kafka_namespace=service_env["FINOPS_KAFKA_NAMESPACE"],
-        relay_poll_interval_s=0.2,
-    )
+from tests.support.platform import running
+from tests.support.services import wait_until
 
 
 async def test_sample_file_is_allocated_to_the_cent(service_env, database_url):
     expected = file_totals(FOCUS_SAMPLE)
 
-    async with (
-        serve_in_process(ingest_app(settings(IngestSettings, service_env)), free_port()) as ingest,
-        serve_in_process(allocation_app(settings(AllocationSettings, service_env)), free_port()),
-        httpx.AsyncClient(timeout=60) as client,
-    ):
+    async with running(service_env) as urls, httpx.AsyncClient(timeout=60) as client:
+        ingest = urls.ingest
         response = await client.post(
             f"{ingest}/v1/ingest",
             params={"name": FOCUS_SAMPLE.name, "batch_size": 40},
@@ -54,11 +39,8 @@ async def test_sample_file_is_allocated_to_the_cent(service_env, database_url):
 
 
 async def test_the_same_file_twice_is_accepted_once(service_env, database_url):
-    async with (
-        serve_in_process(ingest_app(settings(IngestSettings, service_env)), free_port()) as ingest,
-        serve_in_process(allocation_app(settings(AllocationSettings, service_env)), free_port()),
-        httpx.AsyncClient(timeout=60) as client,
-    ):
+    async with running(service_env) as urls, httpx.AsyncClient(timeout=60) as client:
+        ingest = urls.ingest
         first = await client.post(f"{ingest}/v1/ingest", content=FOCUS_SAMPLE.read_bytes())
         second = await client.post(f"{ingest}/v1/ingest", content=FOCUS_SAMPLE.read_bytes())
 
@@ -77,10 +59,8 @@ async def test_a_bad_file_is_rejected_whole_and_nothing_is_published(service_env
     lines = FOCUS_SAMPLE.read_text().splitlines(keepends=True)
     broken = lines[:500] + [lines[500].replace('"USD"', '"US Dollars"', 1)] + lines[501:]
 
-    async with (
-        serve_in_process(ingest_app(settings(IngestSettings, service_env)), free_port()) as ingest,
-        httpx.AsyncClient(timeout=60) as client,
-    ):
+    async with running(service_env, allocation=False) as urls, httpx.AsyncClient(timeout=60) as client:
+        ingest = urls.ingest
         response = await client.post(f"{ingest}/v1/ingest", params={"name": "broken.csv"}, content="".join(broken))
         ok = await client.get(f"{ingest}/health")
 

@@ -10,11 +10,10 @@ import httpx
 
 from finops_allocation.app import AllocationSettings
 from finops_allocation.app import create_app as allocation_app
-from finops_ingest.app import IngestSettings
-from finops_ingest.app import create_app as ingest_app
 from tests.support.flow import allocated_totals, scalar
 from tests.support.focus_files import file_totals, write_focus_csv
 from tests.support.kafka import read_topic
+from tests.support.platform import running
 from tests.support.services import free_port, serve_in_process, wait_until
 
 
@@ -37,18 +36,8 @@ async def test_version_two_of_a_period_replaces_version_one(service_env, databas
     v1 = write_focus_csv(tmp_path / "2026-01-v1.csv", rows=2000, accounts=3, periods=1, seed=5)
     v2 = tmp_path / "2026-01-v2.csv"
     v2.write_text(restate(v1.read_text()))
-    common = dict(
-        database_url=database_url,
-        kafka_bootstrap_servers=service_env["KAFKA_BOOTSTRAP_SERVERS"],
-        kafka_namespace=service_env["FINOPS_KAFKA_NAMESPACE"],
-        relay_poll_interval_s=0.2,
-    )
-
-    async with (
-        serve_in_process(ingest_app(IngestSettings(**common)), free_port()) as ingest,
-        serve_in_process(allocation_app(AllocationSettings(**common)), free_port()),
-        httpx.AsyncClient(timeout=60) as client,
-    ):
+    async with running(service_env) as urls, httpx.AsyncClient(timeout=60) as client:
+        ingest = urls.ingest
         first = await client.post(f"{ingest}/v1/ingest", params={"batch_size": 100}, content=v1.read_bytes())
 
         async def shows(bill):

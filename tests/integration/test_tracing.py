@@ -5,28 +5,15 @@ from __future__ import annotations
 import httpx
 from opentelemetry.trace import SpanKind
 
-from finops_allocation.app import AllocationSettings
-from finops_allocation.app import create_app as allocation_app
-from finops_ingest.app import IngestSettings
-from finops_ingest.app import create_app as ingest_app
 from tests.support.flow import allocated_lines
 from tests.support.focus_files import FOCUS_SAMPLE
-from tests.support.services import free_port, serve_in_process, wait_until
+from tests.support.platform import running
+from tests.support.services import wait_until
 
 
 async def test_ingest_request_relay_publish_and_consumer_share_one_trace(spans, service_env, database_url):
-    common = dict(
-        database_url=database_url,
-        kafka_bootstrap_servers=service_env["KAFKA_BOOTSTRAP_SERVERS"],
-        kafka_namespace=service_env["FINOPS_KAFKA_NAMESPACE"],
-        relay_poll_interval_s=0.2,
-    )
-
-    async with (
-        serve_in_process(ingest_app(IngestSettings(**common)), free_port()) as ingest,
-        serve_in_process(allocation_app(AllocationSettings(**common)), free_port()),
-        httpx.AsyncClient(timeout=60) as client,
-    ):
+    async with running(service_env) as urls, httpx.AsyncClient(timeout=60) as client:
+        ingest = urls.ingest
         response = await client.post(
             f"{ingest}/v1/ingest", params={"batch_size": 250}, content=FOCUS_SAMPLE.read_bytes()
         )

@@ -6,10 +6,10 @@ from __future__ import annotations
 import httpx
 from faststream import AckPolicy
 
-from finops_allocation.app import AllocationSettings, build_runtime
+from finops_allocation.app import build_runtime
 from finops_runtime import kafka
 from tests.support.focus_files import FOCUS_SAMPLE
-from tests.support.services import free_port, serve_in_process
+from tests.support.platform import running
 
 
 async def test_the_producer_waits_for_all_replicas_and_is_idempotent(endpoints):
@@ -33,20 +33,8 @@ def test_the_consumer_commits_offsets_only_after_processing():
 
 
 async def test_metrics_count_what_was_consumed_and_published(service_env, database_url):
-    from finops_ingest.app import IngestSettings
-    from finops_ingest.app import create_app as ingest_app
-
-    common = dict(
-        database_url=database_url,
-        kafka_bootstrap_servers=service_env["KAFKA_BOOTSTRAP_SERVERS"],
-        kafka_namespace=service_env["FINOPS_KAFKA_NAMESPACE"],
-        relay_poll_interval_s=0.2,
-    )
-    async with (
-        serve_in_process(ingest_app(IngestSettings(**common)), free_port()) as ingest,
-        serve_in_process(build_runtime(AllocationSettings(**common)).app(), free_port()) as allocation,
-        httpx.AsyncClient(timeout=60) as client,
-    ):
+    async with running(service_env) as urls, httpx.AsyncClient(timeout=60) as client:
+        ingest, allocation = urls.ingest, urls.allocation
         before = _value(
             (await client.get(f"{allocation}/metrics")).text, "finops_events_consumed_total", 'outcome="processed"'
         )

@@ -19,7 +19,9 @@ async def allocated_totals(
             return {}
         rows = await conn.fetch(
             """SELECT billing_account_id, billing_currency, sum(billed_cost) b, sum(effective_cost) e,
-                      sum(line_count) n FROM """ + source + " GROUP BY 1, 2"
+                      sum(line_count) n FROM """
+            + source
+            + " GROUP BY 1, 2"
         )
     finally:
         await conn.close()

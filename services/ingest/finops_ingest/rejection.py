@@ -4,25 +4,12 @@ rejected file, which names each kind of error once, where it first occurs, and h
 from __future__ import annotations
 
 from finops_contracts.events import RejectionDetail
+from finops_ingest.bills.errors import BillFormatError
 
 
-class BillingFileRejected(ValueError):
-    """One error in a billing file; the message says where and what to do."""
-
-    def __init__(
-        self,
-        *,
-        file: str,
-        rule: str,
-        hint: str,
-        row: int | None = None,
-        column: str | None = None,
-        value: str | None = None,
-    ) -> None:
-        self.file, self.row, self.column, self.value, self.rule, self.hint = file, row, column, value, rule, hint
-        where = file + (f", row {row}" if row is not None else "") + (f", column {column}" if column else "")
-        shown = f" (value {value[:80]!r})" if value is not None else ""
-        super().__init__(f"{where}: {rule}{shown}. {hint}")
+class BillingFileRejected(BillFormatError):
+    """One error in a billing file, found by ingest's own checks; the message says where and what to do.
+    Row numbers are the file's lines for text files (the header is row 1)."""
 
 
 class FileRejected(Exception):

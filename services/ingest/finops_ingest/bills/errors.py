@@ -17,7 +17,7 @@ class BillFormatError(ValueError):
         value: str | None = None,
     ) -> None:
         self.file, self.row, self.column, self.value, self.rule, self.hint = file, row, column, value, rule, hint
-        where = f"File {file}" + (f", data row {row}" if row is not None else "")
+        where = f"File {file}" + (f", row {row}" if row is not None else "")
         where += f", column {column!r}" if column else ""
         shown = f" (value {value[:80]!r})" if value is not None else ""
         super().__init__(f"{where}: {rule}{shown}; {hint}")
