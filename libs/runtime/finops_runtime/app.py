@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +78,7 @@ class ServiceRuntime:
             ("/ready", request_response(self._ready)),
             ("/metrics", request_response(self._metrics)),
         ]
+        self._on_started: list[Callable[[], Sequence[asyncio.Task[None]]]] = []
         self._assignment = _Assignment()
         self._pending_inboxes: list[tuple[str, Topic, Mapping[str, Handler], dict[str, Inbox]]] = []
         self.ready = False
@@ -116,6 +117,10 @@ class ServiceRuntime:
             description=topic.description,
         )(on_records)
         self._pending_inboxes.append((group, topic, handlers, inbox_ref))
+
+    def on_started(self, start: Callable[[], Sequence[asyncio.Task[None]]]) -> None:
+        """Run `start` once the pool and broker are up; the tasks it returns are cancelled at shutdown."""
+        self._on_started.append(start)
 
     def route(self, path: str, endpoint: Any) -> None:
         """Serve a Starlette-style `async def endpoint(request) -> Response` at `path`."""
@@ -169,6 +174,8 @@ class ServiceRuntime:
     async def _after_startup(self) -> None:
         if self.relay is not None:
             self._tasks.append(asyncio.create_task(self.relay.run(), name=f"{self.schema}-relay"))
+        for start in self._on_started:
+            self._tasks.extend(start())
         self.ready = True
         log.info("service ready", extra={"service": self.settings.service_name, "instance": self.settings.instance_id})
 

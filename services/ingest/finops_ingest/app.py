@@ -22,6 +22,7 @@ from finops_contracts.topics import COST, INGEST
 from finops_ingest import repository
 from finops_ingest.rejection import BillingFileRejected, FileRejected
 from finops_ingest.service import ingest_file, record_rejection
+from finops_ingest.sources import start_sources
 from finops_ingest.spool import Limits, spool
 from finops_runtime import telemetry
 from finops_runtime.app import ServiceRuntime
@@ -39,6 +40,15 @@ class IngestSettings(Settings):
     spool_dir: str | None = None
     max_file_bytes: int = Limits().max_bytes
     max_gzip_ratio: int = Limits().max_ratio
+    watch_dir: str | None = None
+    """A folder polled for billing files (FINOPS_WATCH_DIR); unset, no folder is watched."""
+    watch_interval_s: float = 10.0
+    s3_endpoint_url: str | None = None
+    s3_bucket: str | None = None
+    """A bucket polled for billing exports (FINOPS_S3_BUCKET); credentials from AWS_ACCESS_KEY_ID,
+    AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION."""
+    s3_prefix: str = ""
+    s3_poll_interval_s: float = 60.0
 
 
 def build_runtime(settings: IngestSettings | None = None, **fields: object) -> ServiceRuntime:
@@ -118,6 +128,7 @@ def build_runtime(settings: IngestSettings | None = None, **fields: object) -> S
 
     runtime.route("/v1/ingest", upload)
     runtime.route("/v1/ingest/files", files)
+    runtime.on_started(lambda: start_sources(runtime, settings))
     return runtime
 
 
