@@ -152,7 +152,7 @@ class _Batcher:
         return message
 
 
-def _line(values: dict[str, object], *, file: str, row: int) -> CostLine:
+def cost_line(values: dict[str, object], *, file: str, row: int) -> CostLine:
     try:
         return CostLine.model_validate(values)
     except pydantic.ValidationError as exc:
@@ -201,10 +201,10 @@ def _rows(
             defaults=defaults,
         )
     except BillFormatError as error:
-        raise _rejected(error, file_name, row_offset=1 if csv_like else 0) from error
+        raise as_rejection(error, file_name, row_offset=1 if csv_like else 0) from error
 
 
-def _rejected(error: BillFormatError, file_name: str, *, row_offset: int = 0) -> BillingFileRejected:
+def as_rejection(error: BillFormatError, file_name: str, *, row_offset: int = 0) -> BillingFileRejected:
     return BillingFileRejected(
         file=file_name,
         row=None if error.row is None else error.row + row_offset,
@@ -219,7 +219,7 @@ def detect_format(path: Path, file_name: str) -> str:
     try:
         return detect(path)
     except BillFormatError as error:
-        rejected = _rejected(error, file_name)
+        rejected = as_rejection(error, file_name)
     # A FOCUS file short of a mandatory column matches no format: say which column it lacks.
     missing = missing_mandatory(header_of(path))
     if missing and len(missing) <= len(MANDATORY) // 2:
@@ -312,7 +312,7 @@ async def _accept(
         defaults = {"BillingCurrency": currency} if currency else {}
         for row in _rows(path, file_name, fmt, report.warnings, problems, defaults):
             try:
-                line = _line(row.values, file=file_name, row=row.number)
+                line = cost_line(row.values, file=file_name, row=row.number)
             except BillingFileRejected as error:
                 problems.add(error)
                 continue
