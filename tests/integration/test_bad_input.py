@@ -14,6 +14,7 @@ from tests.support.flow import scalar
 from tests.support.focus_files import FOCUS_SAMPLE
 from tests.support.kafka import count_records
 from tests.support.platform import running
+from tests.support.services import wait_until
 
 SAMPLE = FOCUS_SAMPLE.read_bytes() if FOCUS_SAMPLE.exists() else b""
 LINES = SAMPLE.splitlines(keepends=True)
@@ -117,6 +118,10 @@ async def test_each_bad_file_is_refused_precisely_and_nothing_is_published(inges
     assert good.status_code == 201, "the service keeps serving"
     assert await scalar(database_url, "SELECT count(*) FROM ingest.ingest_rejection") == len(CASES)
     assert await scalar(database_url, "SELECT count(*) FROM ingest.ingest_file") == 1
+    async def outbox_drained():
+        return await scalar(database_url, "SELECT count(*) FROM ingest.outbox") == 0
+
+    await wait_until(outbox_drained, timeout=60, what="the good file's events published")
     published = await count_records(
         service_env["KAFKA_BOOTSTRAP_SERVERS"], service_env["FINOPS_KAFKA_NAMESPACE"] + "finops.cost.v1"
     )

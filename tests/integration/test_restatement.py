@@ -46,10 +46,11 @@ async def test_version_two_of_a_period_replaces_version_one(service_env, databas
         await wait_until(lambda: shows(v1), timeout=60, what="version 1 allocated")
         second = await client.post(f"{ingest}/v1/ingest", params={"batch_size": 100}, content=v2.read_bytes())
         await wait_until(lambda: shows(v2), timeout=60, what="version 2 allocated in place of version 1")
+        # accepted + completed for each file, and one superseded per billing account for version 2
         superseded = await read_topic(
             service_env["KAFKA_BOOTSTRAP_SERVERS"],
             service_env["FINOPS_KAFKA_NAMESPACE"] + "finops.ingest.v1",
-            at_least=5,
+            at_least=7,
         )
 
     assert {p["version"] for p in first.json()["periods"]} == {1}
