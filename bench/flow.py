@@ -29,6 +29,7 @@ import httpx
 from bench.report import print_table, write_results
 from tests.support.endpoints import provide
 from tests.support.focus_files import write_focus_csv
+from tests.support.kafka import delete_topics
 from tests.support.services import ServiceProcess
 
 
@@ -72,6 +73,7 @@ async def run_one(endpoints, bill: Path, lines: int, batch_size: int, work: Path
     finally:
         ingest.stop()
         allocation.stop()
+        await delete_topics(endpoints.kafka, prefix=env["FINOPS_KAFKA_NAMESPACE"])
         admin = await asyncpg.connect(endpoints.database_url)
         await admin.execute(f"DROP DATABASE IF EXISTS {db_name} WITH (FORCE)")
         await admin.close()

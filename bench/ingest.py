@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 from bench.report import print_table, write_results
 from tests.support.endpoints import provide
 from tests.support.focus_files import write_focus_csv
+from tests.support.kafka import delete_topics
 from tests.support.services import ServiceProcess
 
 _CHUNK = 200_000
@@ -136,6 +137,7 @@ async def run_one(endpoints, path: Path, kind: str, rows: int, work: Path) -> di
         peak = peak_rss_mb(ingest.process.pid)
     finally:
         ingest.stop()
+        await delete_topics(endpoints.kafka, prefix=env["FINOPS_KAFKA_NAMESPACE"])
         admin = await asyncpg.connect(endpoints.database_url)
         await admin.execute(f"DROP DATABASE IF EXISTS bench_{run_id} WITH (FORCE)")
         await admin.close()

@@ -32,10 +32,19 @@ if [ "${1:-start}" = "stop" ]; then
 fi
 
 bash deploy/install.sh
-eval "$(bash deploy/local/dev.sh start)"
+endpoints="$(bash deploy/local/dev.sh start)"  # exits here, with dev.sh's reason, when Kafka or PostgreSQL fail
+eval "$endpoints"
 export KAFKA_BOOTSTRAP_SERVERS DATABASE_URL
 mkdir -p "$RUN" "$LOGS"
 stop_services
+
+for entry in "${SERVICES[@]}"; do
+  port="${entry##*:}"
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    say "port $port is taken by another program (another demo? run 'make down' where it runs); not starting"
+    exit 1
+  fi
+done
 
 for entry in "${SERVICES[@]}"; do
   name="${entry%%:*}"; port="${entry##*:}"

@@ -10,6 +10,7 @@ import asyncpg
 import pytest
 
 from tests.support.endpoints import Endpoints, provide
+from tests.support.kafka import delete_topics
 
 
 @pytest.fixture(scope="session")
@@ -24,8 +25,12 @@ def test_id() -> str:
 
 
 @pytest.fixture
-def kafka_namespace(test_id: str) -> str:
-    return f"t{test_id}."
+async def kafka_namespace(endpoints: Endpoints, test_id: str) -> AsyncIterator[str]:
+    """A topic and group prefix of this test's own; its topics are deleted afterwards, so a long-lived local
+    broker does not pile up thousands of partitions."""
+    namespace = f"t{test_id}."
+    yield namespace
+    await delete_topics(endpoints.kafka, prefix=namespace)
 
 
 @pytest.fixture

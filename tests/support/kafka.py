@@ -6,6 +6,7 @@ import asyncio
 import time
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 
 async def produce(bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes, dict[str, str]]]) -> None:
@@ -60,3 +61,16 @@ async def count_records(bootstrap: str, topic: str) -> int:
         return sum(ends[tp] - starts[tp] for tp in tps)
     finally:
         await consumer.stop()
+
+
+async def delete_topics(bootstrap: str, *, prefix: str) -> list[str]:
+    """Delete every topic whose name starts with `prefix`; return their names."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        doomed = [t for t in await admin.list_topics() if t.startswith(prefix)]
+        if doomed:
+            await admin.delete_topics(doomed)
+        return doomed
+    finally:
+        await admin.close()
