@@ -93,7 +93,8 @@ def main() -> None:
         )
     print(f"""
 The platform is running:
-  ingest      {args.ingest}   POST /v1/ingest (a billing file as the body), GET /v1/ingest/files; or: .venv/bin/finops ingest FILE
+  ingest      {args.ingest}   POST /v1/ingest (a billing file as the body), GET /v1/ingest/files
+              or from a shell: .venv/bin/finops ingest FILE
   allocation  {args.allocation}   GET /v1/allocation/totals, GET /v1/allocation/by-owner
   every service: /health, /ready, /metrics;  logs: .local/logs/;  stop it all: make down""")
     if not all_ok:
