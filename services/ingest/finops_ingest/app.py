@@ -20,10 +20,10 @@ from finops_contracts.events import (
 )
 from finops_contracts.topics import COST, INGEST
 from finops_ingest import repository
-from finops_ingest.rejection import BillingFileRejected, FileRejected
-from finops_ingest.service import ingest_file, record_rejection
+from finops_ingest.rejection import FileRejected
+from finops_ingest.service import ingest_stream
 from finops_ingest.sources import start_sources
-from finops_ingest.spool import Limits, spool
+from finops_ingest.spool import Limits
 from finops_runtime import telemetry
 from finops_runtime.app import ServiceRuntime
 from finops_runtime.settings import Settings
@@ -89,22 +89,14 @@ def build_runtime(settings: IngestSettings | None = None, **fields: object) -> S
             kind=trace.SpanKind.SERVER,
             attributes={"finops.file.name": name},
         ) as span:
-            limits = Limits(max_bytes=settings.max_file_bytes, max_ratio=settings.max_gzip_ratio)
             try:
-                spooled = await spool(request.stream(), name=name, directory=settings.spool_dir, limits=limits)
-            except BillingFileRejected as error:
-                rejected = FileRejected.single(error)
-                span.set_attribute("finops.ingest.rejected", str(rejected))
-                # The file was not read whole, so it has no checksum: record it under a fresh id.
-                await record_rejection(runtime.pool, rejected, sha256=f"unread-{uuid.uuid4()}")
-                return JSONResponse({"rejected": rejected.as_dict()}, status_code=422)
-            try:
-                report = await ingest_file(
+                report = await ingest_stream(
                     runtime.pool,
-                    path=spooled.path,
+                    request.stream(),
                     file_name=name,
-                    sha256=spooled.sha256,
-                    size_bytes=spooled.size_bytes,
+                    unread_key=str(uuid.uuid4()),
+                    spool_dir=settings.spool_dir,
+                    limits=Limits(max_bytes=settings.max_file_bytes, max_ratio=settings.max_gzip_ratio),
                     batch_size=batch_size,
                     fmt=request.query_params.get("format"),
                     currency=request.query_params.get("currency"),
@@ -112,8 +104,6 @@ def build_runtime(settings: IngestSettings | None = None, **fields: object) -> S
             except FileRejected as rejected:
                 span.set_attribute("finops.ingest.rejected", str(rejected))
                 return JSONResponse({"rejected": rejected.as_dict()}, status_code=422)
-            finally:
-                spooled.path.unlink(missing_ok=True)
             body = report.as_dict()
             if span.get_span_context().is_valid:
                 body["trace_id"] = format(span.get_span_context().trace_id, "032x")

@@ -18,6 +18,8 @@ class FileRejected(Exception):
     def __init__(self, file: str, details: list[RejectionDetail]) -> None:
         self.file = file
         self.details = details
+        self.sha256: str | None = None
+        """The key the rejection was recorded under, once it was."""
         first = details[0]
         more = sum(d.count for d in details) - 1
         where = (

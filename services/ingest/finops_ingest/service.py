@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -32,6 +32,7 @@ from finops_ingest.bills import FORMATS, BillFormatError, detect, read_bill
 from finops_ingest.focus_csv import header_of, read_rows
 from finops_ingest.lines import COLUMN_FIELDS, MANDATORY, Row, missing_mandatory, typed_rows
 from finops_ingest.rejection import BillingFileRejected, FileRejected, Problems
+from finops_ingest.spool import Limits, spool
 from finops_runtime import outbox
 
 SOURCE = "/finops/ingest"
@@ -265,7 +266,44 @@ async def ingest_file(
     raise rejection
 
 
+async def ingest_stream(
+    pool: asyncpg.Pool,
+    chunks: AsyncIterator[bytes],
+    *,
+    file_name: str,
+    unread_key: str,
+    spool_dir: str | None,
+    limits: Limits,
+    batch_size: int,
+    fmt: str | None = None,
+    currency: str | None = None,
+) -> IngestReport:
+    """Spool a stream to disk, then ingest it once. Raises FileRejected after recording why, also when the
+    stream itself is refused (a gzip bomb, say): that rejection is keyed by `unread_key`, since a file not read
+    whole has no checksum."""
+    try:
+        spooled = await spool(chunks, name=file_name, directory=spool_dir, limits=limits)
+    except BillingFileRejected as error:
+        rejected = FileRejected.single(error)
+        await record_rejection(pool, rejected, sha256=f"unread-{unread_key}")
+        raise rejected from error
+    try:
+        return await ingest_file(
+            pool,
+            path=spooled.path,
+            file_name=file_name,
+            sha256=spooled.sha256,
+            size_bytes=spooled.size_bytes,
+            batch_size=batch_size,
+            fmt=fmt,
+            currency=currency,
+        )
+    finally:
+        spooled.path.unlink(missing_ok=True)
+
+
 async def record_rejection(pool: asyncpg.Pool, rejection: FileRejected, *, sha256: str) -> None:
+    rejection.sha256 = sha256
     ingest_id = ingest_id_for(sha256)
     errors = json.dumps([d.model_dump() for d in rejection.details])
     async with pool.acquire() as conn, conn.transaction():

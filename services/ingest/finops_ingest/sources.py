@@ -28,8 +28,8 @@ import asyncpg
 import httpx
 
 from finops_ingest.rejection import BillingFileRejected, FileRejected
-from finops_ingest.service import ingest_file, ingest_id_for, record_rejection
-from finops_ingest.spool import Limits, Spooled, spool
+from finops_ingest.service import ingest_file, ingest_id_for, ingest_stream, record_rejection
+from finops_ingest.spool import Limits, spool
 from finops_runtime import telemetry
 from finops_runtime.app import ServiceRuntime
 
@@ -527,29 +527,20 @@ class BucketPoller:
         with telemetry.tracer().start_as_current_span(
             "ingest bucket object", attributes={"finops.file.name": name, "finops.s3.etag": obj.etag}
         ):
-            spooled: Spooled
             try:
                 async with self._bucket.read(client, obj) as body:
-                    spooled = await spool(body, name=name, directory=self._spool_dir, limits=self._limits)
-            except BillingFileRejected as error:
-                # Not read whole, so no checksum: key the rejection by the object version instead.
-                sha256 = f"unread-{uuid.uuid5(_UNREAD_NAMESPACE, f'{name}#{obj.etag}')}"
-                rejected = FileRejected.single(error)
-                await record_rejection(self._pool, rejected, sha256=sha256)
-                return _rejected(name, rejected, sha256)
-            try:
-                report = await ingest_file(
-                    self._pool,
-                    path=spooled.path,
-                    file_name=name,
-                    sha256=spooled.sha256,
-                    size_bytes=spooled.size_bytes,
-                    batch_size=self._batch_size,
-                )
+                    report = await ingest_stream(
+                        self._pool,
+                        body,
+                        file_name=name,
+                        unread_key=str(uuid.uuid5(_UNREAD_NAMESPACE, f"{name}#{obj.etag}")),
+                        spool_dir=self._spool_dir,
+                        limits=self._limits,
+                        batch_size=self._batch_size,
+                    )
             except FileRejected as rejected:
-                return _rejected(name, rejected, spooled.sha256)
-            finally:
-                spooled.path.unlink(missing_ok=True)
+                assert rejected.sha256 is not None
+                return _rejected(name, rejected, rejected.sha256)
         kind: Kind = "duplicate" if report.duplicate else "ingested"
         return Outcome(name=name, kind=kind, sha256=report.sha256, ingest_id=report.ingest_id)
 
