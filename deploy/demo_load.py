@@ -5,16 +5,18 @@ Exits non-zero when any BilledCost or EffectiveCost total per billing account an
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 import time
-from collections import defaultdict
 from decimal import Decimal
 from pathlib import Path
 
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.support.focus_files import file_totals, write_focus_csv  # noqa: E402 - the tests' independent reader
+
 SAMPLE = ROOT.parent / "shared" / "data" / "focus" / "focus-1.0_multi-provider_aws-azure-oci_focus_sample_1000.csv"
 
 
@@ -30,17 +32,6 @@ def wait_ready(client: httpx.Client, url: str, timeout: float = 120) -> None:
     sys.exit(f"{url} is not ready after {timeout}s: see .local/logs/")
 
 
-def file_totals(path: Path) -> dict[tuple[str, str], list]:
-    totals: dict[tuple[str, str], list] = defaultdict(lambda: [Decimal(0), Decimal(0), 0])
-    with path.open(newline="", encoding="utf-8-sig") as f:
-        for row in csv.DictReader(f):
-            t = totals[(row["BillingAccountId"], row["BillingCurrency"])]
-            t[0] += Decimal(row["BilledCost"])
-            t[1] += Decimal(row["EffectiveCost"])
-            t[2] += 1
-    return totals
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--file", type=Path, default=None, help="a FOCUS CSV (default: the shared sample)")
@@ -49,13 +40,7 @@ def main() -> None:
     args = parser.parse_args()
     bill = args.file
     if bill is None:
-        if SAMPLE.exists():
-            bill = SAMPLE
-        else:
-            sys.path.insert(0, str(ROOT))
-            from tests.support.focus_files import write_focus_csv
-
-            bill = write_focus_csv(ROOT / ".local" / "demo_bill.csv", rows=5000)
+        bill = SAMPLE if SAMPLE.exists() else write_focus_csv(ROOT / ".local" / "demo_bill.csv", rows=5000)
     expected = file_totals(bill)
     with httpx.Client(timeout=120) as client:
         wait_ready(client, args.ingest)

@@ -96,6 +96,7 @@ class ServiceRuntime:
 
     def subscribe(self, topic: Topic, *, group: str, handlers: Mapping[str, Handler]) -> None:
         """Consume `topic` in consumer group `group` through an idempotent Inbox."""
+        # The Inbox needs the pool, which exists only once the lifespan has started: it is filled in then.
         inbox_ref: dict[str, Inbox] = {}
 
         async def on_records(body: Any, message: KafkaMessage) -> None:
