@@ -79,3 +79,33 @@ async def _any_leader(relays) -> bool:
 
 async def _leader_is(relay) -> bool:
     return relay.is_leader
+
+
+async def test_the_relay_holds_a_bounded_number_of_bytes_and_still_publishes_everything_in_order(
+    pool, endpoints, kafka_namespace
+):
+    topic = kafka_namespace + "finops.ingest.v1"
+    broker = kafka.create_broker(endpoints.kafka, client_id="relay-bytes")
+    await broker.connect()
+    relay = Relay(
+        pool=pool,
+        broker=broker,
+        schema="relaytest",
+        service="test",
+        namespace=kafka_namespace,
+        batch_size=100,
+        max_bytes=1,
+    )
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            await outbox.add(conn, [outbox.message_for(completed(i), source="/test") for i in range(12)])
+
+        chunks = []
+        while published := await relay.publish_once():
+            chunks.append(published)
+        records = await read_topic(endpoints.kafka, topic, at_least=12)
+    finally:
+        await broker.stop()
+
+    assert chunks == [1] * 12, "one row per chunk when a single payload exceeds max_bytes"
+    assert [json.loads(r.value)["row_count"] for r in records] == list(range(12))

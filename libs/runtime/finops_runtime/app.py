@@ -161,6 +161,7 @@ class ServiceRuntime:
                 service=s.service_name,
                 namespace=s.kafka_namespace,
                 batch_size=s.relay_batch_size,
+                max_bytes=s.relay_max_bytes,
                 poll_interval_s=s.relay_poll_interval_s,
             )
         try:

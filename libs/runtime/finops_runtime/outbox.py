@@ -72,6 +72,7 @@ class Relay:
         service: str,
         namespace: str = "",
         batch_size: int = 2000,
+        max_bytes: int = 32 << 20,
         poll_interval_s: float = 1.0,
     ) -> None:
         self._pool = pool
@@ -80,6 +81,7 @@ class Relay:
         self._service = service
         self._namespace = namespace
         self._batch_size = batch_size
+        self._max_bytes = max_bytes
         self._poll_interval_s = poll_interval_s
         self._wake = asyncio.Event()
         self.is_leader = False
@@ -110,7 +112,7 @@ class Relay:
                 while True:
                     self._wake.clear()
                     published = await self.publish_once()
-                    if published < self._batch_size:
+                    if not published:
                         with contextlib.suppress(TimeoutError):
                             await asyncio.wait_for(self._wake.wait(), self._poll_interval_s)
             finally:
@@ -135,8 +137,17 @@ class Relay:
     async def publish_once(self) -> int:
         """Publish the oldest chunk of the outbox, wait for Kafka's acks, then delete it."""
         started = time.perf_counter()
+        # At most batch_size rows and about max_bytes of payload (always at least one row), so a backlog of
+        # large cost batches never has to fit in memory at once.
         rows = await self._pool.fetch(
-            "SELECT id, topic, key, headers, payload FROM outbox ORDER BY id LIMIT $1", self._batch_size
+            """SELECT id, topic, key, headers, payload FROM (
+                   SELECT id, topic, key, headers, payload,
+                          sum(octet_length(payload)) OVER (ORDER BY id) - octet_length(payload) AS before
+                   FROM (SELECT * FROM outbox ORDER BY id LIMIT $1) AS head
+               ) AS sized
+               WHERE before < $2 ORDER BY id""",
+            self._batch_size,
+            self._max_bytes,
         )
         if not rows:
             return 0

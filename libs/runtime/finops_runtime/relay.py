@@ -29,6 +29,7 @@ async def run(schema: str, settings: Settings) -> None:
         service=settings.service_name,
         namespace=settings.kafka_namespace,
         batch_size=settings.relay_batch_size,
+        max_bytes=settings.relay_max_bytes,
         poll_interval_s=settings.relay_poll_interval_s,
     )
     task = asyncio.create_task(relay.run())

@@ -33,6 +33,8 @@ class Settings(BaseSettings):
 
     relay_enabled: bool = True
     relay_batch_size: int = 2000
+    relay_max_bytes: int = 32 << 20
+    """Payload bytes the relay holds at once: bounds its memory when the outbox holds large cost batches."""
     relay_poll_interval_s: float = 1.0
 
     consumer_max_records: int = 100
