@@ -118,6 +118,7 @@ async def test_each_bad_file_is_refused_precisely_and_nothing_is_published(inges
     assert good.status_code == 201, "the service keeps serving"
     assert await scalar(database_url, "SELECT count(*) FROM ingest.ingest_rejection") == len(CASES)
     assert await scalar(database_url, "SELECT count(*) FROM ingest.ingest_file") == 1
+
     async def outbox_drained():
         return await scalar(database_url, "SELECT count(*) FROM ingest.outbox") == 0
 
