@@ -17,7 +17,6 @@ import asyncio
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,9 +26,9 @@ import asyncpg
 import httpx
 
 from bench.report import print_table, write_results
+from bench.scratch import scratch_env
 from tests.support.endpoints import provide
 from tests.support.focus_files import write_focus_csv
-from tests.support.kafka import delete_topics
 from tests.support.services import ServiceProcess
 
 
@@ -40,43 +39,28 @@ async def allocated(conn: asyncpg.Connection) -> int:
 
 
 async def run_one(endpoints, bill: Path, lines: int, batch_size: int, work: Path) -> dict:
-    run_id = uuid.uuid4().hex[:8]
-    db_name = f"bench_{run_id}"
-    admin = await asyncpg.connect(endpoints.database_url)
-    await admin.execute(f"CREATE DATABASE {db_name}")
-    await admin.close()
-    database_url = f"{endpoints.database_url.rpartition('/')[0]}/{db_name}"
-    env = {
-        "KAFKA_BOOTSTRAP_SERVERS": endpoints.kafka,
-        "DATABASE_URL": database_url,
-        "FINOPS_KAFKA_NAMESPACE": f"bench{run_id}.",
-        "FINOPS_LOG_LEVEL": "WARNING",
-    }
-    allocation = ServiceProcess("finops_allocation", env=env, log_dir=work, name=f"allocation-{batch_size}")
-    ingest = ServiceProcess("finops_ingest", env=env, log_dir=work, name=f"ingest-{batch_size}")
-    try:
-        await allocation.start()
-        await ingest.start()
-        conn = await asyncpg.connect(database_url)
-        async with httpx.AsyncClient(timeout=600) as client:
-            started = time.perf_counter()
-            response = await client.post(
-                f"{ingest.url}/v1/ingest", params={"batch_size": batch_size}, content=bill.read_bytes()
-            )
-            accepted = time.perf_counter()
-        response.raise_for_status()
-        batches = response.json()["batch_count"]
-        while await allocated(conn) < lines:
-            await asyncio.sleep(0.02)
-        done = time.perf_counter()
-        await conn.close()
-    finally:
-        ingest.stop()
-        allocation.stop()
-        await delete_topics(endpoints.kafka, prefix=env["FINOPS_KAFKA_NAMESPACE"])
-        admin = await asyncpg.connect(endpoints.database_url)
-        await admin.execute(f"DROP DATABASE IF EXISTS {db_name} WITH (FORCE)")
-        await admin.close()
+    async with scratch_env(endpoints) as env:
+        allocation = ServiceProcess("finops_allocation", env=env, log_dir=work, name=f"allocation-{batch_size}")
+        ingest = ServiceProcess("finops_ingest", env=env, log_dir=work, name=f"ingest-{batch_size}")
+        try:
+            await allocation.start()
+            await ingest.start()
+            conn = await asyncpg.connect(env["DATABASE_URL"])
+            async with httpx.AsyncClient(timeout=600) as client:
+                started = time.perf_counter()
+                response = await client.post(
+                    f"{ingest.url}/v1/ingest", params={"batch_size": batch_size}, content=bill.read_bytes()
+                )
+                accepted = time.perf_counter()
+            response.raise_for_status()
+            batches = response.json()["batch_count"]
+            while await allocated(conn) < lines:
+                await asyncio.sleep(0.02)
+            done = time.perf_counter()
+            await conn.close()
+        finally:
+            ingest.stop()
+            allocation.stop()
     return {
         "batch_size": batch_size,
         "lines": lines,

@@ -21,7 +21,6 @@ import shutil
 import sys
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -35,9 +34,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.report import print_table, write_results
+from bench.scratch import scratch_env
 from tests.support.endpoints import provide
 from tests.support.focus_files import write_focus_csv
-from tests.support.kafka import delete_topics
 from tests.support.services import ServiceProcess
 
 _CHUNK = 200_000
@@ -103,44 +102,29 @@ def duckdb_seconds(path: Path, kind: str) -> tuple[float, int]:
 
 
 async def run_one(endpoints, path: Path, kind: str, rows: int, work: Path) -> dict:
-    run_id = uuid.uuid4().hex[:8]
-    admin = await asyncpg.connect(endpoints.database_url)
-    await admin.execute(f"CREATE DATABASE bench_{run_id}")
-    await admin.close()
-    database_url = f"{endpoints.database_url.rpartition('/')[0]}/bench_{run_id}"
-    env = {
-        "KAFKA_BOOTSTRAP_SERVERS": endpoints.kafka,
-        "DATABASE_URL": database_url,
-        "FINOPS_KAFKA_NAMESPACE": f"bench{run_id}.",
-        "FINOPS_LOG_LEVEL": "WARNING",
-        "FINOPS_SPOOL_DIR": str(work),
-    }
-    ingest = ServiceProcess("finops_ingest", env=env, log_dir=work, name=f"ingest-{kind}")
-    try:
-        await ingest.start()
-        conn = await asyncpg.connect(database_url)
+    async with scratch_env(endpoints, FINOPS_SPOOL_DIR=str(work)) as env:
+        ingest = ServiceProcess("finops_ingest", env=env, log_dir=work, name=f"ingest-{kind}")
+        try:
+            await ingest.start()
+            conn = await asyncpg.connect(env["DATABASE_URL"])
 
-        async def body():
-            with path.open("rb") as f:
-                while chunk := f.read(1 << 20):
-                    yield chunk
+            async def body():
+                with path.open("rb") as f:
+                    while chunk := f.read(1 << 20):
+                        yield chunk
 
-        async with httpx.AsyncClient(timeout=3600) as client:
-            started = time.perf_counter()
-            response = await client.post(f"{ingest.url}/v1/ingest", params={"batch_size": 1000}, content=body())
-            accepted = time.perf_counter()
-        response.raise_for_status()
-        while await conn.fetchval("SELECT count(*) FROM ingest.outbox"):
-            await asyncio.sleep(0.05)
-        published = time.perf_counter()
-        await conn.close()
-        peak = peak_rss_mb(ingest.process.pid)
-    finally:
-        ingest.stop()
-        await delete_topics(endpoints.kafka, prefix=env["FINOPS_KAFKA_NAMESPACE"])
-        admin = await asyncpg.connect(endpoints.database_url)
-        await admin.execute(f"DROP DATABASE IF EXISTS bench_{run_id} WITH (FORCE)")
-        await admin.close()
+            async with httpx.AsyncClient(timeout=3600) as client:
+                started = time.perf_counter()
+                response = await client.post(f"{ingest.url}/v1/ingest", params={"batch_size": 1000}, content=body())
+                accepted = time.perf_counter()
+            response.raise_for_status()
+            while await conn.fetchval("SELECT count(*) FROM ingest.outbox"):
+                await asyncio.sleep(0.05)
+            published = time.perf_counter()
+            await conn.close()
+            peak = peak_rss_mb(ingest.process.pid)
+        finally:
+            ingest.stop()
     duck_s, duck_rows = duckdb_seconds(path, kind)
     assert duck_rows == rows == response.json()["row_count"]
     return {

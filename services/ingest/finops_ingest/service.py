@@ -29,6 +29,7 @@ from finops_contracts.events import (
 )
 from finops_ingest import repository
 from finops_ingest.bills import FORMATS, BillFormatError, detect, read_bill
+from finops_ingest.bills.container import PARQUET_MAGIC
 from finops_ingest.focus_csv import header_of, read_rows
 from finops_ingest.lines import COLUMN_FIELDS, MANDATORY, Row, missing_mandatory, typed_rows
 from finops_ingest.rejection import BillingFileRejected, FileRejected, Problems
@@ -182,7 +183,10 @@ def _rows(
     """The file's rows, typed and validated, whatever the provider format."""
     with path.open("rb") as f:
         head = f.read(4)
-    if fmt == "focus" and head[:4] != b"PAR1" and not head.lstrip().startswith(b"{"):
+    # Row numbers of a CSV are its lines (the header is row 1); Parquet and JSON lines count data rows.
+    csv_like = head != PARQUET_MAGIC and not head.lstrip().startswith(b"{")
+    row_offset = 1 if csv_like else 0
+    if fmt == "focus" and csv_like:
         yield from read_rows(path, file_name, warnings=warnings, on_error=problems.add, defaults=defaults)
         return
     if fmt == "focus-contract-commitment":
@@ -191,18 +195,17 @@ def _rows(
             rule="this is a FOCUS Contract Commitment dataset, not a Cost and Usage dataset",
             hint="Upload the Cost and Usage export here; commitment datasets are read by the commitments import.",
         )
-    csv_like = head[:4] != b"PAR1" and not head.lstrip().startswith(b"{")
     try:
         yield from typed_rows(
             read_bill(path, format=fmt),
             file=file_name,
             warnings=warnings,
             on_error=problems.add,
-            source_row_offset=1 if csv_like else 0,
+            source_row_offset=row_offset,
             defaults=defaults,
         )
     except BillFormatError as error:
-        raise as_rejection(error, file_name, row_offset=1 if csv_like else 0) from error
+        raise as_rejection(error, file_name, row_offset=row_offset) from error
 
 
 def as_rejection(error: BillFormatError, file_name: str, *, row_offset: int = 0) -> BillingFileRejected:

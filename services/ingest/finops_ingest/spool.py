@@ -14,10 +14,9 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from finops_ingest.bills.container import GZIP_MAGIC, PARQUET_MAGIC
 from finops_ingest.rejection import BillingFileRejected
 
-GZIP_MAGIC = b"\x1f\x8b"
-PARQUET_MAGIC = b"PAR1"
 _CHUNK = 1 << 20
 
 
