@@ -2,6 +2,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from finops_allocation.allocate import UNALLOCATED, allocate, owner_of
+from finops_contracts.costframe import frame_of
 from finops_contracts.events import CostLine
 
 
@@ -39,9 +40,22 @@ def test_untagged_and_empty_tags_are_unallocated():
 def test_allocate_sums_exactly_per_owner_and_currency():
     lines = [line("0.1", {"team": "a"}), line("0.2", {"team": "a"}), line("5", {}), line("1.5", {"team": "a"}, "EUR")]
 
-    totals = allocate(lines)
+    totals = allocate(frame_of(lines))
 
     assert totals[("a", "USD")].billed_cost == Decimal("0.3")
     assert totals[("a", "USD")].line_count == 2
     assert totals[(UNALLOCATED, "USD")].effective_cost == Decimal("5")
     assert totals[("a", "EUR")].billed_cost == Decimal("1.5")
+
+
+def test_allocate_keeps_every_digit_across_scales():
+    lines = [
+        line("0.0000000001", {"team": "a"}),
+        line("123456789012345678.5", {"team": "a"}),
+        line("-0.0000000001", {}),
+    ]
+
+    totals = allocate(frame_of(lines))
+
+    assert totals[("a", "USD")].billed_cost == Decimal("123456789012345678.5000000001")
+    assert totals[(UNALLOCATED, "USD")].billed_cost == Decimal("-0.0000000001")

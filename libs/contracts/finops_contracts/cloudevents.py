@@ -23,6 +23,7 @@ class Envelope:
     source: str
     time: datetime
     subject: str | None = None
+    content_type: str = CONTENT_TYPE
     extensions: dict[str, str] = field(default_factory=dict)
 
     def to_headers(self) -> dict[str, str]:
@@ -32,7 +33,7 @@ class Envelope:
             "ce_type": self.type,
             "ce_source": self.source,
             "ce_time": self.time.isoformat(),
-            "content-type": CONTENT_TYPE,
+            "content-type": self.content_type,
         }
         if self.subject is not None:
             headers["ce_subject"] = self.subject
@@ -63,6 +64,7 @@ class Envelope:
             source=headers["ce_source"],
             time=time,
             subject=headers.get("ce_subject"),
+            content_type=headers.get("content-type", CONTENT_TYPE),
         )
 
 

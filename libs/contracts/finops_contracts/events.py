@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from finops_contracts.money import Amount, CurrencyCode
 from finops_contracts.topics import ALLOCATION, COST, INGEST, Topic
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+JSON = "application/json"
 
 
 class Event(BaseModel):
@@ -23,6 +28,16 @@ class Event(BaseModel):
 
     TYPE: ClassVar[str]
     TOPIC: ClassVar[Topic]
+    CONTENT_TYPE: ClassVar[str] = JSON
+
+    def encode(self) -> bytes:
+        """The Kafka record value."""
+        return self.model_dump_json().encode()
+
+    @classmethod
+    def decode(cls, payload: bytes) -> Self:
+        """The event from a Kafka record value; pydantic.ValidationError (or ValueError) when it is not one."""
+        return cls.model_validate_json(payload)
 
     def key(self) -> str:
         """The Kafka key: the aggregate whose order matters."""
@@ -73,16 +88,64 @@ class CostLine(BaseModel):
 
 
 class CostBatchIngested(Event):
-    """A batch of cost lines of one billing account and period, read from one billing file."""
+    """A batch of cost lines of one billing account and period, read from one billing file.
 
-    TYPE: ClassVar[str] = "finops.cost.batch_ingested.v1"
+    The record value is an Arrow IPC stream (see `finops_contracts.costframe`): these fields travel in its
+    metadata, the lines as columns named and typed after `CostLine`. `frame` holds the lines; `lines()` turns
+    them into models for code that is not on the volume path."""
+
+    TYPE: ClassVar[str] = "finops.cost.batch_ingested.v2"
     TOPIC: ClassVar[Topic] = COST
+    CONTENT_TYPE: ClassVar[str] = "application/vnd.apache.arrow.stream"
 
     ingest_id: uuid.UUID
     batch_seq: int = Field(ge=0)
     billing_account_id: str
     billing_period_start: datetime
-    lines: tuple[CostLine, ...] = Field(min_length=1)
+    line_count: int = Field(ge=1)
+    _frame: pa.Table | None = PrivateAttr(default=None)
+
+    @classmethod
+    def of(cls, frame: pa.Table, **fields: object) -> CostBatchIngested:
+        """A batch of the lines in `frame` (a cost-line frame); the other fields as keywords."""
+        from finops_contracts import costframe
+
+        event = cls.model_validate({**fields, "line_count": frame.num_rows})
+        event._frame = costframe.conform(frame)
+        return event
+
+    @classmethod
+    def of_lines(cls, lines: tuple[CostLine, ...] | list[CostLine], **fields: object) -> CostBatchIngested:
+        from finops_contracts import costframe
+
+        return cls.of(costframe.frame_of(lines), **fields)
+
+    @property
+    def frame(self) -> pa.Table:
+        if self._frame is None:
+            raise ValueError("this CostBatchIngested carries no lines")
+        return self._frame
+
+    def lines(self) -> list[CostLine]:
+        from finops_contracts import costframe
+
+        return costframe.lines_of(self.frame)
+
+    def encode(self) -> bytes:
+        from finops_contracts import costframe
+
+        return costframe.encode(self.model_dump(mode="json"), self.frame)
+
+    @classmethod
+    def decode(cls, payload: bytes) -> CostBatchIngested:
+        from finops_contracts import costframe
+
+        header, frame = costframe.decode(payload)
+        event = cls.model_validate(header)
+        if event.line_count != frame.num_rows:
+            raise costframe.FrameError(f"line_count is {event.line_count} but the stream has {frame.num_rows} lines")
+        event._frame = frame
+        return event
 
     def key(self) -> str:
         return period_key(self.billing_account_id, self.billing_period_start)

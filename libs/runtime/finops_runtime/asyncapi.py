@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from finops_contracts.events import EVENT_TYPES, Event
+from finops_contracts.costframe import ARROW_STREAM, COST_LINE_SCHEMA
+from finops_contracts.events import EVENT_TYPES, CostLine, Event
 from finops_contracts.topics import BY_NAME, Topic
 from finops_runtime.app import ServiceRuntime
 
@@ -35,7 +36,7 @@ _HEADERS = {
         "ce_source": {"type": "string"},
         "ce_time": {"type": "string", "format": "date-time"},
         "ce_subject": {"type": "string"},
-        "content-type": {"type": "string", "const": "application/json"},
+        "content-type": {"type": "string", "enum": ["application/json", "application/vnd.apache.arrow.stream"]},
         "traceparent": {"type": "string", "description": "W3C trace context"},
     },
 }
@@ -65,15 +66,27 @@ def document(runtime: ServiceRuntime, *, service: str) -> dict[str, Any]:
         schema = event.model_json_schema(mode="serialization", ref_template="#/components/schemas/{model}")
         schemas.update(schema.pop("$defs", {}))
         schemas[_name(event)] = schema
-        messages[_name(event)] = {
+        message = messages[_name(event)] = {
             "name": event.TYPE,
             "title": _name(event),
             "summary": (event.__doc__ or "").strip().splitlines()[0],
-            "contentType": "application/json",
+            "contentType": event.CONTENT_TYPE,
             "headers": {"$ref": "#/components/schemas/CloudEventHeaders"},
             "payload": {"$ref": f"#/components/schemas/{_name(event)}"},
             "bindings": {"kafka": {"key": {"type": "string", "description": topic.key}, "bindingVersion": "0.5.0"}},
         }
+        if event.CONTENT_TYPE == ARROW_STREAM:
+            line = CostLine.model_json_schema(mode="serialization", ref_template="#/components/schemas/{model}")
+            schemas.update(line.pop("$defs", {}))
+            schemas["CostLine"] = line
+            message["description"] = (
+                "An Arrow IPC stream (LZ4 buffers). The payload schema below travels as JSON in the stream's "
+                "`finops.batch` schema metadata; the lines are its record batches, one column per CostLine field."
+            )
+            message["x-arrow-schema"] = {
+                "lines": {"$ref": "#/components/schemas/CostLine"},
+                "columns": {f.name: str(f.type) for f in COST_LINE_SCHEMA},
+            }
         return {"$ref": f"#/channels/{topic.name}/messages/{_name(event)}"}
 
     for event in runtime.publishes:

@@ -79,14 +79,19 @@ def decode(record: ConsumerRecord, handled_types: Mapping[str, object]) -> Deliv
     model = EVENT_TYPES.get(envelope.type)
     if model is None or envelope.type not in handled_types:
         return delivery  # skipped: a type this consumer does not handle
+    if envelope.content_type != model.CONTENT_TYPE:
+        delivery.error = f"{envelope.type} must be {model.CONTENT_TYPE}, the record says {envelope.content_type}"
+        return delivery
     try:
-        delivery.event = model.model_validate_json(record.value or b"")
+        delivery.event = model.decode(record.value or b"")
     except pydantic.ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "(payload)"
         delivery.error = (
             f"payload does not match {envelope.type}: {where}: {first['msg']} ({exc.error_count()} error(s) in all)"
         )
+    except ValueError as exc:
+        delivery.error = f"payload does not match {envelope.type}: {exc}"
     return delivery
 
 

@@ -39,12 +39,15 @@ class OutboxMessage:
 def message_for(event: Event, *, source: str, event_id: uuid.UUID | None = None) -> OutboxMessage:
     """Wrap an event in its CloudEvents envelope, carrying the current trace context."""
     envelope = Envelope(
-        id=event_id or uuid.uuid4(), type=event.TYPE, source=source, time=now(), subject=event.subject()
+        id=event_id or uuid.uuid4(),
+        type=event.TYPE,
+        source=source,
+        time=now(),
+        subject=event.subject(),
+        content_type=event.CONTENT_TYPE,
     )
     headers = telemetry.inject(envelope.to_headers())
-    return OutboxMessage(
-        topic=event.TOPIC.name, key=event.key().encode(), headers=headers, payload=event.model_dump_json().encode()
-    )
+    return OutboxMessage(topic=event.TOPIC.name, key=event.key().encode(), headers=headers, payload=event.encode())
 
 
 async def add(conn: asyncpg.Connection, messages: Sequence[OutboxMessage]) -> None:

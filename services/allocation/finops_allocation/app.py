@@ -35,7 +35,7 @@ class AllocationSettings(Settings):
 async def on_cost_batch(conn: asyncpg.Connection, envelope: Envelope, event: Event) -> None:
     """Allocate one batch of cost lines and announce it, in the consumer's transaction."""
     assert isinstance(event, CostBatchIngested)
-    totals = allocate(event.lines)
+    totals = allocate(event.frame)
     await repository.add_allocations(
         conn,
         billing_account_id=event.billing_account_id,

@@ -34,9 +34,9 @@ from finops_ingest.bills.focus import ALLOWED, COST_AND_USAGE, DECIMALS, TIMESTA
 from finops_ingest.focus_csv import read_rows
 from finops_ingest.focus_spec import ALLOWED_VALUES, ISO_4217
 from finops_ingest.lines import MANDATORY as INGEST_MANDATORY
-from finops_ingest.lines import Row, typed_rows
+from finops_ingest.lines import Row, cost_line, typed_rows
 from finops_ingest.rejection import BillingFileRejected, FileRejected, Problems
-from finops_ingest.service import as_rejection, cost_line, detect_format
+from finops_ingest.service import as_rejection, detect_format
 
 FOCUS_VERSION = "1.2"
 # FOCUS 1.2 facts from reference/focus-columns.csv: the Cost and Usage columns of 1.0-1.4 less those added later,

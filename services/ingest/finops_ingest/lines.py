@@ -16,7 +16,9 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
 import pyarrow as pa
+import pydantic
 
+from finops_contracts.events import CostLine
 from finops_ingest.focus_spec import ALLOWED_VALUES, ISO_4217
 from finops_ingest.rejection import BillingFileRejected
 
@@ -262,3 +264,22 @@ def typed_rows(
                 on_error(error)
                 continue
             yield Row(number=number, values=values)
+
+
+_COLUMN_OF = {fieldname: column for column, (fieldname, _) in COLUMN_FIELDS.items()}
+
+
+def cost_line(values: dict[str, object], *, file: str, row: int) -> CostLine:
+    try:
+        return CostLine.model_validate(values)
+    except pydantic.ValidationError as exc:
+        error = exc.errors()[0]
+        field_name = str(error["loc"][0]) if error["loc"] else ""
+        raise BillingFileRejected(
+            file=file,
+            row=row,
+            column=_COLUMN_OF.get(field_name, field_name),
+            value=None if error.get("input") is None else str(error["input"]),
+            rule=error["msg"],
+            hint="Correct the value in the export and upload the file again.",
+        ) from exc

@@ -55,12 +55,13 @@ class Problems:
         self.file = file
         self._kinds: dict[tuple[str | None, str], list] = {}
 
-    def add(self, error: BillingFileRejected) -> None:
+    def add(self, error: BillingFileRejected, count: int = 1) -> None:
+        """Record an error; `count` rows have it (the first of them is the one `error` names)."""
         key = (error.column, error.rule)
         if key in self._kinds:
-            self._kinds[key][1] += 1
+            self._kinds[key][1] += count
         elif len(self._kinds) < self.MAX_KINDS:
-            self._kinds[key] = [error, 1]
+            self._kinds[key] = [error, count]
 
     def __bool__(self) -> bool:
         return bool(self._kinds)

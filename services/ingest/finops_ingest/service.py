@@ -5,6 +5,7 @@ published, and the rejection and its reasons are recorded (and announced) in a t
 
 from __future__ import annotations
 
+import itertools
 import json
 import uuid
 from collections import Counter, defaultdict
@@ -15,12 +16,14 @@ from decimal import Decimal
 from pathlib import Path
 
 import asyncpg
-import pydantic
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
+from finops_contracts.costframe import sums, unify
 from finops_contracts.events import (
     BillingPeriodSuperseded,
     CostBatchIngested,
-    CostLine,
     CostPeriodCompleted,
     CurrencyTotal,
     IngestAccepted,
@@ -30,16 +33,18 @@ from finops_contracts.events import (
 from finops_ingest import repository
 from finops_ingest.bills import FORMATS, BillFormatError, detect, read_bill
 from finops_ingest.bills.container import PARQUET_MAGIC
-from finops_ingest.focus_csv import header_of, read_rows
-from finops_ingest.lines import COLUMN_FIELDS, MANDATORY, Row, missing_mandatory, typed_rows
+from finops_ingest.focus_csv import csv_tables, header_of
+from finops_ingest.frame import frames
+from finops_ingest.lines import MANDATORY, columns_read, missing_mandatory
 from finops_ingest.rejection import BillingFileRejected, FileRejected, Problems
 from finops_ingest.spool import Limits, spool
 from finops_runtime import outbox
 
 SOURCE = "/finops/ingest"
 _INGEST_NAMESPACE = uuid.UUID("0b5e3f4e-3c1a-4f55-9a44-6f1f3b1e7c21")
-_OUTBOX_CHUNK = 200
-_COLUMN_OF = {fieldname: column for column, (fieldname, _) in COLUMN_FIELDS.items()}
+_OUTBOX_CHUNK = 64
+MAX_BATCH_BYTES = 1 << 20
+"""A batch whose Arrow stream is larger is cut in two, so every record stays far below Kafka's limit."""
 
 PeriodKey = tuple[str, datetime]
 
@@ -50,10 +55,10 @@ class Total:
     effective_cost: Decimal = Decimal(0)
     line_count: int = 0
 
-    def add(self, line: CostLine) -> None:
-        self.billed_cost += line.billed_cost
-        self.effective_cost += line.effective_cost
-        self.line_count += 1
+    def add(self, billed_cost: Decimal, effective_cost: Decimal, line_count: int) -> None:
+        self.billed_cost += billed_cost
+        self.effective_cost += effective_cost
+        self.line_count += line_count
 
 
 @dataclass
@@ -114,60 +119,87 @@ def batch_id(ingest_id: uuid.UUID, seq: int) -> uuid.UUID:
 
 
 class _Batcher:
-    """Groups lines by billing account and period, and cuts a batch every `size` lines of a group."""
+    """Groups a file's cost lines by billing account and period, and cuts a batch every `size` lines of a group.
+    Works on whole frames: a block is sorted by group once and sliced, never split into per-line objects."""
 
-    def __init__(self, ingest_id: uuid.UUID, size: int) -> None:
+    def __init__(self, ingest_id: uuid.UUID, size: int, *, max_bytes: int = MAX_BATCH_BYTES) -> None:
         self._ingest_id = ingest_id
         self._size = size
-        self._open: dict[PeriodKey, list[CostLine]] = defaultdict(list)
+        self._max_bytes = max_bytes
+        self._open: dict[PeriodKey, list[pa.Table]] = {}
+        self._open_rows: dict[PeriodKey, int] = defaultdict(int)
         self.periods: dict[PeriodKey, PeriodStats] = {}
+        self.totals: dict[tuple[str, str], Total] = defaultdict(Total)
         self.count = 0
 
-    def add(self, line: CostLine) -> outbox.OutboxMessage | None:
-        key = (line.billing_account_id, line.billing_period_start)
-        stats = self.periods.get(key) or self.periods.setdefault(key, PeriodStats(provider_name=line.provider_name))
-        stats.line_count += 1
-        stats.by_currency[line.billing_currency].add(line)
-        lines = self._open[key]
-        lines.append(line)
-        if len(lines) >= self._size:
-            del self._open[key]
-            return self._message(key, lines)
-        return None
+    def count_lines(self, frame: pa.Table) -> None:
+        """Add a frame's lines to the file's and the periods' totals."""
+        keys = ["billing_account_id", "billing_period_start", "billing_currency", "provider_name"]
+        for row in sums(frame, keys).to_pylist():
+            key = (row["billing_account_id"], row["billing_period_start"])
+            stats = self.periods.get(key) or self.periods.setdefault(key, PeriodStats(row["provider_name"]))
+            amounts = (row["billed_cost_sum"], row["effective_cost_sum"], row["_lines_sum"])
+            stats.line_count += row["_lines_sum"]
+            stats.by_currency[row["billing_currency"]].add(*amounts)
+            self.totals[(key[0], row["billing_currency"])].add(*amounts)
 
-    def flush(self) -> list[outbox.OutboxMessage]:
-        messages = [self._message(key, lines) for key, lines in self._open.items()]
-        self._open.clear()
+    def add(self, frame: pa.Table) -> list[outbox.OutboxMessage]:
+        """Queue a frame's lines; the batches that filled up."""
+        messages = []
+        for key, piece in _groups(frame):
+            if piece.num_rows * 8 < frame.num_rows:
+                piece = piece.take(pa.array(range(piece.num_rows)))  # a copy: do not pin the whole block
+            self._open.setdefault(key, []).append(piece)
+            self._open_rows[key] += piece.num_rows
+            if self._open_rows[key] >= self._size:
+                lines = unify(self._open.pop(key))
+                whole = lines.num_rows - lines.num_rows % self._size
+                for offset in range(0, whole, self._size):
+                    messages.extend(self._messages(key, lines.slice(offset, self._size)))
+                self._open_rows[key] = lines.num_rows - whole
+                if self._open_rows[key]:
+                    self._open[key] = [lines.slice(whole)]
         return messages
 
-    def _message(self, key: PeriodKey, lines: list[CostLine]) -> outbox.OutboxMessage:
-        event = CostBatchIngested(
+    def flush(self) -> list[outbox.OutboxMessage]:
+        messages = []
+        for key, pieces in self._open.items():
+            messages.extend(self._messages(key, unify(pieces)))
+        self._open.clear()
+        self._open_rows.clear()
+        return messages
+
+    def _messages(self, key: PeriodKey, lines: pa.Table) -> list[outbox.OutboxMessage]:
+        event = CostBatchIngested.of(
+            lines,
             ingest_id=self._ingest_id,
             batch_seq=self.count,
             billing_account_id=key[0],
             billing_period_start=key[1],
-            lines=tuple(lines),
         )
         message = outbox.message_for(event, source=SOURCE, event_id=batch_id(self._ingest_id, self.count))
+        if len(message.payload) > self._max_bytes and lines.num_rows > 1:
+            half = lines.num_rows // 2  # wide lines (long tags, say): keep every record well under Kafka's limit
+            return self._messages(key, lines.slice(0, half)) + self._messages(key, lines.slice(half))
         self.periods[key].batch_count += 1
         self.count += 1
-        return message
+        return [message]
 
 
-def cost_line(values: dict[str, object], *, file: str, row: int) -> CostLine:
-    try:
-        return CostLine.model_validate(values)
-    except pydantic.ValidationError as exc:
-        error = exc.errors()[0]
-        field_name = str(error["loc"][0]) if error["loc"] else ""
-        raise BillingFileRejected(
-            file=file,
-            row=row,
-            column=_COLUMN_OF.get(field_name, field_name),
-            value=None if error.get("input") is None else str(error["input"]),
-            rule=error["msg"],
-            hint="Correct the value in the export and upload the file again.",
-        ) from exc
+def _groups(frame: pa.Table) -> Iterator[tuple[PeriodKey, pa.Table]]:
+    """The frame's lines per billing account and period, as slices of the frame sorted by that key."""
+    keys = [("billing_account_id", "ascending"), ("billing_period_start", "ascending")]
+    account, start = frame.column("billing_account_id"), frame.column("billing_period_start")
+    if pc.count_distinct(account).as_py() > 1 or pc.count_distinct(start).as_py() > 1:
+        frame = frame.take(pc.sort_indices(frame, sort_keys=keys))
+        account, start = frame.column("billing_account_id"), frame.column("billing_period_start")
+    n = frame.num_rows
+    changed = pc.or_(
+        pc.not_equal(account.slice(1), account.slice(0, n - 1)), pc.not_equal(start.slice(1), start.slice(0, n - 1))
+    )
+    bounds = [0, *(i + 1 for i in pc.indices_nonzero(changed).to_pylist()), n]
+    for lo, hi in itertools.pairwise(bounds):
+        yield (account[lo].as_py(), start[lo].as_py()), frame.slice(lo, hi - lo)
 
 
 def _currency_totals(by_currency: dict[str, Total]) -> tuple[CurrencyTotal, ...]:
@@ -177,35 +209,58 @@ def _currency_totals(by_currency: dict[str, Total]) -> tuple[CurrencyTotal, ...]
     )
 
 
-def _rows(
+def _frames(
     path: Path, file_name: str, fmt: str, warnings: Counter[str], problems: Problems, defaults: dict[str, str]
-) -> Iterator[Row]:
-    """The file's rows, typed and validated, whatever the provider format."""
+) -> Iterator[pa.Table]:
+    """The file's cost lines as typed, validated frames, whatever the provider format."""
     with path.open("rb") as f:
         head = f.read(4)
     # Row numbers of a CSV are its lines (the header is row 1); Parquet and JSON lines count data rows.
     csv_like = head != PARQUET_MAGIC and not head.lstrip().startswith(b"{")
     row_offset = 1 if csv_like else 0
-    if fmt == "focus" and csv_like:
-        yield from read_rows(path, file_name, warnings=warnings, on_error=problems.add, defaults=defaults)
-        return
     if fmt == "focus-contract-commitment":
         raise BillingFileRejected(
             file=file_name,
             rule="this is a FOCUS Contract Commitment dataset, not a Cost and Usage dataset",
             hint="Upload the Cost and Usage export here; commitment datasets are read by the commitments import.",
         )
+    if fmt == "focus" and csv_like:
+        tables = csv_tables(path, file_name, on_error=problems.add)
+    elif fmt == "focus" and head == PARQUET_MAGIC:
+        tables = parquet_tables(path, file_name)
+    else:
+        tables = read_bill(path, format=fmt)
     try:
-        yield from typed_rows(
-            read_bill(path, format=fmt),
+        yield from frames(
+            tables,
             file=file_name,
             warnings=warnings,
             on_error=problems.add,
+            first_row=1 if head == PARQUET_MAGIC else 2,
             source_row_offset=row_offset,
             defaults=defaults,
         )
+    except BillingFileRejected:
+        raise
     except BillFormatError as error:
         raise as_rejection(error, file_name, row_offset=row_offset) from error
+
+
+def parquet_tables(path: Path, file_name: str, *, block_rows: int = 65_536) -> Iterator[pa.Table]:
+    """A FOCUS Parquet file's cost-line columns, natively typed, block by block."""
+    try:
+        parquet = pq.ParquetFile(path)
+        wanted = columns_read(parquet.schema_arrow.names)
+        empty = True
+        for batch in parquet.iter_batches(batch_size=block_rows, columns=wanted):
+            empty = False
+            yield pa.Table.from_batches([batch])
+        if empty:
+            yield parquet.schema_arrow.empty_table().select(wanted)
+    except (pa.ArrowException, OSError) as exc:
+        raise BillingFileRejected(
+            file=file_name, rule=f"the Parquet data is unreadable ({exc})", hint="Upload the complete Parquet export."
+        ) from None
 
 
 def as_rejection(error: BillFormatError, file_name: str, *, row_offset: int = 0) -> BillingFileRejected:
@@ -351,22 +406,15 @@ async def _accept(
         batcher = _Batcher(ingest_id, batch_size)
         pending: list[outbox.OutboxMessage] = []
         defaults = {"BillingCurrency": currency} if currency else {}
-        for row in _rows(path, file_name, fmt, report.warnings, problems, defaults):
-            try:
-                line = cost_line(row.values, file=file_name, row=row.number)
-            except BillingFileRejected as error:
-                problems.add(error)
-                continue
-            report.totals.setdefault((line.billing_account_id, line.billing_currency), Total()).add(line)
-            report.row_count += 1
+        for frame in _frames(path, file_name, fmt, report.warnings, problems, defaults):
+            report.row_count += frame.num_rows
             if problems:
                 continue  # the file is refused anyway: keep checking, stop queueing
-            message = batcher.add(line)
-            if message is not None:
-                pending.append(message)
-                if len(pending) >= _OUTBOX_CHUNK:
-                    await outbox.add(conn, pending)
-                    pending.clear()
+            batcher.count_lines(frame)
+            pending.extend(batcher.add(frame))
+            if len(pending) >= _OUTBOX_CHUNK:
+                await outbox.add(conn, pending)
+                pending.clear()
         if problems:
             raise problems.rejection()
         if report.row_count == 0:
@@ -376,6 +424,7 @@ async def _accept(
                 rule="the file has a header but no rows",
                 hint="Export a billing period that has charges.",
             )
+        report.totals = dict(batcher.totals)
         accepted = IngestAccepted(
             ingest_id=ingest_id,
             file_name=file_name,
