@@ -115,7 +115,7 @@ async def run_one(endpoints, path: Path, kind: str, rows: int, work: Path) -> di
 
             async with httpx.AsyncClient(timeout=3600) as client:
                 started = time.perf_counter()
-                response = await client.post(f"{ingest.url}/v1/ingest", params={"batch_size": 1000}, content=body())
+                response = await client.post(f"{ingest.url}/v1/ingest", content=body())
                 accepted = time.perf_counter()
             response.raise_for_status()
             while await conn.fetchval("SELECT count(*) FROM ingest.outbox"):

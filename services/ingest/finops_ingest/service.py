@@ -147,18 +147,19 @@ class _Batcher:
         """Queue a frame's lines; the batches that filled up."""
         messages = []
         for key, piece in _groups(frame):
-            if piece.num_rows * 8 < frame.num_rows:
-                piece = piece.take(pa.array(range(piece.num_rows)))  # a copy: do not pin the whole block
-            self._open.setdefault(key, []).append(piece)
+            pieces = self._open.setdefault(key, [])
+            pieces.append(piece)
             self._open_rows[key] += piece.num_rows
-            if self._open_rows[key] >= self._size:
-                lines = unify(self._open.pop(key))
-                whole = lines.num_rows - lines.num_rows % self._size
-                for offset in range(0, whole, self._size):
-                    messages.extend(self._messages(key, lines.slice(offset, self._size)))
-                self._open_rows[key] = lines.num_rows - whole
-                if self._open_rows[key]:
-                    self._open[key] = [lines.slice(whole)]
+            if self._open_rows[key] < self._size:
+                continue
+            lines = unify(pieces)
+            whole = lines.num_rows - lines.num_rows % self._size
+            for offset in range(0, whole, self._size):
+                messages.extend(self._messages(key, lines.slice(offset, self._size)))
+            rest = lines.num_rows - whole
+            self._open_rows[key] = rest
+            # A copy of what waits, so that a slice does not keep the whole block in memory.
+            pieces[:] = [lines.slice(whole).take(pa.array(range(rest)))] if rest else []
         return messages
 
     def flush(self) -> list[outbox.OutboxMessage]:
@@ -171,7 +172,7 @@ class _Batcher:
 
     def _messages(self, key: PeriodKey, lines: pa.Table) -> list[outbox.OutboxMessage]:
         event = CostBatchIngested.of(
-            lines,
+            lines.combine_chunks(),  # one record batch compresses better and faster than many small ones
             ingest_id=self._ingest_id,
             batch_seq=self.count,
             billing_account_id=key[0],
@@ -188,18 +189,23 @@ class _Batcher:
 
 def _groups(frame: pa.Table) -> Iterator[tuple[PeriodKey, pa.Table]]:
     """The frame's lines per billing account and period, as slices of the frame sorted by that key."""
-    keys = [("billing_account_id", "ascending"), ("billing_period_start", "ascending")]
-    account, start = frame.column("billing_account_id"), frame.column("billing_period_start")
-    if pc.count_distinct(account).as_py() > 1 or pc.count_distinct(start).as_py() > 1:
-        frame = frame.take(pc.sort_indices(frame, sort_keys=keys))
-        account, start = frame.column("billing_account_id"), frame.column("billing_period_start")
+    accounts = pc.dictionary_encode(frame.column("billing_account_id").combine_chunks())
+    starts = pc.dictionary_encode(frame.column("billing_period_start").combine_chunks())
+    if len(accounts.dictionary) == 1 and len(starts.dictionary) == 1:
+        yield (accounts.dictionary[0].as_py(), starts.dictionary[0].as_py()), frame
+        return
+    group = pc.add(pc.multiply(accounts.indices.cast(pa.int64()), len(starts.dictionary)), starts.indices)
+    order = pc.sort_indices(group)
+    frame, group = frame.take(order), group.take(order)
     n = frame.num_rows
-    changed = pc.or_(
-        pc.not_equal(account.slice(1), account.slice(0, n - 1)), pc.not_equal(start.slice(1), start.slice(0, n - 1))
-    )
-    bounds = [0, *(i + 1 for i in pc.indices_nonzero(changed).to_pylist()), n]
+    bounds = [0, *(i + 1 for i in pc.indices_nonzero(pc.not_equal(group[1:], group[:-1])).to_pylist()), n]
     for lo, hi in itertools.pairwise(bounds):
-        yield (account[lo].as_py(), start[lo].as_py()), frame.slice(lo, hi - lo)
+        g = group[lo].as_py()
+        key = (
+            accounts.dictionary[g // len(starts.dictionary)].as_py(),
+            starts.dictionary[g % len(starts.dictionary)].as_py(),
+        )
+        yield key, frame.slice(lo, hi - lo)
 
 
 def _currency_totals(by_currency: dict[str, Total]) -> tuple[CurrencyTotal, ...]:
