@@ -132,7 +132,7 @@ class _Batcher:
         self.totals: dict[tuple[str, str], Total] = defaultdict(Total)
         self.count = 0
 
-    def count_lines(self, frame: pa.Table) -> None:
+    def _count(self, frame: pa.Table) -> None:
         """Add a frame's lines to the file's and the periods' totals."""
         keys = ["billing_account_id", "billing_period_start", "billing_currency", "provider_name"]
         for row in sums(frame, keys).to_pylist():
@@ -144,7 +144,8 @@ class _Batcher:
             self.totals[(key[0], row["billing_currency"])].add(*amounts)
 
     def add(self, frame: pa.Table) -> list[outbox.OutboxMessage]:
-        """Queue a frame's lines; the batches that filled up."""
+        """Count and queue a frame's lines; the batches that filled up."""
+        self._count(frame)
         messages = []
         for key, piece in _groups(frame):
             pieces = self._open.setdefault(key, [])
@@ -158,8 +159,11 @@ class _Batcher:
                 messages.extend(self._messages(key, lines.slice(offset, self._size)))
             rest = lines.num_rows - whole
             self._open_rows[key] = rest
-            # A copy of what waits, so that a slice does not keep the whole block in memory.
-            pieces[:] = [lines.slice(whole).take(pa.array(range(rest)))] if rest else []
+            if rest:
+                # A copy of what waits, so that a slice does not keep the whole block in memory.
+                pieces[:] = [lines.slice(whole).take(pa.array(range(rest)))]
+            else:
+                del self._open[key]
         return messages
 
     def flush(self) -> list[outbox.OutboxMessage]:
@@ -416,7 +420,6 @@ async def _accept(
             report.row_count += frame.num_rows
             if problems:
                 continue  # the file is refused anyway: keep checking, stop queueing
-            batcher.count_lines(frame)
             pending.extend(batcher.add(frame))
             if len(pending) >= _OUTBOX_CHUNK:
                 await outbox.add(conn, pending)
