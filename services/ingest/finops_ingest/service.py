@@ -5,6 +5,7 @@ published, and the rejection and its reasons are recorded (and announced) in a t
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import uuid
@@ -36,6 +37,7 @@ from finops_ingest.bills.container import PARQUET_MAGIC
 from finops_ingest.focus_csv import csv_tables, header_of
 from finops_ingest.frame import frames
 from finops_ingest.lines import MANDATORY, columns_read, missing_mandatory
+from finops_ingest.pipeline import in_thread
 from finops_ingest.rejection import BillingFileRejected, FileRejected, Problems
 from finops_ingest.spool import Limits, spool
 from finops_runtime import outbox
@@ -416,14 +418,20 @@ async def _accept(
         batcher = _Batcher(ingest_id, batch_size)
         pending: list[outbox.OutboxMessage] = []
         defaults = {"BillingCurrency": currency} if currency else {}
-        for frame in _frames(path, file_name, fmt, report.warnings, problems, defaults):
-            report.row_count += frame.num_rows
-            if problems:
-                continue  # the file is refused anyway: keep checking, stop queueing
-            pending.extend(batcher.add(frame))
-            if len(pending) >= _OUTBOX_CHUNK:
-                await outbox.add(conn, pending)
-                pending.clear()
+
+        def batches() -> Iterator[list[outbox.OutboxMessage]]:
+            """Runs in a worker thread: read, type and batch the file while the loop COPYs earlier batches."""
+            for frame in _frames(path, file_name, fmt, report.warnings, problems, defaults):
+                report.row_count += frame.num_rows
+                if not problems:  # a refused file is still read to the end, to report every error in it
+                    yield batcher.add(frame)
+
+        async with contextlib.aclosing(in_thread(batches)) as produced:  # a failed COPY stops the thread too
+            async for messages in produced:
+                pending.extend(messages)
+                if len(pending) >= _OUTBOX_CHUNK:
+                    await outbox.add(conn, pending)
+                    pending.clear()
         if problems:
             raise problems.rejection()
         if report.row_count == 0:
