@@ -1,0 +1,1 @@
+"""Recommend service: commitment purchase plans near the hindsight optimum, and cost anomaly detection."""

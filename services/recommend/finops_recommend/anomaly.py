@@ -1,0 +1,306 @@
+"""Cost anomaly detection on daily cost series: a weekly-seasonal baseline, robust thresholds, severity, grouping
+of consecutive anomalous days into one incident, and attribution of an incident to the child series that moved.
+
+Baseline, for day t, from days before t only (so a day is judged as it would have been that morning):
+- weekday factors: the median of each weekday over the last `season_weeks` weeks, over the median of them all;
+- level: the median of the last `level_days` deseasonalised days;
+- expected cost = level x the factor of t's weekday.
+Spread: 1.4826 x the median absolute one-day-ahead error of the last `spread_days` normal days (a robust standard
+deviation of how wrong the baseline usually is). A day is anomalous when its robust z-score passes `threshold`
+AND its change is material, both relative (`min_relative_change`) and absolute (`min_absolute_change`): a
+z-score alone alerts on a flat series that moves by a cent.
+
+Anomalous days are replaced by their expected cost in the history later baselines see, so a five-day incident
+does not become its own baseline. A change that lasts `accept_after_days` is a new normal: its days go back in,
+the level follows, and the incident ends instead of alerting for ever.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
+from enum import StrEnum
+
+import numpy as np
+from numpy.typing import NDArray
+
+from finops_contracts.money import Money
+
+CENT = Decimal("0.01")
+_CAP = 1e6  # z-scores and relative changes past this are reported as this (a flat series that moves)
+Floats = NDArray[np.float64]
+
+
+class Severity(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+_SEVERITIES = (Severity.LOW, Severity.MEDIUM, Severity.HIGH, Severity.CRITICAL)
+
+
+@dataclass(frozen=True)
+class Settings:
+    season_weeks: int = 8
+    level_days: int = 7
+    spread_days: int = 56
+    min_history_days: int = 21
+    """Days before the first judged day: three weeks, so each weekday has been seen three times."""
+    threshold: float = 5.0
+    """Robust z-score from which a day is anomalous."""
+    young_spread_factor: float = 1.5
+    """Spread multiplier while fewer than two weeks of baseline errors have been seen."""
+    min_relative_change: float = 0.25
+    min_absolute_change: float = 1.0
+    """In the series' currency, per day."""
+    accept_after_days: int = 14
+    """An anomaly that lasts this long is the new normal (a level shift): one incident, then the level follows."""
+    max_gap_days: int = 1
+    """Normal days between two anomalous days that still leave them in one incident."""
+    detect_drops: bool = True
+
+
+@dataclass(frozen=True)
+class Day:
+    """One judged day."""
+
+    index: int
+    day: date
+    cost: float
+    expected: float
+    z: float
+    anomalous: bool
+    severity: Severity | None
+
+    @property
+    def change(self) -> float:
+        return self.cost - self.expected
+
+    @property
+    def direction(self) -> str:
+        return "up" if self.change >= 0 else "down"
+
+
+@dataclass(frozen=True)
+class Contributor:
+    """A child series (a service, resource or tag value) and how much it moved during an incident."""
+
+    dimension: str
+    key: str
+    change: Money
+    """Observed minus expected cost of the child over the incident's days."""
+    share: float
+    """Its part of the incident's change; the shares of all children of a dimension add up to about 1."""
+
+
+@dataclass(frozen=True)
+class Incident:
+    """Consecutive anomalous days of one series, alerted once."""
+
+    series: str
+    start: date
+    end: date
+    direction: str
+    severity: Severity
+    peak: date
+    days: int
+    """Anomalous days in the incident (days inside a tolerated gap are not counted)."""
+    observed: Money
+    expected: Money
+    change: Money
+    max_z: float
+    contributors: tuple[Contributor, ...] = ()
+
+    @property
+    def top(self) -> Contributor | None:
+        """The child that moved most, whatever its dimension."""
+        return max(self.contributors, key=lambda c: abs(c.change.amount), default=None)
+
+
+def _severity(z: float, relative: float, settings: Settings) -> Severity:
+    # both the statistical surprise and the size of the change must be large for a high severity
+    score = min(abs(z) / settings.threshold, abs(relative) / settings.min_relative_change)
+    return _SEVERITIES[int(np.clip(np.floor(np.log2(max(score, 1.0))), 0, 3))]
+
+
+def _robust_scale(errors: Floats) -> float:
+    if errors.size == 0:
+        return 0.0
+    return 1.4826 * float(np.median(np.abs(errors - np.median(errors))))
+
+
+def _weekday_factors(past: Floats, past_dow: NDArray[np.int64]) -> Floats:
+    """Median ratio of each weekday to its centred 7-day mean: a level change in the window does not bias it."""
+    factors = np.ones(7)
+    if past.size < 14:
+        return factors
+    week_mean = np.convolve(past, np.ones(7) / 7, mode="valid")  # centred on past[3:-3]
+    inner, inner_dow = past[3:-3], past_dow[3:-3]
+    ok = week_mean > 0
+    for w in range(7):
+        sel = ok & (inner_dow == w)
+        if sel.any():
+            factors[w] = float(np.median(inner[sel] / week_mean[sel]))
+    mean = factors.mean()
+    return factors / mean if mean > 0 else np.ones(7)
+
+
+def detect(costs: Sequence[float | Decimal], start: date, settings: Settings | None = None) -> list[Day]:
+    """Judge every day of a daily cost series that has enough history before it."""
+    s = settings or Settings()
+    x = np.array([float(c) for c in costs], dtype=float)
+    clean = x.copy()
+    dow = np.array([(start + timedelta(days=i)).weekday() for i in range(x.size)])
+    errors: list[float] = []  # one-day-ahead errors of normal days, deseasonalised (relative to a weekday)
+    run = gap = 0
+    first = 0
+    out: list[Day] = []
+    for t in range(s.min_history_days, x.size):
+        lo = max(0, t - 7 * s.season_weeks)
+        past, past_dow = clean[lo:t], dow[lo:t]
+        factors = _weekday_factors(past, past_dow)
+        # a weekday that usually costs nothing (a weekend shutdown) is expected to cost nothing again
+        seen = factors[past_dow] > 0
+        deseason = past[seen] / factors[past_dow][seen]
+        level = float(np.median(deseason[-s.level_days :])) if deseason.size else 0.0
+        factor = factors[dow[t]]
+        expected = level * factor
+        recent = np.asarray(errors[-s.spread_days :])
+        spread = _robust_scale(recent) if recent.size >= 7 else 0.0
+        if recent.size < 14:
+            # few errors seen yet: the weekday factors are young too, so be wary of a small spread
+            spread = max(spread, _robust_scale(deseason[-s.spread_days :] - level)) * s.young_spread_factor
+        spread *= factor if factor > 0 else 1.0
+        change = x[t] - expected
+        z = float(np.clip(change / spread if spread > 0 else np.sign(change) * _CAP, -_CAP, _CAP))
+        relative = float(np.clip(change / expected if expected > 0 else np.sign(change) * _CAP, -_CAP, _CAP))
+        anomalous = (
+            abs(z) >= s.threshold
+            and abs(change) >= s.min_absolute_change
+            and abs(relative) >= s.min_relative_change
+            and (change > 0 or s.detect_drops)
+        )
+        if anomalous:
+            if run == 0:
+                first = t
+            run, gap = run + 1, 0
+            if run >= s.accept_after_days:
+                clean[first : t + 1] = x[first : t + 1]  # a new normal: let the level follow
+            else:
+                clean[t] = expected
+        else:
+            gap += 1
+            if gap > s.max_gap_days:
+                run = 0
+            errors.append(change / factor if factor > 0 else change)
+        out.append(
+            Day(
+                index=t,
+                day=start + timedelta(days=t),
+                cost=float(x[t]),
+                expected=expected,
+                z=z,
+                anomalous=bool(anomalous),
+                severity=_severity(z, relative, s) if anomalous else None,
+            )
+        )
+    return out
+
+
+def _money(value: float, currency: str) -> Money:
+    return Money(amount=Decimal(repr(float(value))).quantize(CENT, rounding=ROUND_HALF_EVEN), currency=currency)
+
+
+def group(
+    days: Sequence[Day], *, series: str = "", currency: str = "USD", settings: Settings | None = None
+) -> list[Incident]:
+    """Incidents from judged days: anomalous days in the same direction, at most `max_gap_days` apart."""
+    s = settings or Settings()
+    flagged = [d for d in days if d.anomalous]
+    runs: list[list[Day]] = []
+    for d in flagged:
+        last = runs[-1][-1] if runs else None
+        if last is not None and d.index - last.index <= s.max_gap_days + 1 and d.direction == last.direction:
+            runs[-1].append(d)
+        else:
+            runs.append([d])
+    incidents = []
+    for r in runs:
+        peak = max(r, key=lambda d: abs(d.change))
+        observed = sum(d.cost for d in r)
+        expected = sum(d.expected for d in r)
+        incidents.append(
+            Incident(
+                series=series,
+                start=r[0].day,
+                end=r[-1].day,
+                direction=r[0].direction,
+                severity=max((d.severity or Severity.LOW for d in r), key=_SEVERITIES.index),
+                peak=peak.day,
+                days=len(r),
+                observed=_money(observed, currency),
+                expected=_money(expected, currency),
+                change=_money(observed - expected, currency),
+                max_z=max(abs(d.z) for d in r),
+            )
+        )
+    return incidents
+
+
+def attribute(
+    incident: Incident,
+    children: Mapping[str, Mapping[str, Sequence[float | Decimal]]],
+    start: date,
+    *,
+    currency: str = "USD",
+    settings: Settings | None = None,
+    top: int = 5,
+) -> Incident:
+    """The incident with its contributors: per dimension (service, resource, tag...), the children whose cost moved
+    most in the incident's direction over its days, each measured against its own baseline."""
+    s = settings or Settings()
+    first = (incident.start - start).days
+    last = (incident.end - start).days
+    sign = 1.0 if incident.direction == "up" else -1.0
+    found: list[Contributor] = []
+    for dimension, series_by_key in children.items():
+        changes: dict[str, float] = {}
+        for key, costs in series_by_key.items():
+            judged = {d.index: d for d in detect(costs, start, s)}
+            x = [float(c) for c in costs]
+            change = 0.0
+            for i in range(first, min(last, len(x) - 1) + 1):
+                d = judged.get(i)
+                change += x[i] - (d.expected if d is not None else x[i])
+            changes[key] = change
+        total = sum(changes.values())
+        ranked = sorted(changes.items(), key=lambda kv: -sign * kv[1])[:top]
+        found.extend(
+            Contributor(dimension, key, _money(change, currency), float(change / total) if total else 0.0)
+            for key, change in ranked
+            if sign * change > 0
+        )
+    found.sort(key=lambda c: -abs(c.change.amount))
+    return Incident(**{**incident.__dict__, "contributors": tuple(found)})
+
+
+def scan(
+    series: Mapping[str, Sequence[float | Decimal]],
+    start: date,
+    *,
+    children: Mapping[str, Mapping[str, Mapping[str, Sequence[float | Decimal]]]] | None = None,
+    currency: str = "USD",
+    settings: Settings | None = None,
+) -> list[Incident]:
+    """Incidents of many daily series that start on the same day, each attributed to its children if given."""
+    s = settings or Settings()
+    incidents = []
+    for key, costs in series.items():
+        for incident in group(detect(costs, start, s), series=key, currency=currency, settings=s):
+            kids = (children or {}).get(key)
+            incidents.append(attribute(incident, kids, start, currency=currency, settings=s) if kids else incident)
+    return sorted(incidents, key=lambda i: (i.start, i.series))

@@ -1,0 +1,664 @@
+"""Commitment optimizer: how much to commit, for how long, and when, for one commitment pool.
+
+Units. Usage is the pool's hourly on-demand-equivalent spend (what the hour would have cost with no commitment).
+A commitment is measured by the on-demand-equivalent usage it covers per hour: `amount` x costs
+`(1 - discount) * x` every hour of its term, used or not, and covers up to x of that hour's usage. (An AWS Savings
+Plan's "commitment per hour" is that `(1 - discount) * x`; `PlannedTranche.commitment_per_hour` reports it.)
+
+Time. Hour 0 is the first hour of the horizon. Purchases happen at monthly decision points (a month is
+`HOURS_PER_MONTH` hours) and a commitment bought at month m is active from month m for its whole term. When a
+horizon ends before a term does, only the hours inside the horizon are counted, for every policy alike: that is how
+a period's ESR is reported, and it lets the hindsight LP buy late commitments that only count until the end, which
+makes it a stronger upper bound, not a weaker one.
+
+The quantile rule. For one pool and one instrument with discount d, the hindsight-optimal flat commitment is the
+d-quantile of hourly usage. Marginal analysis: one more unit of commitment costs (1 - d) in every hour, and saves 1
+(one unit of on-demand usage) in exactly the hours whose usage exceeds the commitment. Raising the commitment pays
+while the fraction of hours above it exceeds 1 - d, and stops paying where that fraction falls to 1 - d, i.e. at the
+level that usage stays below in a fraction d of hours: the d-quantile. The cost is flat near that level, so a small
+shortfall below it costs little (second order) while an excess over a usage decline costs in full (first order);
+that asymmetry is why `Settings.risk_margin` commits slightly below the quantile.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy import sparse
+from scipy.optimize import linprog
+
+from finops_contracts.money import Money
+from finops_recommend.prices import Instrument
+
+HOURS_PER_MONTH = 730
+"""8,760 hours a year over 12 months: the unit of the monthly decision points."""
+
+CENT = Decimal("0.01")
+PER_HOUR = Decimal("0.0001")
+
+Floats = NDArray[np.float64]
+
+
+class OptimizerFailed(RuntimeError):
+    """HiGHS did not solve a commitment LP; the message carries its status. Check the usage series for NaN."""
+
+
+@dataclass(frozen=True)
+class Tranche:
+    """A commitment bought at the start of month `start_month` covering `amount` of on-demand usage per hour."""
+
+    instrument: Instrument
+    start_month: int
+    amount: float
+
+    @property
+    def end_month(self) -> int:
+        """First month no longer covered."""
+        return self.start_month + self.instrument.term_months
+
+    def active(self, month: int) -> bool:
+        return self.start_month <= month < self.end_month
+
+
+def quantile_commitment(usage: ArrayLike, discount: float) -> float:
+    """The hindsight-optimal flat commitment for one instrument: the `discount`-quantile of hourly usage.
+
+    Where a range of levels is optimal (the cost is flat between two usage values), the lowest one is returned:
+    the same savings for less exposure.
+    """
+    u = np.asarray(usage, dtype=float)
+    if not 0.0 < discount < 1.0:
+        raise ValueError(f"discount must be a fraction in (0, 1), got {discount}")
+    if u.size == 0:
+        return 0.0
+    return max(0.0, float(np.quantile(u, discount, method="inverted_cdf")))
+
+
+# --- KPIs -----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Kpis:
+    """Commitment KPIs of a usage series under a commitment schedule (amounts in the usage's currency)."""
+
+    on_demand_equivalent: float
+    """What the usage would have cost at on-demand rates."""
+    commitment_cost: float
+    """What the commitments cost, used or not."""
+    on_demand_cost: float
+    """Usage above the commitments, paid at on-demand rates."""
+    covered_usage: float
+    """On-demand-equivalent usage that commitments covered."""
+    committed: float
+    """On-demand-equivalent usage the commitments could have covered."""
+    unused_commitment_cost: float
+    """Waste: the part of the commitment cost that covered nothing."""
+
+    @property
+    def cost(self) -> float:
+        return self.commitment_cost + self.on_demand_cost
+
+    @property
+    def savings(self) -> float:
+        return self.on_demand_equivalent - self.cost
+
+    @property
+    def esr(self) -> float:
+        """Effective Savings Rate (FinOps Foundation): savings over on-demand-equivalent spend."""
+        return self.savings / self.on_demand_equivalent if self.on_demand_equivalent > 0 else 0.0
+
+    @property
+    def coverage(self) -> float:
+        """Share of on-demand-equivalent usage that commitments covered."""
+        return self.covered_usage / self.on_demand_equivalent if self.on_demand_equivalent > 0 else 0.0
+
+    @property
+    def utilization(self) -> float:
+        """Share of the committed capacity that usage used (1.0 when nothing is committed)."""
+        return self.covered_usage / self.committed if self.committed > 0 else 1.0
+
+
+def kpis(usage: ArrayLike, coverage: ArrayLike, discounts: ArrayLike, hours: ArrayLike | None = None) -> Kpis:
+    """KPIs of hourly `usage` under `coverage[i, t]`, the amount of instrument i active at point t.
+
+    Usage fills the commitments with the highest discount first (as AWS applies Savings Plans), so unused
+    capacity, and the waste, falls on the cheapest-to-waste ones last. `hours` weighs each point (default 1 hour).
+    """
+    u = np.maximum(np.asarray(usage, dtype=float), 0.0)
+    cov = np.atleast_2d(np.asarray(coverage, dtype=float))
+    d = np.atleast_1d(np.asarray(discounts, dtype=float))
+    w = np.ones_like(u) if hours is None else np.broadcast_to(np.asarray(hours, dtype=float), u.shape)
+    order = np.argsort(-d, kind="stable")
+    remaining = u.copy()
+    commitment_cost = covered = committed = unused_cost = 0.0
+    for i in order:
+        c = np.broadcast_to(cov[i], u.shape)
+        used = np.minimum(remaining, c)
+        remaining -= used
+        rate = 1.0 - d[i]
+        commitment_cost += rate * float(np.dot(c, w))
+        covered += float(np.dot(used, w))
+        committed += float(np.dot(c, w))
+        unused_cost += rate * float(np.dot(c - used, w))
+    return Kpis(
+        on_demand_equivalent=float(np.dot(u, w)),
+        commitment_cost=commitment_cost,
+        on_demand_cost=float(np.dot(remaining, w)),
+        covered_usage=covered,
+        committed=committed,
+        unused_commitment_cost=unused_cost,
+    )
+
+
+def schedule(
+    tranches: Sequence[Tranche], hours: int, *, start_month: int = 0, hours_per_month: int = HOURS_PER_MONTH
+) -> tuple[Floats, Floats]:
+    """Hourly coverage per instrument over `hours` hours from `start_month`: (coverage[i, t], discounts[i])."""
+    instruments = sorted({t.instrument for t in tranches}, key=lambda i: (i.term_months, i.name, i.discount))
+    index = {inst: i for i, inst in enumerate(instruments)}
+    months = -(-hours // hours_per_month)
+    monthly = np.zeros((len(instruments), months))
+    for t in tranches:
+        lo = max(t.start_month - start_month, 0)
+        hi = min(t.end_month - start_month, months)
+        if hi > lo:
+            monthly[index[t.instrument], lo:hi] += t.amount
+    coverage = np.repeat(monthly, hours_per_month, axis=1)[:, :hours]
+    return coverage, np.array([i.discount for i in instruments], dtype=float)
+
+
+def evaluate(usage: ArrayLike, tranches: Sequence[Tranche], *, hours_per_month: int = HOURS_PER_MONTH) -> Kpis:
+    """KPIs of an hourly usage series (hour 0 = start of month 0) under a list of tranches."""
+    u = np.asarray(usage, dtype=float)
+    if not tranches:
+        return kpis(u, np.zeros((1, u.size)), [0.5])
+    coverage, discounts = schedule(tranches, u.size, hours_per_month=hours_per_month)
+    return kpis(u, coverage, discounts)
+
+
+def active_amount(tranches: Sequence[Tranche], month: int) -> float:
+    return sum(t.amount for t in tranches if t.active(month))
+
+
+# --- the LP ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Lp:
+    purchases: Floats  # [instrument, month]
+    coverage: Floats  # new coverage per month [month]
+
+
+def _solve(
+    points: Sequence[Floats],
+    weights: Sequence[Floats],
+    existing: Floats,
+    instruments: Sequence[Instrument],
+    *,
+    buy_months: int,
+    risk_margin: float = 0.0,
+    first_month_max: float | None = None,
+) -> _Lp:
+    """Minimum-cost purchases over a horizon of months, each month's usage given as points with weights in hours.
+
+    Variables: y[i, m] >= 0 bought of instrument i at month m (m < buy_months); X[k] >= 0 the new coverage active in
+    month k; s[k, j] >= 0 the usage of point j of month k left on demand. Minimise the commitment cost (with a risk
+    premium per committed unit-hour) plus the on-demand cost, where s[k, j] + X[k] >= points[k][j] - existing[k] and
+    X[k] = sum of y active in month k. Rows whose point is already covered by existing commitments are dropped.
+    """
+    months = len(points)
+    n_inst = len(instruments)
+    month_hours = np.array([float(np.sum(w)) for w in weights])
+    n_y = n_inst * buy_months
+    # objective of y: (1 - d + margin) times the hours it is active inside the horizon
+    c_y = np.empty(n_y)
+    for i, inst in enumerate(instruments):
+        for m in range(buy_months):
+            c_y[i * buy_months + m] = (1.0 - inst.discount + risk_margin) * month_hours[m : m + inst.term_months].sum()
+    rows_pts: list[Floats] = []
+    rows_w: list[Floats] = []
+    rows_month: list[Floats] = []
+    for k in range(months):
+        need = np.asarray(points[k], dtype=float) - existing[k]
+        keep = need > 1e-12
+        rows_pts.append(need[keep])
+        rows_w.append(np.broadcast_to(np.asarray(weights[k], dtype=float), need.shape)[keep])
+        rows_month.append(np.full(int(keep.sum()), k))
+    need_all = np.concatenate(rows_pts) if rows_pts else np.empty(0)
+    w_all = np.concatenate(rows_w) if rows_w else np.empty(0)
+    k_all = np.concatenate(rows_month).astype(np.int64) if rows_month else np.empty(0, np.int64)
+    n_s = need_all.size
+    if n_s == 0:
+        return _Lp(np.zeros((n_inst, buy_months)), np.zeros(months))
+    n_x = months
+    x0 = n_y
+    s0 = n_y + n_x
+    c = np.concatenate([c_y, np.zeros(n_x), w_all])
+    # -s - X[k] <= -need
+    r = np.arange(n_s)
+    a_ub = sparse.csr_matrix(
+        (np.full(2 * n_s, -1.0), (np.concatenate([r, r]), np.concatenate([s0 + r, x0 + k_all]))),
+        shape=(n_s, n_y + n_x + n_s),
+    )
+    b_ub = -need_all
+    # X[k] - sum_{active y} y = 0
+    eq_r, eq_c, eq_v = [], [], []
+    for k in range(months):
+        eq_r.append(k)
+        eq_c.append(x0 + k)
+        eq_v.append(1.0)
+        for i, inst in enumerate(instruments):
+            for m in range(max(0, k - inst.term_months + 1), min(k, buy_months - 1) + 1):
+                eq_r.append(k)
+                eq_c.append(i * buy_months + m)
+                eq_v.append(-1.0)
+    a_eq = sparse.csr_matrix((eq_v, (eq_r, eq_c)), shape=(months, n_y + n_x + n_s))
+    upper = np.full(n_y + n_x + n_s, np.inf)
+    if first_month_max is not None:
+        # X[0] is exactly what month 0 buys: the tranche cap and the coverage target bound it
+        upper[x0] = max(first_month_max, 0.0)
+    bounds = np.column_stack([np.zeros_like(upper), upper])
+    res = linprog(c, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=np.zeros(months), bounds=bounds, method="highs")
+    if res.status != 0:
+        raise OptimizerFailed(f"commitment LP not solved: {res.message}")
+    y = np.maximum(res.x[:n_y], 0.0).reshape(n_inst, buy_months)
+    return _Lp(purchases=y, coverage=np.maximum(res.x[x0 : x0 + n_x], 0.0))
+
+
+def _tranches(purchases: Floats, instruments: Sequence[Instrument], offset: int = 0) -> list[Tranche]:
+    out = []
+    for i, inst in enumerate(instruments):
+        for m in np.flatnonzero(purchases[i] > 1e-9):
+            out.append(Tranche(inst, offset + int(m), float(purchases[i, m])))
+    return out
+
+
+def hindsight(
+    usage: ArrayLike, instruments: Sequence[Instrument], *, hours_per_month: int = HOURS_PER_MONTH
+) -> list[Tranche]:
+    """The hindsight-optimal purchases (the upper bound): an LP over every hour of the horizon, exact."""
+    u = np.maximum(np.asarray(usage, dtype=float), 0.0)
+    months = -(-u.size // hours_per_month)
+    points = [u[k * hours_per_month : (k + 1) * hours_per_month] for k in range(months)]
+    weights = [np.ones_like(p) for p in points]
+    lp = _solve(points, weights, np.zeros(months), instruments, buy_months=months)
+    return _tranches(lp.purchases, instruments)
+
+
+# --- policies -------------------------------------------------------------------------------------------------
+
+
+Policy = Callable[[Floats, Sequence[Tranche], int], list[Tranche]]
+"""A purchasing policy: given the usage observed so far, the tranches held and the month, what to buy now."""
+
+
+@dataclass(frozen=True)
+class AwsStyle:
+    """The provider recommender's rule: each month, the optimum of the last 30 days for one instrument, net of
+    what is already committed. No forecast, no expiry anticipation."""
+
+    instrument: Instrument
+    lookback_hours: int = 720
+
+    def __call__(self, observed: Floats, held: Sequence[Tranche], month: int) -> list[Tranche]:
+        window = observed[-self.lookback_hours :]
+        if window.size == 0:
+            return []
+        extra = quantile_commitment(window, self.instrument.discount) - active_amount(held, month)
+        return [Tranche(self.instrument, month, extra)] if extra > 1e-9 else []
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Knobs of the forecasting policy and of `plan`."""
+
+    lookback_hours: int = 720
+    """Recent usage whose distribution is forecast forward (30 days, as the provider recommenders)."""
+    trend_days: int = 84
+    """Daily means the robust trend is fitted on (12 weeks)."""
+    min_trend_days: int = 42
+    """With less history than this (6 weeks), no trend is used: a month of data cannot tell a trend from a cycle."""
+    trend_z: float = 3.0
+    """A trend is used only when it is this many standard errors from zero."""
+    growth_anticipation_hours: float = HOURS_PER_MONTH / 2
+    """How far ahead an upward trend is extrapolated: to the middle of the month being bought for. Later growth
+    is bought later, in later tranches, so a trend that stops costs nothing."""
+    risk_margin: float = 0.02
+    """Risk premium per committed unit-hour, as a fraction of on-demand: commits slightly below the quantile."""
+    coverage_target: float = 1.0
+    """Upper bound on the projected coverage of the month being bought for (1.0: no bound)."""
+    tranche_cap: float = 1.0
+    """A month's tranche covers at most this multiple of the forecast median hourly usage."""
+    quantile_points: int = 40
+    """Points that represent one month's forecast usage distribution in the LP."""
+    horizon_months: int = 36
+    """Months the LP plans over (at least the longest term)."""
+
+
+@dataclass(frozen=True)
+class Trend:
+    per_hour: float
+    """Slope of usage, per hour (0.0 when not significant)."""
+    raw_per_hour: float
+    standard_error: float
+    significant: bool
+
+
+def robust_trend(history: Floats, *, days: int, z: float, min_days: int = 42) -> Trend:
+    """Theil-Sen slope of the last `days` complete daily means; kept only when significant."""
+    n_days = min(days, history.size // 24)
+    if n_days < max(min_days, 3):
+        return Trend(0.0, 0.0, 0.0, False)
+    daily = history[history.size - n_days * 24 :].reshape(n_days, 24).mean(axis=1)
+    i, j = np.triu_indices(n_days, 1)
+    slope = float(np.median((daily[j] - daily[i]) / (j - i)))
+    x = np.arange(n_days)
+    resid = daily - slope * x
+    resid -= np.median(resid)
+    sigma = 1.4826 * float(np.median(np.abs(resid)))
+    se = sigma * np.sqrt(12.0 / (n_days * (n_days**2 - 1)))
+    significant = bool(abs(slope) > z * se)
+    return Trend(slope / 24.0 if significant else 0.0, slope / 24.0, se / 24.0, significant)
+
+
+@dataclass(frozen=True)
+class Forecast:
+    points: Floats
+    """[month, j]: usage points of each forecast month (equal weights)."""
+    trend: Trend
+    recent: Floats
+
+
+def forecast(history: ArrayLike, settings: Settings, *, hours_per_month: int = HOURS_PER_MONTH) -> Forecast:
+    """Monthly usage distributions ahead: the recent distribution, de-trended to now, shifted by a robust trend.
+
+    A rising trend is carried only to the middle of the next month (the ladder buys later growth later); a falling
+    trend is carried all the way, floored at zero: the forecast is pessimistic on purpose, since excess commitment
+    costs in full and a shortfall costs little.
+    """
+    h = np.asarray(history, dtype=float)
+    recent = h[-settings.lookback_hours :]
+    trend = robust_trend(h, days=settings.trend_days, z=settings.trend_z, min_days=settings.min_trend_days)
+    if recent.size == 0:
+        return Forecast(np.zeros((settings.horizon_months, 1)), trend, recent)
+    base = recent + trend.per_hour * (recent.size - np.arange(recent.size))
+    probs = (np.arange(settings.quantile_points) + 0.5) / settings.quantile_points
+    q = np.quantile(base, probs)
+    mid = np.arange(settings.horizon_months) * hours_per_month + hours_per_month / 2
+    if trend.per_hour >= 0:
+        shift = trend.per_hour * np.minimum(mid, settings.growth_anticipation_hours)
+    else:
+        shift = trend.per_hour * mid
+    return Forecast(np.maximum(q[None, :] + shift[:, None], 0.0), trend, recent)
+
+
+def _coverage_level(points: Floats, target: float) -> float:
+    """The commitment whose coverage of these equally weighted points is `target`."""
+    total = points.sum()
+    if target >= 1.0 or total <= 0:
+        return float("inf")
+    lo, hi = 0.0, float(points.max())
+    for _ in range(50):
+        mid = (lo + hi) / 2
+        if np.minimum(points, mid).sum() / total < target:
+            lo = mid
+        else:
+            hi = mid
+    return hi
+
+
+@dataclass(frozen=True)
+class _Decision:
+    forecast: Forecast
+    existing: Floats
+    lp: _Lp
+    instruments: tuple[Instrument, ...]
+
+
+def _decide(
+    history: Floats,
+    held: Sequence[Tranche],
+    month: int,
+    instruments: Sequence[Instrument],
+    settings: Settings,
+    hours_per_month: int,
+) -> _Decision:
+    fc = forecast(history, settings, hours_per_month=hours_per_month)
+    horizon = settings.horizon_months
+    existing = np.array([active_amount(held, month + k) for k in range(horizon)])
+    weights = [np.full(fc.points.shape[1], hours_per_month / fc.points.shape[1])] * horizon
+    median = float(np.median(fc.points[0]))
+    lp = _solve(
+        list(fc.points),
+        weights,
+        existing,
+        instruments,
+        buy_months=horizon,
+        risk_margin=settings.risk_margin,
+        first_month_max=min(
+            settings.tranche_cap * median, _coverage_level(fc.points[0], settings.coverage_target) - existing[0]
+        ),
+    )
+    return _Decision(fc, existing, lp, tuple(instruments))
+
+
+@dataclass(frozen=True)
+class Forecasting:
+    """Ours: each month, an LP on a pessimistic forecast chooses the tranche and the instrument (rolling horizon:
+    the month's purchases are made, later ones are re-planned next month with the usage seen by then)."""
+
+    instruments: tuple[Instrument, ...]
+    settings: Settings = field(default_factory=Settings)
+    hours_per_month: int = HOURS_PER_MONTH
+
+    def __call__(self, observed: Floats, held: Sequence[Tranche], month: int) -> list[Tranche]:
+        if observed.size == 0:
+            return []
+        d = _decide(observed, held, month, self.instruments, self.settings, self.hours_per_month)
+        return _tranches(d.lp.purchases[:, :1], self.instruments, offset=month)
+
+
+def simulate(
+    policy: Policy, usage: ArrayLike, *, history: ArrayLike = (), hours_per_month: int = HOURS_PER_MONTH
+) -> list[Tranche]:
+    """Run a policy month by month over `usage`, each decision seeing `history` and the usage before it."""
+    u = np.asarray(usage, dtype=float)
+    h = np.asarray(history, dtype=float)
+    series = np.concatenate([h, u])
+    held: list[Tranche] = []
+    for month in range(-(-u.size // hours_per_month)):
+        seen = series[: h.size + month * hours_per_month]
+        held.extend(policy(seen, tuple(held), month))
+    return held
+
+
+# --- the plan -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlannedTranche:
+    """A purchase in a plan. Month 0 is the month that starts at the end of the usage history."""
+
+    instrument: str
+    term_months: int
+    discount: float
+    start_month: int
+    start: datetime | None
+    covered_usage_per_hour: Decimal
+    """On-demand-equivalent usage covered per hour, 4 decimals."""
+    commitment_per_hour: Money
+    """What the tranche costs per hour, used or not (an AWS Savings Plan's hourly commitment), 4 decimals."""
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What a plan rests on, for the person approving it."""
+
+    history_hours: int
+    lookback_hours: int
+    recent_p10: float
+    recent_p50: float
+    recent_p90: float
+    trend_per_month: float
+    """Change in hourly usage per month found in the history (before the significance test)."""
+    trend_significant: bool
+    quantile_rule: Mapping[str, float]
+    """Per instrument, the hindsight-optimal flat commitment on the lookback window (the quantile rule)."""
+    existing_per_month: tuple[float, ...]
+    """Coverage already held, per month ahead, expiries included."""
+    forecast_median_per_month: tuple[float, ...]
+    risk_margin: float
+    coverage_target: float
+
+
+@dataclass(frozen=True)
+class PoolPlan:
+    """A pool's purchase plan with its projected economics over `horizon_months` of the forecast."""
+
+    pool: str
+    tranches: tuple[PlannedTranche, ...]
+    """Purchases, the ones to make now first (start_month 0), then those anticipated at later months."""
+    horizon_months: int
+    expected_savings: Money
+    """Savings the planned tranches add over the horizon, against keeping only the existing commitments."""
+    expected_monthly_savings: Money
+    break_even_month: int | None
+    """The first month (1-based) at whose end the plan's cumulative added savings are no longer negative."""
+    projected_esr: float
+    projected_coverage: float
+    projected_utilization: float
+    projected_unused_commitment_cost: Money
+    evidence: Evidence
+
+
+def _money(value: float, currency: str, unit: Decimal = CENT) -> Money:
+    return Money(amount=Decimal(repr(float(value))).quantize(unit, rounding=ROUND_HALF_EVEN), currency=currency)
+
+
+def _monthly_cost(points: Floats, hours: float, coverage: Floats, discounts: Floats) -> Floats:
+    """Cost per forecast month (points equally weighted over `hours`) under coverage[i, month]."""
+    total_cov = coverage.sum(axis=0)
+    on_demand = np.maximum(points - total_cov[:, None], 0.0).mean(axis=1) * hours
+    commitment = ((1.0 - discounts)[:, None] * coverage).sum(axis=0) * hours
+    return on_demand + commitment
+
+
+def plan_pool(
+    pool: str,
+    history: ArrayLike,
+    instruments: Sequence[Instrument],
+    *,
+    existing: Sequence[Tranche] = (),
+    settings: Settings | None = None,
+    currency: str = "USD",
+    now: datetime | None = None,
+    hours_per_month: int = HOURS_PER_MONTH,
+) -> PoolPlan:
+    """The purchase plan of one pool from its hourly on-demand-equivalent usage history.
+
+    `existing` tranches count months relative to now (a tranche bought 5 months ago has start_month -5).
+    """
+    s = settings or Settings()
+    h = np.asarray(history, dtype=float)
+    insts = tuple(sorted(instruments, key=lambda i: i.term_months))
+    d = _decide(h, existing, 0, insts, s, hours_per_month)
+    fc, horizon = d.forecast, s.horizon_months
+    new = _tranches(d.lp.purchases, insts)
+    new.sort(key=lambda t: (t.start_month, t.instrument.term_months))
+
+    def coverage_of(tranches: Sequence[Tranche]) -> tuple[Floats, Floats]:
+        cov = np.zeros((len(insts), horizon))
+        for t in tranches:
+            i = insts.index(t.instrument) if t.instrument in insts else None
+            if i is None:
+                continue
+            cov[i, max(t.start_month, 0) : max(min(t.end_month, horizon), 0)] += t.amount
+        return cov, np.array([i.discount for i in insts])
+
+    held = [t for t in existing if t.instrument in insts]
+    foreign = [t for t in existing if t.instrument not in insts]
+    cov_before, disc = coverage_of(held)
+    cov_after, _ = coverage_of(held + new)
+    if foreign:
+        # commitments of other instruments still cover usage: treat their coverage as a floor that is already paid
+        extra = np.array([active_amount(foreign, k) for k in range(horizon)])
+        cov_before = np.vstack([cov_before, extra])
+        cov_after = np.vstack([cov_after, extra])
+        disc = np.append(disc, np.mean([t.instrument.discount for t in foreign]))
+    before = _monthly_cost(fc.points, hours_per_month, cov_before, disc)
+    after = _monthly_cost(fc.points, hours_per_month, cov_after, disc)
+    added = before - after
+    cumulative = np.cumsum(added)
+    break_even = None
+    if new:
+        nonneg = np.flatnonzero(cumulative >= -1e-9)
+        # break-even is the first month from which the cumulative stays non-negative
+        ok = [k for k in nonneg if np.all(cumulative[k:] >= -1e-9)]
+        break_even = int(ok[0]) + 1 if ok else None
+
+    flat = fc.points.reshape(-1)
+    n = fc.points.shape[1]
+    k = kpis(flat, np.repeat(cov_after, n, axis=1), disc, hours=hours_per_month / n)
+    r = fc.recent if fc.recent.size else np.zeros(1)
+    evidence = Evidence(
+        history_hours=int(h.size),
+        lookback_hours=int(fc.recent.size),
+        recent_p10=float(np.quantile(r, 0.1)),
+        recent_p50=float(np.quantile(r, 0.5)),
+        recent_p90=float(np.quantile(r, 0.9)),
+        trend_per_month=fc.trend.raw_per_hour * hours_per_month,
+        trend_significant=fc.trend.significant,
+        quantile_rule={i.name: quantile_commitment(r, i.discount) for i in insts},
+        existing_per_month=tuple(float(x) for x in d.existing),
+        forecast_median_per_month=tuple(float(x) for x in np.median(fc.points, axis=1)),
+        risk_margin=s.risk_margin,
+        coverage_target=s.coverage_target,
+    )
+    planned = tuple(
+        PlannedTranche(
+            instrument=t.instrument.name,
+            term_months=t.instrument.term_months,
+            discount=t.instrument.discount,
+            start_month=t.start_month,
+            start=None if now is None else now + timedelta(hours=t.start_month * hours_per_month),
+            covered_usage_per_hour=Decimal(repr(t.amount)).quantize(PER_HOUR, rounding=ROUND_HALF_EVEN),
+            commitment_per_hour=_money((1.0 - t.instrument.discount) * t.amount, currency, PER_HOUR),
+        )
+        for t in new
+    )
+    total_added = float(added.sum())
+    return PoolPlan(
+        pool=pool,
+        tranches=planned,
+        horizon_months=horizon,
+        expected_savings=_money(total_added, currency),
+        expected_monthly_savings=_money(total_added / horizon, currency),
+        break_even_month=break_even,
+        projected_esr=round(k.esr, 4),
+        projected_coverage=round(k.coverage, 4),
+        projected_utilization=round(k.utilization, 4),
+        projected_unused_commitment_cost=_money(k.unused_commitment_cost, currency),
+        evidence=evidence,
+    )
+
+
+def plan(
+    usage_by_pool: Mapping[str, ArrayLike],
+    instruments: Sequence[Instrument],
+    *,
+    existing: Mapping[str, Sequence[Tranche]] | None = None,
+    settings: Settings | None = None,
+    currency: str = "USD",
+    now: datetime | None = None,
+) -> list[PoolPlan]:
+    """A purchase plan per pool, in the order of `usage_by_pool`."""
+    held = existing or {}
+    return [
+        plan_pool(pool, usage, instruments, existing=held.get(pool, ()), settings=settings, currency=currency, now=now)
+        for pool, usage in usage_by_pool.items()
+    ]
