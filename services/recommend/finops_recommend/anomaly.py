@@ -259,9 +259,11 @@ def attribute(
     currency: str = "USD",
     settings: Settings | None = None,
     top: int = 5,
+    min_share: float = 0.05,
 ) -> Incident:
     """The incident with its contributors: per dimension (service, resource, tag...), the children whose cost moved
-    most in the incident's direction over its days, each measured against its own baseline."""
+    most in the incident's direction over its days, each measured against its own baseline. Children that moved
+    less than `min_share` of their dimension's change are noise, not causes, and are left out."""
     s = settings or Settings()
     first = (incident.start - start).days
     last = (incident.end - start).days
@@ -279,11 +281,10 @@ def attribute(
             changes[key] = change
         total = sum(changes.values())
         ranked = sorted(changes.items(), key=lambda kv: -sign * kv[1])[:top]
-        found.extend(
-            Contributor(dimension, key, _money(change, currency), float(change / total) if total else 0.0)
-            for key, change in ranked
-            if sign * change > 0
-        )
+        for key, change in ranked:
+            share = float(change / total) if total else 0.0
+            if sign * change > 0 and share >= min_share:
+                found.append(Contributor(dimension, key, _money(change, currency), share))
     found.sort(key=lambda c: -abs(c.change.amount))
     return Incident(**{**incident.__dict__, "contributors": tuple(found)})
 

@@ -202,7 +202,8 @@ def _solve(
     *,
     buy_months: int,
     risk_margin: float = 0.0,
-    first_month_max: float | None = None,
+    tranche_cap: float | None = None,
+    max_coverage: Floats | None = None,
 ) -> _Lp:
     """Minimum-cost purchases over a horizon of months, each month's usage given as points with weights in hours.
 
@@ -210,6 +211,8 @@ def _solve(
     month k; s[k, j] >= 0 the usage of point j of month k left on demand. Minimise the commitment cost (with a risk
     premium per committed unit-hour) plus the on-demand cost, where s[k, j] + X[k] >= points[k][j] - existing[k] and
     X[k] = sum of y active in month k. Rows whose point is already covered by existing commitments are dropped.
+    Risk controls: what one month buys, all instruments together, is at most `tranche_cap`; the total coverage
+    of month k, existing included, is at most `max_coverage[k]`.
     """
     months = len(points)
     n_inst = len(instruments)
@@ -246,6 +249,12 @@ def _solve(
         shape=(n_s, n_y + n_x + n_s),
     )
     b_ub = -need_all
+    if tranche_cap is not None:
+        cap_r = np.repeat(np.arange(buy_months), n_inst)
+        cap_c = np.array([i * buy_months + m for m in range(buy_months) for i in range(n_inst)])
+        caps = sparse.csr_matrix((np.ones(cap_c.size), (cap_r, cap_c)), shape=(buy_months, n_y + n_x + n_s))
+        a_ub = sparse.vstack([a_ub, caps], format="csr")
+        b_ub = np.concatenate([b_ub, np.full(buy_months, max(tranche_cap, 0.0))])
     # X[k] - sum_{active y} y = 0
     eq_r, eq_c, eq_v = [], [], []
     for k in range(months):
@@ -259,9 +268,8 @@ def _solve(
                 eq_v.append(-1.0)
     a_eq = sparse.csr_matrix((eq_v, (eq_r, eq_c)), shape=(months, n_y + n_x + n_s))
     upper = np.full(n_y + n_x + n_s, np.inf)
-    if first_month_max is not None:
-        # X[0] is exactly what month 0 buys: the tranche cap and the coverage target bound it
-        upper[x0] = max(first_month_max, 0.0)
+    if max_coverage is not None:
+        upper[x0 : x0 + n_x] = np.maximum(np.asarray(max_coverage, dtype=float) - existing, 0.0)
     bounds = np.column_stack([np.zeros_like(upper), upper])
     res = linprog(c, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=np.zeros(months), bounds=bounds, method="highs")
     if res.status != 0:
@@ -440,9 +448,8 @@ def _decide(
         instruments,
         buy_months=horizon,
         risk_margin=settings.risk_margin,
-        first_month_max=min(
-            settings.tranche_cap * median, _coverage_level(fc.points[0], settings.coverage_target) - existing[0]
-        ),
+        tranche_cap=settings.tranche_cap * median,
+        max_coverage=np.array([_coverage_level(p, settings.coverage_target) for p in fc.points]),
     )
     return _Decision(fc, existing, lp, tuple(instruments))
 
@@ -464,17 +471,28 @@ class Forecasting:
 
 
 def simulate(
-    policy: Policy, usage: ArrayLike, *, history: ArrayLike = (), hours_per_month: int = HOURS_PER_MONTH
+    policy: Policy,
+    usage: ArrayLike,
+    *,
+    history: ArrayLike = (),
+    held: Sequence[Tranche] = (),
+    hours_per_month: int = HOURS_PER_MONTH,
 ) -> list[Tranche]:
-    """Run a policy month by month over `usage`, each decision seeing `history` and the usage before it."""
+    """Run a policy month by month over `usage`, each decision seeing `history` and the usage before it.
+
+    Returns the tranches it bought; `held` are commitments owned before month 0 (negative start months allowed).
+    """
     u = np.asarray(usage, dtype=float)
     h = np.asarray(history, dtype=float)
     series = np.concatenate([h, u])
-    held: list[Tranche] = []
+    portfolio = list(held)
+    bought: list[Tranche] = []
     for month in range(-(-u.size // hours_per_month)):
         seen = series[: h.size + month * hours_per_month]
-        held.extend(policy(seen, tuple(held), month))
-    return held
+        new = policy(seen, tuple(portfolio), month)
+        portfolio.extend(new)
+        bought.extend(new)
+    return bought
 
 
 # --- the plan -------------------------------------------------------------------------------------------------
