@@ -261,7 +261,7 @@ def _frames(
 def parquet_tables(path: Path, file_name: str, *, block_rows: int = 65_536) -> Iterator[pa.Table]:
     """A FOCUS Parquet file's cost-line columns, natively typed, block by block."""
     try:
-        parquet = pq.ParquetFile(path)
+        parquet = pq.ParquetFile(path, pre_buffer=False)  # pre-buffering keeps every row group read until the end
         wanted = columns_read(parquet.schema_arrow.names)
         empty = True
         for batch in parquet.iter_batches(batch_size=block_rows, columns=wanted):

@@ -102,7 +102,7 @@ def _head(path: Path, name: str, gzipped: bool) -> bytes:
 
 def _parquet_file(path: Path, name: str) -> pq.ParquetFile:
     try:
-        return pq.ParquetFile(path)
+        return pq.ParquetFile(path, pre_buffer=False)  # pre-buffering keeps every row group read until the end
     except (pa.ArrowException, OSError) as exc:
         raise BillFormatError(
             file=name, rule=f"the Parquet file is unreadable ({exc})", hint="Upload the complete Parquet export."
