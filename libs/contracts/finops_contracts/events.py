@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
-from finops_contracts.money import Amount, CurrencyCode
+from finops_contracts.money import Amount, CurrencyCode, Money
 from finops_contracts.topics import ALLOCATION, COST, INGEST, Topic
 
 if TYPE_CHECKING:
@@ -307,6 +307,29 @@ class CostAllocated(Event):
         return self.key()
 
 
+class JournalExported(Event):
+    """A billing period was closed and its general-ledger journal is ready for the ERP: balanced debit and
+    credit lines per cost center and GL account. The same period always has the same journal id and content."""
+
+    TYPE: ClassVar[str] = "finops.allocation.journal_exported.v1"
+    TOPIC: ClassVar[Topic] = ALLOCATION
+
+    billing_period_start: datetime
+    journal_id: uuid.UUID
+    entity: str
+    closed_by: str
+    line_count: int
+    debits: tuple[Money, ...]
+    csv_url: str
+    json_url: str
+
+    def key(self) -> str:
+        return f"period/{self.billing_period_start:%Y-%m}"
+
+    def subject(self) -> str:
+        return self.key()
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.TYPE: cls
     for cls in (
@@ -317,5 +340,6 @@ EVENT_TYPES: dict[str, type[Event]] = {
         IngestRejected,
         BillingPeriodSuperseded,
         CostAllocated,
+        JournalExported,
     )
 }

@@ -11,10 +11,18 @@ from faststream.asgi import AsgiFastStream
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from finops_allocation import repository
+from finops_allocation import ledger, repository
 from finops_allocation.allocate import allocate
+from finops_allocation.api import add_routes
 from finops_contracts.cloudevents import Envelope
-from finops_contracts.events import CostAllocated, CostBatchIngested, CostPeriodCompleted, Event, OwnerCost
+from finops_contracts.events import (
+    CostAllocated,
+    CostBatchIngested,
+    CostPeriodCompleted,
+    Event,
+    JournalExported,
+    OwnerCost,
+)
 from finops_contracts.topics import ALLOCATION, COST
 from finops_runtime import outbox
 from finops_runtime.app import ServiceRuntime
@@ -36,6 +44,13 @@ async def on_cost_batch(conn: asyncpg.Connection, envelope: Envelope, event: Eve
     """Allocate one batch of cost lines and announce it, in the consumer's transaction."""
     assert isinstance(event, CostBatchIngested)
     totals = allocate(event.frame)
+    await ledger.add_facts(
+        conn,
+        billing_account_id=event.billing_account_id,
+        billing_period_start=event.billing_period_start,
+        ingest_id=event.ingest_id,
+        rows=ledger.facts_of(event.frame),
+    )
     await repository.add_allocations(
         conn,
         billing_account_id=event.billing_account_id,
@@ -87,6 +102,7 @@ async def on_period_completed(conn: asyncpg.Connection, envelope: Envelope, even
             provider_name=event.provider_name,
             line_count=event.line_count,
         )
+        await ledger.run_period(conn, event.billing_period_start)
     else:
         # An older version completing late never counts.
         await repository.drop_other_versions(conn, **key, keep=current["ingest_id"])
@@ -106,7 +122,7 @@ def build_runtime(settings: AllocationSettings | None = None, **fields: object) 
         schema=SCHEMA,
         migrations=Path(__file__).parent / "migrations",
         topics=[ALLOCATION, COST],
-        publishes=[CostAllocated],
+        publishes=[CostAllocated, JournalExported],
         description="Allocates ingested cost to owners (team, else application tag) and announces each allocation.",
     )
     runtime.subscribe(
@@ -126,6 +142,7 @@ def build_runtime(settings: AllocationSettings | None = None, **fields: object) 
             rows = await repository.cost_by_owner(conn)
         return JSONResponse([_jsonable(dict(r)) for r in rows])
 
+    add_routes(runtime)
     runtime.route("/v1/allocation/totals", totals)
     runtime.route("/v1/allocation/by-owner", by_owner)
     return runtime

@@ -1,0 +1,156 @@
+"""The allocation HTTP API for finance, engineering and business: rules (JSON or YAML), showback and chargeback
+per period, period close and the ERP journal."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pydantic
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from finops_allocation import ledger
+from finops_allocation.journal import AccountMapping, JournalError
+from finops_allocation.rules import RuleSet
+from finops_allocation.splits import SplitError
+from finops_contracts.events import JournalExported
+from finops_contracts.money import Money
+from finops_runtime import outbox
+from finops_runtime.app import ServiceRuntime
+
+SOURCE = "/finops/allocation"
+YAML = "application/yaml"
+
+
+def problem(status: int, message: str, **extra: object) -> JSONResponse:
+    return JSONResponse({"error": message, **extra}, status_code=status)
+
+
+def period_param(request: Request) -> datetime:
+    """`?period=YYYY-MM` as the first instant of that month, UTC; ValueError saying what is expected."""
+    raw = request.query_params.get("period", "")
+    try:
+        return datetime.strptime(raw, "%Y-%m").replace(tzinfo=UTC)
+    except ValueError:
+        raise ValueError(f"period must be YYYY-MM, got {raw!r}") from None
+
+
+def jsonable(value: object) -> object:
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def add_routes(runtime: ServiceRuntime) -> None:
+    async def rules(request: Request) -> Response:
+        """GET: the rules in force (`?format=yaml` for YAML). PUT: a new rule set (JSON, or YAML with
+        Content-Type application/yaml); every period is re-allocated under it in the same transaction."""
+        if request.method == "GET":
+            async with runtime.pool.acquire() as conn:
+                version, ruleset = await ledger.current_rules(conn)
+            if request.query_params.get("format") == "yaml":
+                return Response(ruleset.to_yaml(), media_type=YAML, headers={"X-Ruleset-Version": str(version)})
+            return JSONResponse({"version": version, **ruleset.model_dump(mode="json")})
+        if request.method != "PUT":
+            return problem(405, "use GET or PUT")
+        body = (await request.body()).decode("utf-8", "replace")
+        try:
+            if request.headers.get("content-type", "").startswith(YAML):
+                ruleset = RuleSet.from_yaml(body)
+            else:
+                ruleset = RuleSet.model_validate_json(body)
+        except (ValueError, pydantic.ValidationError) as exc:
+            return problem(422, f"the rule set was not accepted: {exc}", hint="Fix the named rule or field.")
+        try:
+            async with runtime.pool.acquire() as conn, conn.transaction():
+                version = await ledger.set_rules(conn, ruleset, by=request.headers.get("x-user", "api"))
+        except SplitError as exc:
+            return problem(422, f"the rule set cannot allocate the current periods: {exc}")
+        return JSONResponse({"version": version, "rules": len(ruleset.rules), "pools": len(ruleset.pools)})
+
+    async def showback(request: Request, *, default_by: str) -> Response:
+        try:
+            period = period_param(request)
+            by = request.query_params.get("by", default_by)
+            async with runtime.pool.acquire() as conn:
+                rows = await ledger.report(conn, period=period, by=by)
+                closed = await ledger.is_closed(conn, period)
+        except ValueError as exc:
+            return problem(400, str(exc))
+        return JSONResponse(
+            {"period": f"{period:%Y-%m}", "by": by, "closed": closed, "cost": "effective_cost", "rows": jsonable(rows)}
+        )
+
+    async def showback_team(request: Request) -> Response:
+        """Showback: EffectiveCost (amortized) per team (or ?by=product|environment|cost_center) and currency."""
+        return await showback(request, default_by="team")
+
+    async def chargeback(request: Request) -> Response:
+        """Chargeback: what each cost center is charged for the period, per currency."""
+        return await showback(request, default_by="cost_center")
+
+    async def close(request: Request) -> Response:
+        """POST ?period=YYYY-MM with {"entity": ..., "mapping": AccountMapping}: lock the period and write its
+        journal; announced by finops.allocation.journal_exported.v1."""
+        if request.method != "POST":
+            return problem(405, "use POST")
+        try:
+            period = period_param(request)
+            body = json.loads(await request.body() or b"{}")
+            mapping = AccountMapping.model_validate(
+                body.get("mapping", {"clearing_account": "2990", "default_expense_account": "6100"})
+            )
+            entity = str(body.get("entity", "default"))
+        except (ValueError, pydantic.ValidationError) as exc:
+            return problem(400, str(exc))
+        user = request.headers.get("x-user", "api")
+        try:
+            async with runtime.pool.acquire() as conn, conn.transaction():
+                journal = await ledger.close_period(conn, period=period, by=user, mapping=mapping, entity=entity)
+                totals = journal.totals()
+                event = JournalExported(
+                    billing_period_start=period,
+                    journal_id=journal.journal_id,
+                    entity=entity,
+                    closed_by=user,
+                    line_count=len(journal.lines),
+                    debits=tuple(Money(amount=debit, currency=c) for c, (debit, _) in sorted(totals.items())),
+                    csv_url=f"/v1/periods/journal?period={period:%Y-%m}&format=csv",
+                    json_url=f"/v1/periods/journal?period={period:%Y-%m}&format=json",
+                )
+                await outbox.add(
+                    conn,
+                    [outbox.message_for(event, source=SOURCE, event_id=uuid.uuid5(journal.journal_id, "exported"))],
+                )
+        except ledger.PeriodClosed as exc:
+            return problem(409, str(exc))
+        except JournalError as exc:
+            return problem(422, str(exc))
+        return JSONResponse({"period": f"{period:%Y-%m}", "journal_id": str(journal.journal_id)}, status_code=201)
+
+    async def journal(request: Request) -> Response:
+        """The closed period's journal, `?format=csv` or `json`; byte-identical every time."""
+        try:
+            period = period_param(request)
+        except ValueError as exc:
+            return problem(400, str(exc))
+        async with runtime.pool.acquire() as conn:
+            row = await ledger.journal_of(conn, period)
+        if row is None:
+            return problem(404, f"{period:%Y-%m} is not closed", hint="Close it with POST /v1/periods/close.")
+        if request.query_params.get("format", "json") == "csv":
+            return Response(bytes(row["journal_csv"]), media_type="text/csv")
+        return Response(bytes(row["journal_json"]), media_type="application/json")
+
+    runtime.route("/v1/allocation/rules", rules)
+    runtime.route("/v1/showback", showback_team)
+    runtime.route("/v1/chargeback", chargeback)
+    runtime.route("/v1/periods/close", close)
+    runtime.route("/v1/periods/journal", journal)

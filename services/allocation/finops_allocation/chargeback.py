@@ -1,0 +1,124 @@
+"""One allocation run: cost facts of a billing period and a rule set in, allocation lines out.
+
+A fact is the cost of one facet (the distinct dimensions and tags rules can see) in one billing account and
+currency. Each fact lands exactly once: on the dimensions its rules assign (a *direct* line), or in a shared pool
+that is then split, per billing account and currency, over the pool's targets (*shared* lines) by the largest
+remainder method, so that every account's, period's and currency's total is conserved to the last digit.
+BilledCost and EffectiveCost are split alike; EffectiveCost (amortized) is what showback reports by default.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+from finops_allocation.rules import DIMENSIONS, UNALLOCATED, Assignment, Pool, RuleSet, assign
+from finops_allocation.splits import SplitError, SplitMethod, minor_unit_places, split
+
+
+@dataclass(frozen=True, slots=True)
+class Fact:
+    billing_account_id: str
+    billing_currency: str
+    facet: Mapping[str, str | None]
+    tags: Mapping[str, str]
+    billed_cost: Decimal
+    effective_cost: Decimal
+    line_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One allocation line: where an amount of one account and currency landed."""
+
+    billing_account_id: str
+    billing_currency: str
+    cost_center: str
+    team: str
+    product: str
+    environment: str
+    kind: str  # "direct" or "shared"
+    pool: str | None
+    billed_cost: Decimal
+    effective_cost: Decimal
+    line_count: int
+
+
+Key = tuple[str, str, str, str, str, str, str, str | None]
+
+
+def run(facts: Iterable[Fact], ruleset: RuleSet) -> list[Line]:
+    """Allocate a period's facts. Rules run once per distinct facet; a pool split follows the direct lines."""
+    decided: dict[tuple, Assignment] = {}
+    direct: dict[Key, list] = defaultdict(lambda: [Decimal(0), Decimal(0), 0])
+    pooled: dict[tuple[str, str, str], list] = defaultdict(lambda: [Decimal(0), Decimal(0), 0])
+    pool_dims: dict[str, dict[str, str]] = {}
+    for fact in facts:
+        signature = (tuple(sorted(fact.facet.items())), tuple(sorted(fact.tags.items())))
+        assignment = decided.get(signature)
+        if assignment is None:
+            assignment = decided[signature] = assign(fact.facet, fact.tags, ruleset)
+        if assignment.pool is not None:
+            total = pooled[(fact.billing_account_id, fact.billing_currency, assignment.pool)]
+            pool_dims.setdefault(assignment.pool, dict(zip(DIMENSIONS, assignment.dimensions(), strict=True)))
+        else:
+            key = (fact.billing_account_id, fact.billing_currency, *assignment.dimensions(), "direct", None)
+            total = direct[key]
+        total[0] += fact.billed_cost
+        total[1] += fact.effective_cost
+        total[2] += fact.line_count
+    lines = [Line(*key, *amounts) for key, amounts in direct.items()]
+    for (account, currency, name), (billed, effective, count) in sorted(pooled.items()):
+        pool = ruleset.pool(name)
+        weights = _weights(pool, currency, direct)
+        dims = pool_dims[name]
+        billed_shares = _split(billed, pool, weights, currency)
+        effective_shares = _split(effective, pool, weights, currency)
+        first = True
+        for target in sorted(billed_shares):
+            values = {**{d: dims[d] if dims[d] != UNALLOCATED else "shared" for d in DIMENSIONS}, pool.by: target}
+            lines.append(
+                Line(
+                    account,
+                    currency,
+                    *(values[d] for d in DIMENSIONS),
+                    "shared",
+                    name,
+                    billed_shares[target],
+                    effective_shares[target],
+                    count if first else 0,  # the pool's lines are counted once, on its first share
+                )
+            )
+            first = False
+    return sorted(lines, key=_order)
+
+
+def _order(line: Line) -> tuple:
+    return (line.billing_account_id, line.billing_currency, line.kind, line.pool or "", line.cost_center, line.team,
+            line.product, line.environment)  # fmt: skip
+
+
+def _weights(pool: Pool, currency: str, direct: Mapping[Key, list]) -> dict[str, Decimal]:
+    if pool.method is SplitMethod.EVEN:
+        return dict.fromkeys(pool.targets, Decimal(1))
+    if pool.method is SplitMethod.FIXED:
+        return dict(pool.percentages)
+    if pool.method is SplitMethod.USAGE:
+        return dict(pool.usage)
+    index = 2 + ("cost_center", "team", "product", "environment").index(pool.by)
+    weights: dict[str, Decimal] = defaultdict(Decimal)
+    for key, (_, effective, _) in direct.items():
+        target = key[index]
+        if key[1] == currency and target != UNALLOCATED and (not pool.targets or target in pool.targets):
+            weights[target] += effective
+    return {t: w for t, w in weights.items() if w > 0}
+
+
+def _split(amount: Decimal, pool: Pool, weights: dict[str, Decimal], currency: str) -> dict[str, Decimal]:
+    """Shares in the amount's own precision (at least the currency's minor unit), so they sum back exactly."""
+    places = max(minor_unit_places(currency), -int(amount.as_tuple().exponent))
+    if not weights:
+        raise SplitError(f"pool {pool.name!r} has nothing to split over in {currency}: no target has direct cost")
+    return split(amount, pool.method, weights, currency=currency, places=places).amounts()

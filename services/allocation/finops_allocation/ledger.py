@@ -1,0 +1,290 @@
+"""The allocation ledger: cost facts from batches, allocation runs per billing period under the rules in
+force, showback and chargeback, and period close with its general-ledger journal.
+
+Each function works in the caller's transaction, so a run, a rules change or a close is all or nothing."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import asyncpg
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from finops_allocation.chargeback import Fact, Line, run
+from finops_allocation.journal import AccountMapping, ChargebackLine, Journal, build_journal
+from finops_allocation.rules import FACET_FIELDS, RuleSet
+from finops_contracts.costframe import sums
+
+DEFAULT_RULES = RuleSet()
+DIMENSION_COLUMNS = ("cost_center", "team", "product", "environment")
+_LINE_COLUMNS = (
+    "billing_period_start", "billing_account_id", "billing_currency", "cost_center", "team", "product",
+    "environment", "kind", "pool", "adjusts_period", "billed_cost", "effective_cost", "line_count",
+    "ruleset_version",
+)  # fmt: skip
+
+
+class PeriodClosed(Exception):
+    """The period is closed: its numbers are locked."""
+
+
+def facts_of(frame: pa.Table) -> list[dict[str, object]]:
+    """A batch's cost per facet, charge day and currency (exact sums, one row per distinct combination)."""
+    day = pc.cast(frame.column("charge_period_start"), pa.timestamp("us", tz="UTC")).cast(pa.date32())
+    table = frame.select([*FACET_FIELDS, "tags", "billing_currency", "billed_cost", "effective_cost"])
+    table = table.append_column("charge_date", day)
+    return sums(table, [*FACET_FIELDS, "tags", "charge_date", "billing_currency"]).to_pylist()
+
+
+async def add_facts(
+    conn: asyncpg.Connection,
+    *,
+    billing_account_id: str,
+    billing_period_start: datetime,
+    ingest_id: object,
+    rows: list[dict[str, object]],
+) -> None:
+    facets: dict[bytes, tuple[str, str]] = {}
+    keyed = []
+    for row in rows:
+        dims = json.dumps({f: row[f] for f in FACET_FIELDS}, sort_keys=True, separators=(",", ":"))
+        tags = json.dumps(json.loads(row["tags"]) if row["tags"] else {}, sort_keys=True, separators=(",", ":"))
+        digest = hashlib.sha256(f"{dims}\n{tags}".encode()).digest()[:16]
+        facets[digest] = (dims, tags)
+        keyed.append((digest, row))
+    hashes = list(facets)
+    await conn.execute(
+        """INSERT INTO facet (facet_hash, dims, tags)
+           SELECT h, d::jsonb, t::jsonb FROM unnest($1::bytea[], $2::text[], $3::text[]) AS u(h, d, t)
+           ON CONFLICT (facet_hash) DO NOTHING""",
+        hashes,
+        [facets[h][0] for h in hashes],
+        [facets[h][1] for h in hashes],
+    )
+    ids = {r["facet_hash"]: r["facet_id"] for r in await conn.fetch(
+        "SELECT facet_hash, facet_id FROM facet WHERE facet_hash = ANY($1::bytea[])", hashes
+    )}  # fmt: skip
+    await conn.execute(
+        """INSERT INTO cost_fact AS f (billing_account_id, billing_period_start, ingest_id, charge_date,
+                                       billing_currency, facet_id, billed_cost, effective_cost, line_count)
+           SELECT $1, $2, $3, u.day, u.currency, u.facet, u.billed, u.effective, u.lines
+           FROM unnest($4::date[], $5::text[], $6::bigint[], $7::numeric[], $8::numeric[], $9::bigint[])
+                AS u(day, currency, facet, billed, effective, lines)
+           ON CONFLICT (billing_account_id, billing_period_start, ingest_id, charge_date, billing_currency, facet_id)
+           DO UPDATE SET billed_cost = f.billed_cost + excluded.billed_cost,
+                         effective_cost = f.effective_cost + excluded.effective_cost,
+                         line_count = f.line_count + excluded.line_count""",
+        billing_account_id,
+        billing_period_start,
+        ingest_id,
+        [row["charge_date"] for _, row in keyed],
+        [row["billing_currency"] for _, row in keyed],
+        [ids[digest] for digest, _ in keyed],
+        [row["billed_cost_sum"] for _, row in keyed],
+        [row["effective_cost_sum"] for _, row in keyed],
+        [row["_lines_sum"] for _, row in keyed],
+    )
+
+
+async def current_rules(conn: asyncpg.Connection) -> tuple[int, RuleSet]:
+    row = await conn.fetchrow("SELECT version, body FROM ruleset ORDER BY version DESC LIMIT 1")
+    if row is None:
+        return 0, DEFAULT_RULES
+    return row["version"], RuleSet.model_validate(json.loads(row["body"]))
+
+
+async def set_rules(conn: asyncpg.Connection, ruleset: RuleSet, *, by: str) -> int:
+    """Put a rule set in force and re-allocate every period under it; the new version."""
+    await conn.execute("LOCK TABLE ruleset IN EXCLUSIVE MODE")
+    version = await conn.fetchval(
+        "INSERT INTO ruleset (body, created_by) VALUES ($1::jsonb, $2) RETURNING version",
+        ruleset.model_dump_json(),
+        by,
+    )
+    periods = await conn.fetch("SELECT DISTINCT billing_period_start FROM current_period ORDER BY 1")
+    for p in periods:
+        await run_period(conn, p["billing_period_start"])
+    return version
+
+
+async def _facts(conn: asyncpg.Connection, period: datetime) -> list[Fact]:
+    rows = await conn.fetch(
+        """SELECT f.billing_account_id, f.billing_currency, s.dims, s.tags, sum(f.billed_cost) AS billed,
+                  sum(f.effective_cost) AS effective, sum(f.line_count) AS lines
+           FROM cost_fact f
+           JOIN current_period p USING (billing_account_id, billing_period_start, ingest_id)
+           JOIN facet s USING (facet_id)
+           WHERE f.billing_period_start = $1
+           GROUP BY f.billing_account_id, f.billing_currency, s.facet_id""",
+        period,
+    )
+    return [
+        Fact(r["billing_account_id"], r["billing_currency"].strip(), json.loads(r["dims"]), json.loads(r["tags"]),
+             r["billed"], r["effective"], int(r["lines"]))
+        for r in rows
+    ]  # fmt: skip
+
+
+async def run_period(conn: asyncpg.Connection, period: datetime) -> list[Line]:
+    """Allocate a billing period under the rules in force. For a closed period, the difference from what was
+    closed (and already adjusted) is booked as adjustment lines in the next open period instead."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('allocation-period'), hashtext($1::text))", str(period))
+    version, ruleset = await current_rules(conn)
+    lines = run(await _facts(conn, period), ruleset)
+    await conn.execute("DELETE FROM allocation_line WHERE billing_period_start = $1 AND kind <> 'adjustment'", period)
+    await _insert(conn, [_record(period, line, version) for line in lines])
+    if await is_closed(conn, period):
+        await _adjust(conn, period, lines, version)
+    return lines
+
+
+def _record(period: datetime, line: Line, version: int, *, kind: str | None = None, adjusts: datetime | None = None):
+    return (
+        period, line.billing_account_id, line.billing_currency, line.cost_center, line.team, line.product,
+        line.environment, kind or line.kind, line.pool, adjusts, line.billed_cost, line.effective_cost,
+        line.line_count, version,
+    )  # fmt: skip
+
+
+async def _insert(conn: asyncpg.Connection, records: list[tuple]) -> None:
+    if records:
+        await conn.copy_records_to_table("allocation_line", records=records, columns=_LINE_COLUMNS)
+
+
+async def is_closed(conn: asyncpg.Connection, period: datetime) -> bool:
+    return bool(await conn.fetchval("SELECT 1 FROM period_close WHERE billing_period_start = $1", period))
+
+
+async def _adjust(conn: asyncpg.Connection, period: datetime, lines: list[Line], version: int) -> None:
+    """Book the restated period's difference from its closed numbers into the next open period."""
+    key = ("billing_account_id", "billing_currency", "cost_center", "team", "product", "environment", "pool")
+    booked = await conn.fetch(
+        f"""SELECT {", ".join(key)}, sum(billed_cost) b, sum(effective_cost) e, sum(line_count) n FROM (
+                SELECT * FROM closed_allocation_line WHERE billing_period_start = $1
+                UNION ALL
+                SELECT * FROM allocation_line WHERE kind = 'adjustment' AND adjusts_period = $1
+            ) x GROUP BY {", ".join(key)}""",
+        period,
+    )
+    delta: dict[tuple, list] = defaultdict(lambda: [Decimal(0), Decimal(0), 0])
+    for line in lines:
+        d = delta[tuple(getattr(line, k) for k in key)]
+        d[0] += line.billed_cost
+        d[1] += line.effective_cost
+        d[2] += line.line_count
+    for r in booked:
+        d = delta[(r["billing_account_id"], r["billing_currency"].strip(), *(r[k] for k in key[2:]))]
+        d[0] -= r["b"]
+        d[1] -= r["e"]
+        d[2] -= int(r["n"])
+    target = await next_open_period(conn, period)
+    records = []
+    for k, (billed, effective, count) in sorted(delta.items(), key=lambda kv: tuple(str(x) for x in kv[0])):
+        if billed or effective or count:
+            line = Line(k[0], k[1], k[2], k[3], k[4], k[5], "adjustment", k[6], billed, effective, count)
+            records.append(_record(target, line, version, kind="adjustment", adjusts=period))
+    await _insert(conn, records)
+
+
+async def next_open_period(conn: asyncpg.Connection, period: datetime) -> datetime:
+    """The first month after `period` that is not closed."""
+    candidate = _next_month(period)
+    while await is_closed(conn, candidate):
+        candidate = _next_month(candidate)
+    return candidate
+
+
+def _next_month(value: datetime) -> datetime:
+    value = value.astimezone(UTC)
+    return datetime(value.year + value.month // 12, value.month % 12 + 1, 1, tzinfo=UTC)
+
+
+async def report(
+    conn: asyncpg.Connection, *, period: datetime, by: str, scope: dict[str, set[str]] | None = None
+) -> list[dict[str, object]]:
+    """Showback/chargeback of a period per `by` dimension and currency: the closed numbers of a closed
+    period, else the live ones, with adjustment lines for earlier periods included and marked."""
+    if by not in DIMENSION_COLUMNS:
+        raise ValueError(f"by must be one of {', '.join(DIMENSION_COLUMNS)}")
+    table = "closed_allocation_line" if await is_closed(conn, period) else "allocation_line"
+    rows = await conn.fetch(
+        f"""SELECT {by} AS name, billing_currency, kind, cost_center, team, product,
+                   sum(billed_cost) AS billed_cost, sum(effective_cost) AS effective_cost, sum(line_count) AS lines
+            FROM {table} WHERE billing_period_start = $1
+            GROUP BY {by}, billing_currency, kind, cost_center, team, product""",
+        period,
+    )
+    totals: dict[tuple[str, str], dict[str, object]] = {}
+    for r in rows:
+        if scope is not None and not any(r[dim] in allowed for dim, allowed in scope.items()):
+            continue
+        t = totals.setdefault(
+            (r["name"], r["billing_currency"].strip()),
+            {"name": r["name"], "currency": r["billing_currency"].strip(), "billed_cost": Decimal(0),
+             "effective_cost": Decimal(0), "adjustments": Decimal(0), "line_count": 0},
+        )  # fmt: skip
+        t["billed_cost"] += r["billed_cost"]
+        t["effective_cost"] += r["effective_cost"]
+        t["line_count"] += int(r["lines"])
+        if r["kind"] == "adjustment":
+            t["adjustments"] += r["effective_cost"]
+    return [totals[k] for k in sorted(totals)]
+
+
+async def close_period(
+    conn: asyncpg.Connection, *, period: datetime, by: str, mapping: AccountMapping, entity: str
+) -> Journal:
+    """Lock a period: snapshot its allocation and write its journal (EffectiveCost per cost center)."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('allocation-period'), hashtext($1::text))", str(period))
+    if await is_closed(conn, period):
+        raise PeriodClosed(f"{period:%Y-%m} is already closed")
+    await conn.execute(
+        "INSERT INTO closed_allocation_line SELECT * FROM allocation_line WHERE billing_period_start = $1", period
+    )
+    rows = await conn.fetch(
+        """SELECT cost_center, billing_currency, kind = 'adjustment' AS adjustment, adjusts_period,
+                  sum(effective_cost) AS amount
+           FROM closed_allocation_line WHERE billing_period_start = $1
+           GROUP BY 1, 2, 3, 4""",
+        period,
+    )
+    journal = build_journal(
+        [
+            ChargebackLine(
+                cost_center=r["cost_center"],
+                currency=r["billing_currency"].strip(),
+                amount=r["amount"],
+                adjustment=r["adjustment"],
+                adjusts_period=f"{r['adjusts_period']:%Y-%m}" if r["adjusts_period"] else None,
+            )
+            for r in rows
+            if r["amount"]
+        ],
+        mapping,
+        entity=entity,
+        period_start=period.date(),
+        period_end=_next_month(period).date(),
+    )
+    await conn.execute(
+        """INSERT INTO period_close (billing_period_start, closed_by, journal_id, journal_csv, journal_json)
+           VALUES ($1, $2, $3, $4, $5)""",
+        period,
+        by,
+        journal.journal_id,
+        journal.to_csv(),
+        journal.to_json(),
+    )
+    return journal
+
+
+async def journal_of(conn: asyncpg.Connection, period: datetime) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT journal_id, journal_csv, journal_json, closed_by, closed_at FROM period_close "
+        "WHERE billing_period_start = $1",
+        period,
+    )
