@@ -330,6 +330,31 @@ class JournalExported(Event):
         return self.key()
 
 
+class BudgetAlerted(Event):
+    """A budget threshold was crossed by the actual cost so far, or by the forecast of the period's total.
+    Published once per budget, threshold and basis."""
+
+    TYPE: ClassVar[str] = "finops.allocation.budget_alerted.v1"
+    TOPIC: ClassVar[Topic] = ALLOCATION
+
+    scope_kind: str
+    scope: str
+    billing_period_start: datetime
+    threshold: Amount
+    basis: str
+    amount: Money
+    budget: Money
+    actual: Money
+    projected: Money
+    as_of: datetime
+
+    def key(self) -> str:
+        return f"budget/{self.scope_kind}/{self.scope}"
+
+    def subject(self) -> str:
+        return f"{self.key()}/{self.billing_period_start:%Y-%m}"
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.TYPE: cls
     for cls in (
@@ -341,5 +366,6 @@ EVENT_TYPES: dict[str, type[Event]] = {
         BillingPeriodSuperseded,
         CostAllocated,
         JournalExported,
+        BudgetAlerted,
     )
 }

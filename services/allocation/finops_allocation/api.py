@@ -8,11 +8,12 @@ import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import asyncpg
 import pydantic
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from finops_allocation import ledger
+from finops_allocation import budgets, ledger
 from finops_allocation.journal import AccountMapping, JournalError
 from finops_allocation.rules import RuleSet
 from finops_allocation.splits import SplitError
@@ -149,6 +150,35 @@ def add_routes(runtime: ServiceRuntime) -> None:
             return Response(bytes(row["journal_csv"]), media_type="text/csv")
         return Response(bytes(row["journal_json"]), media_type="application/json")
 
+    async def budget_list(request: Request) -> Response:
+        """GET ?period=YYYY-MM: the period's budgets. PUT a JSON list of {scope_kind, scope, period, currency,
+        amount, thresholds?}: upserted, then checked against the actual and forecast cost at once."""
+        if request.method == "GET":
+            try:
+                period = period_param(request)
+            except ValueError as exc:
+                return problem(400, str(exc))
+            async with runtime.pool.acquire() as conn:
+                rows = await conn.fetch("SELECT * FROM budget WHERE billing_period_start = $1 ORDER BY 1, 2", period)
+            return JSONResponse([jsonable({**dict(r), "billing_period_start": f"{period:%Y-%m}",
+                                           "thresholds": list(r["thresholds"])}) for r in rows])  # fmt: skip
+        if request.method != "PUT":
+            return problem(405, "use GET or PUT")
+        try:
+            body = json.loads(await request.body())
+            if not isinstance(body, list):
+                raise ValueError("send a JSON list of budgets")
+            async with runtime.pool.acquire() as conn, conn.transaction():
+                count = await budgets.set_budgets(conn, body)
+                periods = {b["period"] for b in body}
+                alerts = []
+                for p in sorted(periods):
+                    alerts += await budgets.check(conn, datetime.strptime(p, "%Y-%m").replace(tzinfo=UTC))
+        except (ValueError, KeyError, TypeError, asyncpg.PostgresError) as exc:
+            return problem(422, f"the budgets were not accepted: {exc!r}")
+        return JSONResponse({"budgets": count, "alerts": len(alerts)})
+
+    runtime.route("/v1/budgets", budget_list)
     runtime.route("/v1/allocation/rules", rules)
     runtime.route("/v1/showback", showback_team)
     runtime.route("/v1/chargeback", chargeback)

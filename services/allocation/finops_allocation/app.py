@@ -11,11 +11,12 @@ from faststream.asgi import AsgiFastStream
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from finops_allocation import ledger, repository
+from finops_allocation import budgets, ledger, repository
 from finops_allocation.allocate import allocate
 from finops_allocation.api import add_routes
 from finops_contracts.cloudevents import Envelope
 from finops_contracts.events import (
+    BudgetAlerted,
     CostAllocated,
     CostBatchIngested,
     CostPeriodCompleted,
@@ -103,6 +104,7 @@ async def on_period_completed(conn: asyncpg.Connection, envelope: Envelope, even
             line_count=event.line_count,
         )
         await ledger.run_period(conn, event.billing_period_start)
+        await budgets.check(conn, event.billing_period_start)
     else:
         # An older version completing late never counts.
         await repository.drop_other_versions(conn, **key, keep=current["ingest_id"])
@@ -122,7 +124,7 @@ def build_runtime(settings: AllocationSettings | None = None, **fields: object) 
         schema=SCHEMA,
         migrations=Path(__file__).parent / "migrations",
         topics=[ALLOCATION, COST],
-        publishes=[CostAllocated, JournalExported],
+        publishes=[CostAllocated, JournalExported, BudgetAlerted],
         description="Allocates ingested cost to owners (team, else application tag) and announces each allocation.",
     )
     runtime.subscribe(

@@ -193,13 +193,13 @@ async def _adjust(conn: asyncpg.Connection, period: datetime, lines: list[Line],
 
 async def next_open_period(conn: asyncpg.Connection, period: datetime) -> datetime:
     """The first month after `period` that is not closed."""
-    candidate = _next_month(period)
+    candidate = next_month(period)
     while await is_closed(conn, candidate):
-        candidate = _next_month(candidate)
+        candidate = next_month(candidate)
     return candidate
 
 
-def _next_month(value: datetime) -> datetime:
+def next_month(value: datetime) -> datetime:
     value = value.astimezone(UTC)
     return datetime(value.year + value.month // 12, value.month % 12 + 1, 1, tzinfo=UTC)
 
@@ -268,7 +268,7 @@ async def close_period(
         mapping,
         entity=entity,
         period_start=period.date(),
-        period_end=_next_month(period).date(),
+        period_end=next_month(period).date(),
     )
     await conn.execute(
         """INSERT INTO period_close (billing_period_start, closed_by, journal_id, journal_csv, journal_json)
