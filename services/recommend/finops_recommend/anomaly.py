@@ -10,6 +10,9 @@ deviation of how wrong the baseline usually is). A day is anomalous when its rob
 AND its change is material, both relative (`min_relative_change`) and absolute (`min_absolute_change`): a
 z-score alone alerts on a flat series that moves by a cent.
 
+Severity: the weakest of the three ratios (z over its threshold, relative change over its minimum, money over its
+minimum) decides: under 2 low, under 4 medium, under 8 high, else critical. A big surprise on a few cents is low.
+
 Anomalous days are replaced by their expected cost in the history later baselines see, so a five-day incident
 does not become its own baseline. A change that lasts `accept_after_days` is a new normal: its days go back in,
 the level follows, and the incident ends instead of alerting for ever.
@@ -56,7 +59,7 @@ class Settings:
     """Spread multiplier while fewer than two weeks of baseline errors have been seen."""
     min_relative_change: float = 0.25
     min_absolute_change: float = 1.0
-    """In the series' currency, per day."""
+    """In the series' currency, per day: set it to what is worth a person's time for that series."""
     accept_after_days: int = 14
     """An anomaly that lasts this long is the new normal (a level shift): one incident, then the level follows."""
     max_gap_days: int = 1
@@ -121,9 +124,14 @@ class Incident:
         return max(self.contributors, key=lambda c: abs(c.change.amount), default=None)
 
 
-def _severity(z: float, relative: float, settings: Settings) -> Severity:
-    # both the statistical surprise and the size of the change must be large for a high severity
-    score = min(abs(z) / settings.threshold, abs(relative) / settings.min_relative_change)
+def _severity(z: float, relative: float, change: float, settings: Settings) -> Severity:
+    # the surprise, the relative size and the money must all be large for a high severity: each doubling of the
+    # weakest of the three over its threshold is one step up
+    score = min(
+        abs(z) / settings.threshold,
+        abs(relative) / settings.min_relative_change,
+        abs(change) / settings.min_absolute_change if settings.min_absolute_change > 0 else np.inf,
+    )
     return _SEVERITIES[int(np.clip(np.floor(np.log2(max(score, 1.0))), 0, 3))]
 
 
@@ -205,7 +213,7 @@ def detect(costs: Sequence[float | Decimal], start: date, settings: Settings | N
                 expected=expected,
                 z=z,
                 anomalous=bool(anomalous),
-                severity=_severity(z, relative, s) if anomalous else None,
+                severity=_severity(z, relative, change, s) if anomalous else None,
             )
         )
     return out

@@ -140,7 +140,7 @@ def kpis(usage: ArrayLike, coverage: ArrayLike, discounts: ArrayLike, hours: Arr
         c = np.broadcast_to(cov[i], u.shape)
         used = np.minimum(remaining, c)
         remaining -= used
-        rate = 1.0 - d[i]
+        rate = 1.0 - float(d[i])
         commitment_cost += rate * float(np.dot(c, w))
         covered += float(np.dot(used, w))
         committed += float(np.dot(c, w))
@@ -328,16 +328,19 @@ class Settings:
     lookback_hours: int = 720
     """Recent usage whose distribution is forecast forward (30 days, as the provider recommenders)."""
     trend_days: int = 84
-    """Daily means the robust trend is fitted on (12 weeks)."""
+    """History the robust trend is fitted on (12 weeks)."""
     min_trend_days: int = 42
     """With less history than this (6 weeks), no trend is used: a month of data cannot tell a trend from a cycle."""
     trend_z: float = 3.0
-    """A trend is used only when it is this many standard errors from zero."""
+    """A falling trend is used only when it is this many standard errors from zero."""
+    growth_z: float = 2.0
+    """A rising trend is shrunk towards zero by this many standard errors before it is extrapolated."""
     growth_anticipation_hours: float = HOURS_PER_MONTH / 2
     """How far ahead an upward trend is extrapolated: to the middle of the month being bought for. Later growth
     is bought later, in later tranches, so a trend that stops costs nothing."""
     risk_margin: float = 0.02
-    """Risk premium per committed unit-hour, as a fraction of on-demand: commits slightly below the quantile."""
+    """Risk premium per committed unit-hour, as a fraction of on-demand: commits at the (d - margin)-quantile,
+    slightly below the quantile rule, unless usage has been rising (then under-committing is the likelier loss)."""
     coverage_target: float = 1.0
     """Upper bound on the projected coverage of the month being bought for (1.0: no bound)."""
     tranche_cap: float = 1.0
@@ -346,6 +349,8 @@ class Settings:
     """Points that represent one month's forecast usage distribution in the LP."""
     horizon_months: int = 36
     """Months the LP plans over (at least the longest term)."""
+    plan_months: int = 12
+    """A plan lists the purchases of its first months: now, and the ones anticipated (expiries, declines) later."""
 
 
 @dataclass(frozen=True)
@@ -357,32 +362,61 @@ class Trend:
     significant: bool
 
 
-def robust_trend(history: Floats, *, days: int, z: float, min_days: int = 42) -> Trend:
-    """Theil-Sen slope of the last `days` complete daily means; kept only when significant."""
+def robust_trend(history: Floats, *, days: int, z: float, growth_z: float | None = None, min_days: int = 42) -> Trend:
+    """A trend in usage that holds week after week, per hour; zero unless significant.
+
+    Two robust estimates over the last `days`: the Theil-Sen slope of daily means (efficient, tested against its
+    standard error) and the median week-over-week change of weekly means (which ignores a single step: a workload
+    that moved once, a migration or a new customer, is a new level, not a trend to extrapolate, whereas steady
+    growth moves every week). The trend is the smaller of the two when they agree in sign, else none.
+    """
+    growth_z = z if growth_z is None else growth_z
     n_days = min(days, history.size // 24)
-    if n_days < max(min_days, 3):
+    weeks = n_days // 7
+    if n_days < max(min_days, 21):
         return Trend(0.0, 0.0, 0.0, False)
     daily = history[history.size - n_days * 24 :].reshape(n_days, 24).mean(axis=1)
     i, j = np.triu_indices(n_days, 1)
-    slope = float(np.median((daily[j] - daily[i]) / (j - i)))
+    theil_sen = float(np.median((daily[j] - daily[i]) / (j - i))) / 24.0
     x = np.arange(n_days)
-    resid = daily - slope * x
-    resid -= np.median(resid)
-    sigma = 1.4826 * float(np.median(np.abs(resid)))
-    se = sigma * np.sqrt(12.0 / (n_days * (n_days**2 - 1)))
-    significant = bool(abs(slope) > z * se)
-    return Trend(slope / 24.0 if significant else 0.0, slope / 24.0, se / 24.0, significant)
+    resid = daily - theil_sen * 24.0 * x
+    sigma = 1.4826 * float(np.median(np.abs(resid - np.median(resid))))
+    se = sigma * np.sqrt(12.0 / (n_days * (n_days**2 - 1))) / 24.0
+    weekly = history[history.size - weeks * 168 :].reshape(weeks, 168).mean(axis=1)
+    week_over_week = float(np.median(np.diff(weekly))) / 168.0
+    agree = theil_sen * week_over_week > 0
+    smaller = min(abs(theil_sen), abs(week_over_week)) if agree else 0.0
+    if theil_sen < 0:
+        significant = bool(agree and abs(theil_sen) > z * se)
+        slope = -smaller
+    else:
+        # growth is shrunk towards zero by growth_z standard errors (soft threshold): a noisy rise adds little
+        slope = max(0.0, smaller - growth_z * se)
+        significant = slope > 0
+    return Trend(slope if significant else 0.0, theil_sen, se, significant)
 
 
 @dataclass(frozen=True)
 class Forecast:
     points: Floats
-    """[month, j]: usage points of each forecast month (equal weights)."""
+    """[month, j]: usage points of each forecast month."""
+    weights: Floats
+    """[j]: the share of a month's hours each point stands for (they add up to 1)."""
     trend: Trend
     recent: Floats
 
 
-def forecast(history: ArrayLike, settings: Settings, *, hours_per_month: int = HOURS_PER_MONTH) -> Forecast:
+def _grid(points: int, levels: Sequence[float]) -> tuple[Floats, Floats]:
+    """Probabilities at which to take quantiles, and the probability mass each stands for: a uniform grid plus
+    the exact `levels` (the quantiles the LP's marginal rule lands on), so that they are not rounded."""
+    p = np.unique(np.concatenate([(np.arange(points) + 0.5) / points, np.clip(levels, 1e-6, 1 - 1e-6)]))
+    edges = np.concatenate([[0.0], (p[1:] + p[:-1]) / 2, [1.0]])
+    return p, np.diff(edges)
+
+
+def forecast(
+    history: ArrayLike, settings: Settings, *, levels: Sequence[float] = (), hours_per_month: int = HOURS_PER_MONTH
+) -> Forecast:
     """Monthly usage distributions ahead: the recent distribution, de-trended to now, shifted by a robust trend.
 
     A rising trend is carried only to the middle of the next month (the ladder buys later growth later); a falling
@@ -391,29 +425,31 @@ def forecast(history: ArrayLike, settings: Settings, *, hours_per_month: int = H
     """
     h = np.asarray(history, dtype=float)
     recent = h[-settings.lookback_hours :]
-    trend = robust_trend(h, days=settings.trend_days, z=settings.trend_z, min_days=settings.min_trend_days)
+    trend = robust_trend(
+        h, days=settings.trend_days, z=settings.trend_z, growth_z=settings.growth_z, min_days=settings.min_trend_days
+    )
     if recent.size == 0:
-        return Forecast(np.zeros((settings.horizon_months, 1)), trend, recent)
+        return Forecast(np.zeros((settings.horizon_months, 1)), np.ones(1), trend, recent)
     base = recent + trend.per_hour * (recent.size - np.arange(recent.size))
-    probs = (np.arange(settings.quantile_points) + 0.5) / settings.quantile_points
+    probs, weights = _grid(settings.quantile_points, levels)
     q = np.quantile(base, probs)
     mid = np.arange(settings.horizon_months) * hours_per_month + hours_per_month / 2
     if trend.per_hour >= 0:
         shift = trend.per_hour * np.minimum(mid, settings.growth_anticipation_hours)
     else:
         shift = trend.per_hour * mid
-    return Forecast(np.maximum(q[None, :] + shift[:, None], 0.0), trend, recent)
+    return Forecast(np.maximum(q[None, :] + shift[:, None], 0.0), weights, trend, recent)
 
 
-def _coverage_level(points: Floats, target: float) -> float:
-    """The commitment whose coverage of these equally weighted points is `target`."""
-    total = points.sum()
+def _coverage_level(points: Floats, weights: Floats, target: float) -> float:
+    """The commitment whose coverage of these weighted points is `target`."""
+    total = float(np.dot(points, weights))
     if target >= 1.0 or total <= 0:
         return float("inf")
     lo, hi = 0.0, float(points.max())
     for _ in range(50):
         mid = (lo + hi) / 2
-        if np.minimum(points, mid).sum() / total < target:
+        if float(np.dot(np.minimum(points, mid), weights)) / total < target:
             lo = mid
         else:
             hi = mid
@@ -436,10 +472,11 @@ def _decide(
     settings: Settings,
     hours_per_month: int,
 ) -> _Decision:
-    fc = forecast(history, settings, hours_per_month=hours_per_month)
+    levels = [i.discount - m for i in instruments for m in (0.0, settings.risk_margin)]
+    fc = forecast(history, settings, levels=levels, hours_per_month=hours_per_month)
     horizon = settings.horizon_months
     existing = np.array([active_amount(held, month + k) for k in range(horizon)])
-    weights = [np.full(fc.points.shape[1], hours_per_month / fc.points.shape[1])] * horizon
+    weights = [fc.weights * hours_per_month] * horizon
     median = float(np.median(fc.points[0]))
     lp = _solve(
         list(fc.points),
@@ -447,17 +484,25 @@ def _decide(
         existing,
         instruments,
         buy_months=horizon,
-        risk_margin=settings.risk_margin,
+        risk_margin=settings.risk_margin if fc.trend.raw_per_hour <= 0 else 0.0,
         tranche_cap=settings.tranche_cap * median,
-        max_coverage=np.array([_coverage_level(p, settings.coverage_target) for p in fc.points]),
+        max_coverage=np.array([_coverage_level(p, fc.weights, settings.coverage_target) for p in fc.points]),
     )
     return _Decision(fc, existing, lp, tuple(instruments))
 
 
 @dataclass(frozen=True)
 class Forecasting:
-    """Ours: each month, an LP on a pessimistic forecast chooses the tranche and the instrument (rolling horizon:
-    the month's purchases are made, later ones are re-planned next month with the usage seen by then)."""
+    """Ours: each month, an LP on a pessimistic forecast chooses the tranche and its instrument.
+
+    Rolling horizon: the LP plans every month of the next 36 with the commitments held (expiries included), and
+    only this month's purchases are made; later ones are planned again next month with the usage seen by then.
+    So tranches ladder month by month, an expiry is replaced in the month it ends, and the 1-year/3-year choice
+    follows from how long the forecast says each layer of usage will last. Risk controls: a falling trend is
+    extrapolated in full but a rising one only to the middle of the month bought for (shrunk by its standard
+    error), the commitment sits at the (d - risk_margin)-quantile unless usage has been rising, one month's
+    tranche is capped, and the projected coverage may be bounded by a target.
+    """
 
     instruments: tuple[Instrument, ...]
     settings: Settings = field(default_factory=Settings)
@@ -540,7 +585,7 @@ class PoolPlan:
 
     pool: str
     tranches: tuple[PlannedTranche, ...]
-    """Purchases, the ones to make now first (start_month 0), then those anticipated at later months."""
+    """Purchases, the ones to make now first (start_month 0), then those anticipated in the plan's first months."""
     horizon_months: int
     expected_savings: Money
     """Savings the planned tranches add over the horizon, against keeping only the existing commitments."""
@@ -558,10 +603,10 @@ def _money(value: float, currency: str, unit: Decimal = CENT) -> Money:
     return Money(amount=Decimal(repr(float(value))).quantize(unit, rounding=ROUND_HALF_EVEN), currency=currency)
 
 
-def _monthly_cost(points: Floats, hours: float, coverage: Floats, discounts: Floats) -> Floats:
-    """Cost per forecast month (points equally weighted over `hours`) under coverage[i, month]."""
+def _monthly_cost(points: Floats, weights: Floats, hours: float, coverage: Floats, discounts: Floats) -> Floats:
+    """Cost per forecast month (points weighted by shares of `hours`) under coverage[i, month]."""
     total_cov = coverage.sum(axis=0)
-    on_demand = np.maximum(points - total_cov[:, None], 0.0).mean(axis=1) * hours
+    on_demand = np.maximum(points - total_cov[:, None], 0.0) @ weights * hours
     commitment = ((1.0 - discounts)[:, None] * coverage).sum(axis=0) * hours
     return on_demand + commitment
 
@@ -586,7 +631,7 @@ def plan_pool(
     insts = tuple(sorted(instruments, key=lambda i: i.term_months))
     d = _decide(h, existing, 0, insts, s, hours_per_month)
     fc, horizon = d.forecast, s.horizon_months
-    new = _tranches(d.lp.purchases, insts)
+    new = [t for t in _tranches(d.lp.purchases, insts) if t.start_month < s.plan_months]
     new.sort(key=lambda t: (t.start_month, t.instrument.term_months))
 
     def coverage_of(tranches: Sequence[Tranche]) -> tuple[Floats, Floats]:
@@ -608,8 +653,8 @@ def plan_pool(
         cov_before = np.vstack([cov_before, extra])
         cov_after = np.vstack([cov_after, extra])
         disc = np.append(disc, np.mean([t.instrument.discount for t in foreign]))
-    before = _monthly_cost(fc.points, hours_per_month, cov_before, disc)
-    after = _monthly_cost(fc.points, hours_per_month, cov_after, disc)
+    before = _monthly_cost(fc.points, fc.weights, hours_per_month, cov_before, disc)
+    after = _monthly_cost(fc.points, fc.weights, hours_per_month, cov_after, disc)
     added = before - after
     cumulative = np.cumsum(added)
     break_even = None
@@ -621,7 +666,7 @@ def plan_pool(
 
     flat = fc.points.reshape(-1)
     n = fc.points.shape[1]
-    k = kpis(flat, np.repeat(cov_after, n, axis=1), disc, hours=hours_per_month / n)
+    k = kpis(flat, np.repeat(cov_after, n, axis=1), disc, hours=np.tile(fc.weights, horizon) * hours_per_month)
     r = fc.recent if fc.recent.size else np.zeros(1)
     evidence = Evidence(
         history_hours=int(h.size),
