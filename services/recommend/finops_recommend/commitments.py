@@ -222,7 +222,9 @@ def _solve(
     c_y = np.empty(n_y)
     for i, inst in enumerate(instruments):
         for m in range(buy_months):
-            c_y[i * buy_months + m] = (1.0 - inst.discount + risk_margin) * month_hours[m : m + inst.term_months].sum()
+            # the (1 + 1e-6 m) breaks ties between the same layer bought now or later: now, in one tranche
+            active_hours = month_hours[m : m + inst.term_months].sum()
+            c_y[i * buy_months + m] = (1.0 - inst.discount + risk_margin) * active_hours * (1 + 1e-6 * m)
     rows_pts: list[Floats] = []
     rows_w: list[Floats] = []
     rows_month: list[Floats] = []
@@ -343,8 +345,9 @@ class Settings:
     slightly below the quantile rule, unless usage has been rising (then under-committing is the likelier loss)."""
     coverage_target: float = 1.0
     """Upper bound on the projected coverage of the month being bought for (1.0: no bound)."""
-    tranche_cap: float = 1.0
-    """A month's tranche covers at most this multiple of the forecast median hourly usage."""
+    tranche_cap: float = 1.5
+    """A month's tranche covers at most this multiple of the forecast median hourly usage: room for a first
+    purchase at the quantile, none for one that a burst in the lookback window inflated."""
     quantile_points: int = 40
     """Points that represent one month's forecast usage distribution in the LP."""
     horizon_months: int = 36
