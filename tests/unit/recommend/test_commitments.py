@@ -15,6 +15,7 @@ from finops_recommend.commitments import (
     plan,
     plan_pool,
     quantile_commitment,
+    robust_trend,
     simulate,
 )
 from finops_recommend.prices import Instrument
@@ -232,3 +233,19 @@ def test_plan_reports_money_in_decimal_with_its_currency_and_a_first_month_break
     assert result.break_even_month == 1
     assert (result.projected_esr, result.projected_coverage, result.projected_utilization) == (0.5, 1.0, 1.0)
     assert result.evidence.quantile_rule == {"1y": 100.0, "3y": 100.0}
+
+
+def test_a_single_step_is_a_new_level_but_steady_growth_is_a_trend():
+    # Given twelve weeks that step from 100 to 130 halfway, and twelve weeks that grow steadily from 100 to 130
+    hours = 84 * 24
+    step = np.where(np.arange(hours) < hours // 2, 100.0, 130.0)
+    growth = np.linspace(100.0, 130.0, hours)
+
+    # When
+    stepped = robust_trend(step, days=84, z=3.0)
+    grown = robust_trend(growth, days=84, z=3.0)
+
+    # Then the step is not extrapolated; the growth is, at its own slope
+    assert stepped.per_hour == 0.0
+    assert grown.significant
+    assert grown.per_hour == pytest.approx(30.0 / hours, rel=1e-3)
