@@ -13,7 +13,7 @@ import pydantic
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from finops_allocation import budgets, ledger
+from finops_allocation import budgets, ledger, runs
 from finops_allocation.journal import AccountMapping, JournalError
 from finops_allocation.rules import RuleSet
 from finops_allocation.splits import SplitError
@@ -80,7 +80,8 @@ def add_routes(runtime: ServiceRuntime) -> None:
         try:
             period = period_param(request)
             by = request.query_params.get("by", default_by)
-            async with runtime.pool.acquire() as conn:
+            async with runtime.pool.acquire() as conn, conn.transaction():
+                await runs.settle(conn, period)
                 rows = await ledger.report(conn, period=period, by=by)
                 closed = await ledger.is_closed(conn, period)
         except ValueError as exc:
@@ -114,6 +115,7 @@ def add_routes(runtime: ServiceRuntime) -> None:
         user = request.headers.get("x-user", "api")
         try:
             async with runtime.pool.acquire() as conn, conn.transaction():
+                await runs.settle(conn, period)
                 journal = await ledger.close_period(conn, period=period, by=user, mapping=mapping, entity=entity)
                 totals = journal.totals()
                 event = JournalExported(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from decimal import Decimal
 from pathlib import Path
@@ -11,7 +12,7 @@ from faststream.asgi import AsgiFastStream
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from finops_allocation import budgets, ledger, repository
+from finops_allocation import ledger, repository, runs
 from finops_allocation.allocate import allocate
 from finops_allocation.api import add_routes
 from finops_contracts.cloudevents import Envelope
@@ -103,8 +104,7 @@ async def on_period_completed(conn: asyncpg.Connection, envelope: Envelope, even
             provider_name=event.provider_name,
             line_count=event.line_count,
         )
-        await ledger.run_period(conn, event.billing_period_start)
-        await budgets.check(conn, event.billing_period_start)
+        await ledger.mark(conn, event.billing_period_start)
     else:
         # An older version completing late never counts.
         await repository.drop_other_versions(conn, **key, keep=current["ingest_id"])
@@ -145,6 +145,7 @@ def build_runtime(settings: AllocationSettings | None = None, **fields: object) 
         return JSONResponse([_jsonable(dict(r)) for r in rows])
 
     add_routes(runtime)
+    runtime.on_started(lambda: [asyncio.create_task(runs.loop(runtime.pool), name="allocation-runs")])
     runtime.route("/v1/allocation/totals", totals)
     runtime.route("/v1/allocation/by-owner", by_owner)
     return runtime

@@ -49,9 +49,10 @@ class Line:
 Key = tuple[str, str, str, str, str, str, str, str | None]
 
 
-def run(facts: Iterable[Fact], ruleset: RuleSet) -> list[Line]:
-    """Allocate a period's facts. Rules run once per distinct facet; a pool split follows the direct lines."""
-    decided: dict[tuple, Assignment] = {}
+def run(facts: Iterable[Fact], ruleset: RuleSet, *, decided: dict[tuple, Assignment] | None = None) -> list[Line]:
+    """Allocate a period's facts. Rules run once per distinct facet (`decided` may carry the assignments of
+    earlier runs under the same rules); a pool split follows the direct lines."""
+    decided = {} if decided is None else decided
     direct: dict[Key, list] = defaultdict(lambda: [Decimal(0), Decimal(0), 0])
     pooled: dict[tuple[str, str, str], list] = defaultdict(lambda: [Decimal(0), Decimal(0), 0])
     pool_dims: dict[str, dict[str, str]] = {}

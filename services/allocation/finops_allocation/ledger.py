@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 
 from finops_allocation.chargeback import Fact, Line, run
 from finops_allocation.journal import AccountMapping, ChargebackLine, Journal, build_journal
-from finops_allocation.rules import FACET_FIELDS, RuleSet
+from finops_allocation.rules import FACET_FIELDS, Assignment, RuleSet
 from finops_contracts.costframe import sums
 
 DEFAULT_RULES = RuleSet()
@@ -27,6 +27,10 @@ _LINE_COLUMNS = (
     "environment", "kind", "pool", "adjusts_period", "billed_cost", "effective_cost", "line_count",
     "ruleset_version",
 )  # fmt: skip
+
+
+_ASSIGNED: dict[int, dict[tuple, Assignment]] = {}
+"""Facet assignments of this process under the rules in force, by rule-set version."""
 
 
 class PeriodClosed(Exception):
@@ -130,12 +134,31 @@ async def _facts(conn: asyncpg.Connection, period: datetime) -> list[Fact]:
     ]  # fmt: skip
 
 
+async def mark(conn: asyncpg.Connection, period: datetime) -> None:
+    """Ask for a run of `period`: many completions of one period (one per billing account) make one run."""
+    await conn.execute("INSERT INTO period_dirty (billing_period_start) VALUES ($1) ON CONFLICT DO NOTHING", period)
+
+
+async def take_marked(conn: asyncpg.Connection, period: datetime | None = None) -> datetime | None:
+    """Claim a marked period (the oldest, or `period` if it is marked) in the caller's transaction."""
+    return await conn.fetchval(
+        """DELETE FROM period_dirty WHERE billing_period_start = (
+               SELECT billing_period_start FROM period_dirty
+               WHERE $1::timestamptz IS NULL OR billing_period_start = $1
+               ORDER BY marked_at FOR UPDATE SKIP LOCKED LIMIT 1)
+           RETURNING billing_period_start""",
+        period,
+    )
+
+
 async def run_period(conn: asyncpg.Connection, period: datetime) -> list[Line]:
     """Allocate a billing period under the rules in force. For a closed period, the difference from what was
     closed (and already adjusted) is booked as adjustment lines in the next open period instead."""
     await conn.execute("SELECT pg_advisory_xact_lock(hashtext('allocation-period'), hashtext($1::text))", str(period))
     version, ruleset = await current_rules(conn)
-    lines = run(await _facts(conn, period), ruleset)
+    if version not in _ASSIGNED:
+        _ASSIGNED.clear()  # assignments are only valid under the rules that made them
+    lines = run(await _facts(conn, period), ruleset, decided=_ASSIGNED.setdefault(version, {}))
     await conn.execute("DELETE FROM allocation_line WHERE billing_period_start = $1 AND kind <> 'adjustment'", period)
     await _insert(conn, [_record(period, line, version) for line in lines])
     if await is_closed(conn, period):

@@ -173,6 +173,29 @@ class RuleSet(BaseModel):
                 raise ValueError(f"rule {rule.name!r} sends cost to pool {rule.pool!r}, which is not defined")
         return self
 
+    @cached_property
+    def _index(self) -> tuple[dict[tuple[str, object], list[int]], list[int]]:
+        """Rules by one of their `eq` conditions, so a facet is only tested against rules that can match it.
+        Rules whose conditions are all of other kinds, or on a virtual tag a rule sets, are always tested."""
+        virtual = {key for rule in self.rules for key in rule.assign if key.startswith("tag:")}
+        indexed: dict[tuple[str, object], list[int]] = {}
+        always: list[int] = []
+        for i, rule in enumerate(self.ordered):
+            key = next(((c.field, c.value) for c in rule.match if c.op == "eq" and c.field not in virtual), None)
+            if key is None:
+                always.append(i)
+            else:
+                indexed.setdefault(key, []).append(i)
+        return indexed, always
+
+    def candidates(self, view: Mapping[str, str | None]) -> list[Rule]:
+        """The rules that may match a facet, in priority order."""
+        indexed, always = self._index
+        hits = set(always)
+        for field, value in view.items():
+            hits.update(indexed.get((field, value), ()))
+        return [self.ordered[i] for i in sorted(hits)]
+
     def pool(self, name: str) -> Pool:
         return next(p for p in self.pools if p.name == name)
 
@@ -246,7 +269,7 @@ def assign(facet: Mapping[str, str | None], tags: Mapping[str, str], ruleset: Ru
     chosen: dict[str, str] = {}
     decided: dict[str, str] = {}
     pool = None
-    for rule in ruleset.ordered:
+    for rule in ruleset.candidates(view):
         if not all(c.holds(view) for c in rule.match):
             continue
         if rule.pool is not None and pool is None:
