@@ -154,7 +154,7 @@ def _jsonable(value: object) -> object:
         return value.model_dump(mode="json")
     if isinstance(value, Decimal | datetime):
         return str(value)
-    if isinstance(value, np.floating | np.integer):
+    if isinstance(value, np.floating | np.integer | np.bool_):
         return value.item()
     return value
 
@@ -238,13 +238,15 @@ def main() -> None:
     )  # fmt: skip
     mean_ratio_scenarios = float(np.mean([s["ratio"] for s in summary]))
     mean_ratio_runs = float(np.mean([r["ratio"] for r in runs]))
+    without_declines = float(np.mean([s["ratio"] for s in summary if s["scenario"] != "step_decline"]))
     worst_vs_aws = min(r["ours_minus_best_aws"] for r in runs)
     worst_scenario = min(s["ours"] - max(s["aws_1y"], s["aws_3y"]) for s in summary)
     below = sum(r["ours_minus_best_aws"] < 0 for r in runs)
     targets = [
         {
             "target": "ours >= 97% of hindsight ESR on average (mean over scenarios)",
-            "measured": f"{mean_ratio_scenarios:.4f} (mean over runs {mean_ratio_runs:.4f})",
+            "measured": f"{mean_ratio_scenarios:.4f} (over runs {mean_ratio_runs:.4f}; without step declines "
+            f"{without_declines:.4f})",
             "pass": bool(mean_ratio_scenarios >= 0.97),
         },
         {
