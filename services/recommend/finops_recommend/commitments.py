@@ -188,12 +188,6 @@ def active_amount(tranches: Sequence[Tranche], month: int) -> float:
 # --- the LP ---------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Lp:
-    purchases: Floats  # [instrument, month]
-    coverage: Floats  # new coverage per month [month]
-
-
 def _solve(
     points: Sequence[Floats],
     weights: Sequence[Floats],
@@ -204,8 +198,9 @@ def _solve(
     risk_margin: float = 0.0,
     tranche_cap: float | None = None,
     max_coverage: Floats | None = None,
-) -> _Lp:
-    """Minimum-cost purchases over a horizon of months, each month's usage given as points with weights in hours.
+    prefer_early: bool = False,
+) -> Floats:
+    """Minimum-cost purchases [instrument, month] over a horizon, each month's usage as points weighted in hours.
 
     Variables: y[i, m] >= 0 bought of instrument i at month m (m < buy_months); X[k] >= 0 the new coverage active in
     month k; s[k, j] >= 0 the usage of point j of month k left on demand. Minimise the commitment cost (with a risk
@@ -222,9 +217,11 @@ def _solve(
     c_y = np.empty(n_y)
     for i, inst in enumerate(instruments):
         for m in range(buy_months):
-            # the (1 + 1e-6 m) breaks ties between the same layer bought now or later: now, in one tranche
             active_hours = month_hours[m : m + inst.term_months].sum()
-            c_y[i * buy_months + m] = (1.0 - inst.discount + risk_margin) * active_hours * (1 + 1e-6 * m)
+            c_y[i * buy_months + m] = (1.0 - inst.discount + risk_margin) * active_hours
+    if prefer_early:
+        # break ties between the same layer bought now or later: now, in one tranche
+        c_y *= 1 + 1e-6 * np.tile(np.arange(buy_months), n_inst)
     rows_pts: list[Floats] = []
     rows_w: list[Floats] = []
     rows_month: list[Floats] = []
@@ -239,7 +236,7 @@ def _solve(
     k_all = np.concatenate(rows_month).astype(np.int64) if rows_month else np.empty(0, np.int64)
     n_s = need_all.size
     if n_s == 0:
-        return _Lp(np.zeros((n_inst, buy_months)), np.zeros(months))
+        return np.zeros((n_inst, buy_months))
     n_x = months
     x0 = n_y
     s0 = n_y + n_x
@@ -276,8 +273,7 @@ def _solve(
     res = linprog(c, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=np.zeros(months), bounds=bounds, method="highs")
     if res.status != 0:
         raise OptimizerFailed(f"commitment LP not solved: {res.message}")
-    y = np.maximum(res.x[:n_y], 0.0).reshape(n_inst, buy_months)
-    return _Lp(purchases=y, coverage=np.maximum(res.x[x0 : x0 + n_x], 0.0))
+    return np.maximum(res.x[:n_y], 0.0).reshape(n_inst, buy_months)
 
 
 def _tranches(purchases: Floats, instruments: Sequence[Instrument], offset: int = 0) -> list[Tranche]:
@@ -296,8 +292,7 @@ def hindsight(
     months = -(-u.size // hours_per_month)
     points = [u[k * hours_per_month : (k + 1) * hours_per_month] for k in range(months)]
     weights = [np.ones_like(p) for p in points]
-    lp = _solve(points, weights, np.zeros(months), instruments, buy_months=months)
-    return _tranches(lp.purchases, instruments)
+    return _tranches(_solve(points, weights, np.zeros(months), instruments, buy_months=months), instruments)
 
 
 # --- policies -------------------------------------------------------------------------------------------------
@@ -475,7 +470,7 @@ def _margin(settings: Settings, trend: Trend) -> float:
 class _Decision:
     forecast: Forecast
     existing: Floats
-    lp: _Lp
+    purchases: Floats
     instruments: tuple[Instrument, ...]
 
 
@@ -493,7 +488,7 @@ def _decide(
     existing = np.array([active_amount(held, month + k) for k in range(horizon)])
     weights = [fc.weights * hours_per_month] * horizon
     median = float(np.median(fc.points[0]))
-    lp = _solve(
+    purchases = _solve(
         list(fc.points),
         weights,
         existing,
@@ -502,8 +497,9 @@ def _decide(
         risk_margin=_margin(settings, fc.trend),
         tranche_cap=settings.tranche_cap * median,
         max_coverage=np.array([_coverage_level(p, fc.weights, settings.coverage_target) for p in fc.points]),
+        prefer_early=True,
     )
-    return _Decision(fc, existing, lp, tuple(instruments))
+    return _Decision(fc, existing, purchases, tuple(instruments))
 
 
 @dataclass(frozen=True)
@@ -527,7 +523,7 @@ class Forecasting:
         if observed.size == 0:
             return []
         d = _decide(observed, held, month, self.instruments, self.settings, self.hours_per_month)
-        return _tranches(d.lp.purchases[:, :1], self.instruments, offset=month)
+        return _tranches(d.purchases[:, :1], self.instruments, offset=month)
 
 
 def simulate(
@@ -646,7 +642,7 @@ def plan_pool(
     insts = tuple(sorted(instruments, key=lambda i: i.term_months))
     d = _decide(h, existing, 0, insts, s, hours_per_month)
     fc, horizon = d.forecast, s.horizon_months
-    new = [t for t in _tranches(d.lp.purchases, insts) if t.start_month < s.plan_months]
+    new = [t for t in _tranches(d.purchases, insts) if t.start_month < s.plan_months]
     new.sort(key=lambda t: (t.start_month, t.instrument.term_months))
 
     def coverage_of(tranches: Sequence[Tranche]) -> tuple[Floats, Floats]:
