@@ -177,14 +177,15 @@ async def main() -> None:
     with tempfile.TemporaryDirectory(prefix="finops-bench-") as tmp, provide() as endpoints:
         work = Path(tmp)
         bill = write_bill(work / "bill.parquet", args.lines)
-        async with scratch_env(endpoints, FINOPS_SPOOL_DIR=str(work)) as env:
+        async with scratch_env(endpoints, FINOPS_SPOOL_DIR=str(work), FINOPS_ADMIN_TOKEN="bench-admin") as env:
             ingest = ServiceProcess("finops_ingest", env=env, log_dir=work, name="ingest")
             allocation = ServiceProcess("finops_allocation", env=env, log_dir=work, name="allocation")
             try:
                 await ingest.start()
                 await allocation.start()
                 conn = await asyncpg.connect(env["DATABASE_URL"])
-                async with httpx.AsyncClient(timeout=3600) as client:
+                admin = {"Authorization": "Bearer bench-admin"}
+                async with httpx.AsyncClient(timeout=3600, headers=admin) as client:
                     put = await client.put(f"{allocation.url}/v1/allocation/rules", json=spec)
                     put.raise_for_status()
 

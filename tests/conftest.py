@@ -58,6 +58,7 @@ def service_env(endpoints: Endpoints, database_url: str, kafka_namespace: str) -
         "DATABASE_URL": database_url,
         "FINOPS_KAFKA_NAMESPACE": kafka_namespace,
         "FINOPS_RELAY_POLL_INTERVAL_S": "0.2",
+        "FINOPS_ADMIN_TOKEN": "test-admin-token",
     }
 
 

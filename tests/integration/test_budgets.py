@@ -12,7 +12,7 @@ import httpx
 
 from tests.support.flow import scalar
 from tests.support.kafka import read_topic
-from tests.support.platform import running
+from tests.support.platform import ADMIN, running
 from tests.support.services import wait_until
 
 HEADER = (
@@ -38,7 +38,7 @@ def month_of_cost(path, *, days: int) -> None:
 async def test_forecast_crossing_the_budget_fires_one_alert_per_threshold(service_env, database_url, tmp_path):
     bill = tmp_path / "march.csv"
     month_of_cost(bill, days=20)  # web: 15 weekdays x 100 + 5 weekend days x 40 = 1,700.00 so far (1 March is a Sunday)
-    async with running(service_env) as urls, httpx.AsyncClient(timeout=60) as client:
+    async with running(service_env) as urls, httpx.AsyncClient(timeout=60, headers=ADMIN) as client:
         budgets = [
             {"scope_kind": "team", "scope": "web", "period": "2026-03", "currency": "USD", "amount": "2400"},
             {"scope_kind": "team", "scope": "api", "period": "2026-03", "currency": "USD", "amount": "10000"},

@@ -16,7 +16,7 @@ import httpx
 from tests.support.flow import scalar
 from tests.support.focus_files import FOCUS_SAMPLE
 from tests.support.kafka import read_topic
-from tests.support.platform import running
+from tests.support.platform import ADMIN, running
 from tests.support.services import wait_until
 
 RULES = {
@@ -43,6 +43,18 @@ def duckdb_chargeback(path) -> dict[tuple[str, str, str], tuple[Decimal, Decimal
             FROM read_csv('{path}', all_varchar = true) GROUP BY ALL"""
     ).fetchall()
     return {(p, bu, c): (Decimal(b).normalize(), Decimal(e).normalize()) for p, bu, c, b, e in rows}
+
+
+def duckdb_application_costs(path) -> dict[str, Decimal]:
+    """EffectiveCost of September per application tag, straight from the raw file."""
+    rows = duckdb.sql(
+        f"""SELECT json_extract_string(Tags, '$.application') AS app, sum(CAST(EffectiveCost AS DECIMAL(38, 12)))
+            FROM read_csv('{path}', all_varchar = true)
+            WHERE Tags NOT IN ('', 'NULL') AND BillingPeriodStart LIKE '2024-09%'
+              AND json_extract_string(Tags, '$.application') IS NOT NULL
+            GROUP BY ALL"""
+    ).fetchall()
+    return {app: Decimal(cost) for app, cost in rows}
 
 
 async def chargeback(client: httpx.AsyncClient, url: str, period: str) -> dict:
@@ -73,7 +85,7 @@ async def test_chargeback_close_journal_and_restatement_after_close(service_env,
     expected = duckdb_chargeback(FOCUS_SAMPLE)
     ns = service_env["FINOPS_KAFKA_NAMESPACE"]
 
-    async with running(service_env) as urls, httpx.AsyncClient(timeout=60) as client:
+    async with running(service_env) as urls, httpx.AsyncClient(timeout=60, headers=ADMIN) as client:
         put = await client.put(f"{urls.allocation}/v1/allocation/rules", json=RULES)
         assert put.status_code == 200, put.text
         bad = await client.put(f"{urls.allocation}/v1/allocation/rules", json={"rules": [{"name": "x"}]})
@@ -98,6 +110,34 @@ async def test_chargeback_close_journal_and_restatement_after_close(service_env,
                 )
         assert got == expected
         assert len(expected) > 100  # many business units, and the untagged lines as their own "unallocated" line
+
+        # Persona scopes: business sees its own products only; nobody gets in without a token; engineering
+        # cannot close a period.
+        application = duckdb_application_costs(FOCUS_SAMPLE)
+        chosen = sorted(application)[0]
+        issued = await client.post(
+            f"{urls.allocation}/v1/tokens", json={"name": "shop-owner", "role": "business", "products": [chosen]}
+        )
+        assert issued.status_code == 201, issued.text
+        business = {"Authorization": f"Bearer {issued.json()['token']}"}
+        scoped = await client.get(f"{urls.allocation}/v1/chargeback", params={"period": "2024-09"}, headers=business)
+        assert scoped.status_code == 200, scoped.text
+        assert sum(Decimal(r["effective_cost"]) for r in scoped.json()["rows"]) == application[chosen]
+        assert scoped.json()["scope"] == f"product: {chosen}"
+        anonymous = await client.get(
+            f"{urls.allocation}/v1/chargeback", params={"period": "2024-09"}, headers={"Authorization": ""}
+        )
+        assert anonymous.status_code == 401
+        engineer = await client.post(
+            f"{urls.allocation}/v1/tokens", json={"name": "dev", "role": "engineering", "teams": ["web"]}
+        )
+        denied = await client.post(
+            f"{urls.allocation}/v1/periods/close",
+            params={"period": "2024-09"},
+            headers={"Authorization": f"Bearer {engineer.json()['token']}"},
+            json={},
+        )
+        assert denied.status_code == 403
 
         # Close September: locked numbers and a balanced journal, byte-identical on every export.
         closed = await client.post(

@@ -13,6 +13,10 @@ from finops_ingest.app import IngestSettings
 from finops_ingest.app import create_app as ingest_app
 from tests.support.services import free_port, serve_in_process
 
+ADMIN_TOKEN = "test-admin-token"
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+"""Headers of the bootstrap admin every test platform starts with (FINOPS_ADMIN_TOKEN)."""
+
 
 @dataclass(frozen=True)
 class Urls:
@@ -29,6 +33,7 @@ async def running(
         "kafka_bootstrap_servers": service_env["KAFKA_BOOTSTRAP_SERVERS"],
         "kafka_namespace": service_env["FINOPS_KAFKA_NAMESPACE"],
         "relay_poll_interval_s": 0.2,
+        "admin_token": ADMIN_TOKEN,
         **settings,
     }
     async with contextlib.AsyncExitStack() as stack:

@@ -25,7 +25,7 @@ from starlette.routing import request_response
 
 from finops_contracts.events import Event
 from finops_contracts.topics import Topic
-from finops_runtime import db, kafka, telemetry
+from finops_runtime import access, db, kafka, telemetry
 from finops_runtime.inbox import Handler, Inbox
 from finops_runtime.outbox import Relay, backlog
 from finops_runtime.settings import Settings
@@ -77,6 +77,7 @@ class ServiceRuntime:
             ("/health", request_response(self._health)),
             ("/ready", request_response(self._ready)),
             ("/metrics", request_response(self._metrics)),
+            ("/v1/tokens", request_response(self._tokens)),
         ]
         self._on_started: list[Callable[[], Sequence[asyncio.Task[None]]]] = []
         self._assignment = _Assignment()
@@ -140,6 +141,7 @@ class ServiceRuntime:
                 schema=self.schema,
                 migrations=[*db.runtime_migrations(), *db.service_migrations(self._migrations)],
             )
+            await access.ensure_admin(conn, s.admin_token)
         topics = list(self._topics)
         await kafka.ensure_topics(s.kafka_bootstrap_servers, topics, namespace=s.kafka_namespace)
         for group, topic, handlers, ref in self._pending_inboxes:
@@ -188,6 +190,28 @@ class ServiceRuntime:
             lifespan=lambda: self.lifespan(),
             after_startup=[self._after_startup],
         )
+
+    async def _tokens(self, request: Request) -> Response:
+        """POST {name, role, teams?, products?} as admin: a new API token, shown once."""
+        if request.method != "POST":
+            return JSONResponse({"error": "use POST"}, status_code=405)
+        async with self.pool.acquire() as conn:
+            try:
+                await access.authenticate(conn, request, allowed={access.Role.ADMIN})
+                body = await request.json()
+                role = access.Role(body["role"])
+                token = await access.issue(
+                    conn,
+                    name=str(body["name"]),
+                    role=role,
+                    teams=[str(t) for t in body.get("teams", [])],
+                    products=[str(p) for p in body.get("products", [])],
+                )
+            except access.Denied as denied:
+                return denied.response()
+            except (ValueError, KeyError, TypeError) as exc:
+                return JSONResponse({"error": f"send name, role and optional teams/products: {exc!r}"}, status_code=400)
+        return JSONResponse({"token": token, "role": role.value}, status_code=201)
 
     async def _health(self, request: Request) -> Response:
         return JSONResponse({"status": "ok", "service": self.settings.service_name})

@@ -33,7 +33,14 @@ log = logging.getLogger(__name__)
 
 _RECORD_NAMESPACE = uuid.UUID("6f1c0a52-7d0e-4b7c-9d55-2f4f0f1e9a01")
 
+
+class Retry(Exception):
+    """Raised by a handler whose effect must be applied again from scratch (it repaired a cache, say):
+    the transaction rolls back and the batch is retried like after a transient error."""
+
+
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    Retry,
     OSError,
     TimeoutError,
     asyncpg.PostgresConnectionError,

@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     """Payload bytes the relay holds at once: bounds its memory when the outbox holds large cost batches."""
     relay_poll_interval_s: float = 1.0
 
+    admin_token: str | None = None
+    """FINOPS_ADMIN_TOKEN: a first admin token (stored hashed), to issue the others with POST /v1/tokens."""
+
     consumer_max_records: int = 100
     consumer_retry_max_backoff_s: float = 30.0
 

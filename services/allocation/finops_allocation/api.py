@@ -20,10 +20,15 @@ from finops_allocation.splits import SplitError
 from finops_contracts.events import JournalExported
 from finops_contracts.money import Money
 from finops_runtime import outbox
+from finops_runtime.access import Denied, Principal, Role, authenticate
 from finops_runtime.app import ServiceRuntime
 
 SOURCE = "/finops/allocation"
 YAML = "application/yaml"
+PEOPLE = frozenset({Role.ENGINEERING, Role.FINANCE, Role.BUSINESS, Role.PRACTITIONER, Role.ADMIN})
+RULE_EDITORS = frozenset({Role.PRACTITIONER, Role.FINANCE, Role.ADMIN})
+FINANCE = frozenset({Role.FINANCE, Role.ADMIN})
+ERP = frozenset({Role.FINANCE, Role.ADMIN, Role.AUTOMATION})
 
 
 def problem(status: int, message: str, **extra: object) -> JSONResponse:
@@ -49,10 +54,22 @@ def jsonable(value: object) -> object:
     return value
 
 
+def _describe(who: Principal) -> str:
+    scope = who.scope()
+    if scope is None:
+        return "all"
+    return "; ".join(f"{dim}: {', '.join(sorted(values)) or 'none'}" for dim, values in scope.items()) or "none"
+
+
 def add_routes(runtime: ServiceRuntime) -> None:
     async def rules(request: Request) -> Response:
         """GET: the rules in force (`?format=yaml` for YAML). PUT: a new rule set (JSON, or YAML with
         Content-Type application/yaml); every period is re-allocated under it in the same transaction."""
+        try:
+            async with runtime.pool.acquire() as conn:
+                who = await authenticate(conn, request, allowed=PEOPLE if request.method == "GET" else RULE_EDITORS)
+        except Denied as denied:
+            return denied.response()
         if request.method == "GET":
             async with runtime.pool.acquire() as conn:
                 version, ruleset = await ledger.current_rules(conn)
@@ -71,7 +88,7 @@ def add_routes(runtime: ServiceRuntime) -> None:
             return problem(422, f"the rule set was not accepted: {exc}", hint="Fix the named rule or field.")
         try:
             async with runtime.pool.acquire() as conn, conn.transaction():
-                version = await ledger.set_rules(conn, ruleset, by=request.headers.get("x-user", "api"))
+                version = await ledger.set_rules(conn, ruleset, by=who.name)
         except SplitError as exc:
             return problem(422, f"the rule set cannot allocate the current periods: {exc}")
         return JSONResponse({"version": version, "rules": len(ruleset.rules), "pools": len(ruleset.pools)})
@@ -81,13 +98,23 @@ def add_routes(runtime: ServiceRuntime) -> None:
             period = period_param(request)
             by = request.query_params.get("by", default_by)
             async with runtime.pool.acquire() as conn, conn.transaction():
+                who = await authenticate(conn, request, allowed=PEOPLE)
                 await runs.settle(conn, period)
-                rows = await ledger.report(conn, period=period, by=by)
+                rows = await ledger.report(conn, period=period, by=by, scope=who.scope())
                 closed = await ledger.is_closed(conn, period)
+        except Denied as denied:
+            return denied.response()
         except ValueError as exc:
             return problem(400, str(exc))
         return JSONResponse(
-            {"period": f"{period:%Y-%m}", "by": by, "closed": closed, "cost": "effective_cost", "rows": jsonable(rows)}
+            {
+                "period": f"{period:%Y-%m}",
+                "by": by,
+                "closed": closed,
+                "cost": "effective_cost",
+                "scope": _describe(who),
+                "rows": jsonable(rows),
+            }
         )
 
     async def showback_team(request: Request) -> Response:
@@ -112,9 +139,9 @@ def add_routes(runtime: ServiceRuntime) -> None:
             entity = str(body.get("entity", "default"))
         except (ValueError, pydantic.ValidationError) as exc:
             return problem(400, str(exc))
-        user = request.headers.get("x-user", "api")
         try:
             async with runtime.pool.acquire() as conn, conn.transaction():
+                user = (await authenticate(conn, request, allowed=FINANCE)).name
                 await runs.settle(conn, period)
                 journal = await ledger.close_period(conn, period=period, by=user, mapping=mapping, entity=entity)
                 totals = journal.totals()
@@ -132,6 +159,8 @@ def add_routes(runtime: ServiceRuntime) -> None:
                     conn,
                     [outbox.message_for(event, source=SOURCE, event_id=uuid.uuid5(journal.journal_id, "exported"))],
                 )
+        except Denied as denied:
+            return denied.response()
         except ledger.PeriodClosed as exc:
             return problem(409, str(exc))
         except JournalError as exc:
@@ -145,6 +174,10 @@ def add_routes(runtime: ServiceRuntime) -> None:
         except ValueError as exc:
             return problem(400, str(exc))
         async with runtime.pool.acquire() as conn:
+            try:
+                await authenticate(conn, request, allowed=ERP)
+            except Denied as denied:
+                return denied.response()
             row = await ledger.journal_of(conn, period)
         if row is None:
             return problem(404, f"{period:%Y-%m} is not closed", hint="Close it with POST /v1/periods/close.")
@@ -155,6 +188,11 @@ def add_routes(runtime: ServiceRuntime) -> None:
     async def budget_list(request: Request) -> Response:
         """GET ?period=YYYY-MM: the period's budgets. PUT a JSON list of {scope_kind, scope, period, currency,
         amount, thresholds?}: upserted, then checked against the actual and forecast cost at once."""
+        try:
+            async with runtime.pool.acquire() as conn:
+                await authenticate(conn, request, allowed=PEOPLE if request.method == "GET" else FINANCE)
+        except Denied as denied:
+            return denied.response()
         if request.method == "GET":
             try:
                 period = period_param(request)

@@ -27,6 +27,7 @@ class Fact:
     billed_cost: Decimal
     effective_cost: Decimal
     line_count: int
+    facet_id: int | None = None  # when known, the key under which its assignment is remembered
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +50,7 @@ class Line:
 Key = tuple[str, str, str, str, str, str, str, str | None]
 
 
-def run(facts: Iterable[Fact], ruleset: RuleSet, *, decided: dict[tuple, Assignment] | None = None) -> list[Line]:
+def run(facts: Iterable[Fact], ruleset: RuleSet, *, decided: dict[object, Assignment] | None = None) -> list[Line]:
     """Allocate a period's facts. Rules run once per distinct facet (`decided` may carry the assignments of
     earlier runs under the same rules); a pool split follows the direct lines."""
     decided = {} if decided is None else decided
@@ -57,7 +58,9 @@ def run(facts: Iterable[Fact], ruleset: RuleSet, *, decided: dict[tuple, Assignm
     pooled: dict[tuple[str, str, str], list] = defaultdict(lambda: [Decimal(0), Decimal(0), 0])
     pool_dims: dict[str, dict[str, str]] = {}
     for fact in facts:
-        signature = (tuple(sorted(fact.facet.items())), tuple(sorted(fact.tags.items())))
+        signature = fact.facet_id
+        if signature is None:
+            signature = (tuple(sorted(fact.facet.items())), tuple(sorted(fact.tags.items())))
         assignment = decided.get(signature)
         if assignment is None:
             assignment = decided[signature] = assign(fact.facet, fact.tags, ruleset)

@@ -19,6 +19,7 @@ from finops_allocation.chargeback import Fact, Line, run
 from finops_allocation.journal import AccountMapping, ChargebackLine, Journal, build_journal
 from finops_allocation.rules import FACET_FIELDS, Assignment, RuleSet
 from finops_contracts.costframe import sums
+from finops_runtime.inbox import Retry
 
 DEFAULT_RULES = RuleSet()
 DIMENSION_COLUMNS = ("cost_center", "team", "product", "environment")
@@ -29,7 +30,7 @@ _LINE_COLUMNS = (
 )  # fmt: skip
 
 
-_ASSIGNED: dict[int, dict[tuple, Assignment]] = {}
+_ASSIGNED: dict[int, dict[object, Assignment]] = {}
 """Facet assignments of this process under the rules in force, by rule-set version."""
 
 
@@ -45,6 +46,11 @@ def facts_of(frame: pa.Table) -> list[dict[str, object]]:
     return sums(table, [*FACET_FIELDS, "tags", "charge_date", "billing_currency"]).to_pylist()
 
 
+_FACET_IDS: dict[tuple[tuple[object, ...], str | None], int] = {}
+"""Facet ids this process has seen: a facet's id never changes once written."""
+_FACET_CACHE_LIMIT = 1_000_000
+
+
 async def add_facts(
     conn: asyncpg.Connection,
     *,
@@ -53,46 +59,58 @@ async def add_facts(
     ingest_id: object,
     rows: list[dict[str, object]],
 ) -> None:
-    facets: dict[bytes, tuple[str, str]] = {}
-    keyed = []
+    keyed: list[tuple[tuple[tuple[object, ...], str | None], dict[str, object]]] = []
+    new: dict[bytes, tuple[str, str, tuple[tuple[object, ...], str | None]]] = {}
     for row in rows:
-        dims = json.dumps({f: row[f] for f in FACET_FIELDS}, sort_keys=True, separators=(",", ":"))
+        key = (tuple(row[f] for f in FACET_FIELDS), row["tags"])
+        keyed.append((key, row))
+        if key in _FACET_IDS:
+            continue
+        dims = json.dumps(dict(zip(FACET_FIELDS, key[0], strict=True)), sort_keys=True, separators=(",", ":"))
         tags = json.dumps(json.loads(row["tags"]) if row["tags"] else {}, sort_keys=True, separators=(",", ":"))
-        digest = hashlib.sha256(f"{dims}\n{tags}".encode()).digest()[:16]
-        facets[digest] = (dims, tags)
-        keyed.append((digest, row))
-    hashes = list(facets)
-    await conn.execute(
-        """INSERT INTO facet (facet_hash, dims, tags)
-           SELECT h, d::jsonb, t::jsonb FROM unnest($1::bytea[], $2::text[], $3::text[]) AS u(h, d, t)
-           ON CONFLICT (facet_hash) DO NOTHING""",
-        hashes,
-        [facets[h][0] for h in hashes],
-        [facets[h][1] for h in hashes],
-    )
-    ids = {r["facet_hash"]: r["facet_id"] for r in await conn.fetch(
-        "SELECT facet_hash, facet_id FROM facet WHERE facet_hash = ANY($1::bytea[])", hashes
-    )}  # fmt: skip
-    await conn.execute(
-        """INSERT INTO cost_fact AS f (billing_account_id, billing_period_start, ingest_id, charge_date,
-                                       billing_currency, facet_id, billed_cost, effective_cost, line_count)
-           SELECT $1, $2, $3, u.day, u.currency, u.facet, u.billed, u.effective, u.lines
-           FROM unnest($4::date[], $5::text[], $6::bigint[], $7::numeric[], $8::numeric[], $9::bigint[])
-                AS u(day, currency, facet, billed, effective, lines)
-           ON CONFLICT (billing_account_id, billing_period_start, ingest_id, charge_date, billing_currency, facet_id)
-           DO UPDATE SET billed_cost = f.billed_cost + excluded.billed_cost,
-                         effective_cost = f.effective_cost + excluded.effective_cost,
-                         line_count = f.line_count + excluded.line_count""",
-        billing_account_id,
-        billing_period_start,
-        ingest_id,
-        [row["charge_date"] for _, row in keyed],
-        [row["billing_currency"] for _, row in keyed],
-        [ids[digest] for digest, _ in keyed],
-        [row["billed_cost_sum"] for _, row in keyed],
-        [row["effective_cost_sum"] for _, row in keyed],
-        [row["_lines_sum"] for _, row in keyed],
-    )
+        new[hashlib.sha256(f"{dims}\n{tags}".encode()).digest()[:16]] = (dims, tags, key)
+    if new:
+        hashes = list(new)
+        await conn.execute(
+            """INSERT INTO facet (facet_hash, dims, tags)
+               SELECT h, d::jsonb, t::jsonb FROM unnest($1::bytea[], $2::text[], $3::text[]) AS u(h, d, t)
+               ON CONFLICT (facet_hash) DO NOTHING""",
+            hashes,
+            [new[h][0] for h in hashes],
+            [new[h][1] for h in hashes],
+        )
+        if len(_FACET_IDS) > _FACET_CACHE_LIMIT:
+            _FACET_IDS.clear()
+        found = await conn.fetch("SELECT facet_hash, facet_id FROM facet WHERE facet_hash = ANY($1::bytea[])", hashes)
+        for r in found:
+            _FACET_IDS[new[r["facet_hash"]][2]] = r["facet_id"]
+    ids = _FACET_IDS
+    try:
+        await conn.execute(
+            """INSERT INTO cost_fact AS f (billing_account_id, billing_period_start, ingest_id, charge_date,
+                                           billing_currency, facet_id, billed_cost, effective_cost, line_count)
+               SELECT $1, $2, $3, u.day, u.currency, u.facet, u.billed, u.effective, u.lines
+               FROM unnest($4::date[], $5::text[], $6::bigint[], $7::numeric[], $8::numeric[], $9::bigint[])
+                    AS u(day, currency, facet, billed, effective, lines)
+               ON CONFLICT (billing_account_id, billing_period_start, ingest_id, charge_date, billing_currency,
+                            facet_id)
+               DO UPDATE SET billed_cost = f.billed_cost + excluded.billed_cost,
+                             effective_cost = f.effective_cost + excluded.effective_cost,
+                             line_count = f.line_count + excluded.line_count""",
+            billing_account_id,
+            billing_period_start,
+            ingest_id,
+            [row["charge_date"] for _, row in keyed],
+            [row["billing_currency"] for _, row in keyed],
+            [ids[key] for key, _ in keyed],
+            [row["billed_cost_sum"] for _, row in keyed],
+            [row["effective_cost_sum"] for _, row in keyed],
+            [row["_lines_sum"] for _, row in keyed],
+        )
+    except asyncpg.ForeignKeyViolationError:
+        # A facet id cached from a transaction that was rolled back: forget them all and apply the batch again.
+        _FACET_IDS.clear()
+        raise Retry("facet id cache was stale") from None
 
 
 async def current_rules(conn: asyncpg.Connection) -> tuple[int, RuleSet]:
@@ -116,9 +134,9 @@ async def set_rules(conn: asyncpg.Connection, ruleset: RuleSet, *, by: str) -> i
     return version
 
 
-async def _facts(conn: asyncpg.Connection, period: datetime) -> list[Fact]:
+async def _facts(conn: asyncpg.Connection, period: datetime, version: int) -> list[Fact]:
     rows = await conn.fetch(
-        """SELECT f.billing_account_id, f.billing_currency, s.dims, s.tags, sum(f.billed_cost) AS billed,
+        """SELECT f.billing_account_id, f.billing_currency, s.facet_id, s.dims, s.tags, sum(f.billed_cost) AS billed,
                   sum(f.effective_cost) AS effective, sum(f.line_count) AS lines
            FROM cost_fact f
            JOIN current_period p USING (billing_account_id, billing_period_start, ingest_id)
@@ -127,11 +145,20 @@ async def _facts(conn: asyncpg.Connection, period: datetime) -> list[Fact]:
            GROUP BY f.billing_account_id, f.billing_currency, s.facet_id""",
         period,
     )
+    known = _ASSIGNED.get(version, {})
     return [
-        Fact(r["billing_account_id"], r["billing_currency"].strip(), json.loads(r["dims"]), json.loads(r["tags"]),
-             r["billed"], r["effective"], int(r["lines"]))
+        Fact(
+            r["billing_account_id"],
+            r["billing_currency"].strip(),
+            {} if r["facet_id"] in known else json.loads(r["dims"]),
+            {} if r["facet_id"] in known else json.loads(r["tags"]),
+            r["billed"],
+            r["effective"],
+            int(r["lines"]),
+            r["facet_id"],
+        )
         for r in rows
-    ]  # fmt: skip
+    ]
 
 
 async def mark(conn: asyncpg.Connection, period: datetime) -> None:
@@ -139,15 +166,20 @@ async def mark(conn: asyncpg.Connection, period: datetime) -> None:
     await conn.execute("INSERT INTO period_dirty (billing_period_start) VALUES ($1) ON CONFLICT DO NOTHING", period)
 
 
-async def take_marked(conn: asyncpg.Connection, period: datetime | None = None) -> datetime | None:
-    """Claim a marked period (the oldest, or `period` if it is marked) in the caller's transaction."""
+async def take_marked(
+    conn: asyncpg.Connection, period: datetime | None = None, *, quiet_s: float = 0.0
+) -> datetime | None:
+    """Claim a marked period in the caller's transaction: `period` if it is marked, else the oldest one not
+    marked again in the last `quiet_s` seconds (so a burst of completions makes one run, after the burst)."""
     return await conn.fetchval(
         """DELETE FROM period_dirty WHERE billing_period_start = (
                SELECT billing_period_start FROM period_dirty
-               WHERE $1::timestamptz IS NULL OR billing_period_start = $1
+               WHERE ($1::timestamptz IS NULL OR billing_period_start = $1)
+                 AND ($1::timestamptz IS NOT NULL OR marked_at < now() - make_interval(secs => $2))
                ORDER BY marked_at FOR UPDATE SKIP LOCKED LIMIT 1)
            RETURNING billing_period_start""",
         period,
+        quiet_s,
     )
 
 
@@ -158,7 +190,8 @@ async def run_period(conn: asyncpg.Connection, period: datetime) -> list[Line]:
     version, ruleset = await current_rules(conn)
     if version not in _ASSIGNED:
         _ASSIGNED.clear()  # assignments are only valid under the rules that made them
-    lines = run(await _facts(conn, period), ruleset, decided=_ASSIGNED.setdefault(version, {}))
+    decided = _ASSIGNED.setdefault(version, {})
+    lines = run(await _facts(conn, period, version), ruleset, decided=decided)
     await conn.execute("DELETE FROM allocation_line WHERE billing_period_start = $1 AND kind <> 'adjustment'", period)
     await _insert(conn, [_record(period, line, version) for line in lines])
     if await is_closed(conn, period):

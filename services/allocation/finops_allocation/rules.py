@@ -174,27 +174,30 @@ class RuleSet(BaseModel):
         return self
 
     @cached_property
-    def _index(self) -> tuple[dict[tuple[str, object], list[int]], list[int]]:
-        """Rules by one of their `eq` conditions, so a facet is only tested against rules that can match it.
-        Rules whose conditions are all of other kinds, or on a virtual tag a rule sets, are always tested."""
+    def _index(self) -> tuple[dict[tuple[str, object], list[int]], list[int], list[int]]:
+        """Rules by their `eq` conditions (on dimensions and real tags), so that a facet is only tested against
+        rules whose every such condition it meets. Rules with none are always tested."""
         virtual = {key for rule in self.rules for key in rule.assign if key.startswith("tag:")}
         indexed: dict[tuple[str, object], list[int]] = {}
+        needed: list[int] = []
         always: list[int] = []
         for i, rule in enumerate(self.ordered):
-            key = next(((c.field, c.value) for c in rule.match if c.op == "eq" and c.field not in virtual), None)
-            if key is None:
+            keys = {(c.field, c.value) for c in rule.match if c.op == "eq" and c.field not in virtual}
+            needed.append(len(keys))
+            if not keys:
                 always.append(i)
-            else:
+            for key in keys:
                 indexed.setdefault(key, []).append(i)
-        return indexed, always
+        return indexed, needed, always
 
     def candidates(self, view: Mapping[str, str | None]) -> list[Rule]:
         """The rules that may match a facet, in priority order."""
-        indexed, always = self._index
-        hits = set(always)
+        indexed, needed, always = self._index
+        hits: dict[int, int] = dict.fromkeys(always, 0)
         for field, value in view.items():
-            hits.update(indexed.get((field, value), ()))
-        return [self.ordered[i] for i in sorted(hits)]
+            for i in indexed.get((field, value), ()):
+                hits[i] = hits.get(i, 0) + 1
+        return [self.ordered[i] for i in sorted(hits) if hits[i] == needed[i]]
 
     def pool(self, name: str) -> Pool:
         return next(p for p in self.pools if p.name == name)

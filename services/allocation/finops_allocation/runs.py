@@ -15,20 +15,20 @@ from finops_allocation import budgets, ledger
 log = logging.getLogger(__name__)
 
 
-async def settle(conn: asyncpg.Connection, period: datetime | None = None) -> datetime | None:
-    """Run one marked period (the oldest, or `period` if marked) in the caller's transaction."""
-    claimed = await ledger.take_marked(conn, period)
+async def settle(conn: asyncpg.Connection, period: datetime | None = None, *, quiet_s: float = 0.0) -> datetime | None:
+    """Run one marked period (`period` if marked, else the oldest quiet one) in the caller's transaction."""
+    claimed = await ledger.take_marked(conn, period, quiet_s=quiet_s)
     if claimed is not None:
         await ledger.run_period(conn, claimed)
         await budgets.check(conn, claimed)
     return claimed
 
 
-async def loop(pool: asyncpg.Pool, *, idle_s: float = 0.3) -> None:
+async def loop(pool: asyncpg.Pool, *, idle_s: float = 0.3, quiet_s: float = 1.0) -> None:
     while True:
         try:
             async with pool.acquire() as conn, conn.transaction():
-                claimed = await settle(conn)
+                claimed = await settle(conn, quiet_s=quiet_s)
         except asyncio.CancelledError:
             raise
         except Exception:
