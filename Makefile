@@ -10,8 +10,10 @@ test:      ## install, start Kafka + PostgreSQL, run every test
 down:      ## stop the demo's services, Kafka and PostgreSQL
 	bash deploy/demo.sh stop
 
-bench:     ## flow and ingest benchmarks (results in bench/results/)
-	bash deploy/install.sh && .venv/bin/python bench/flow.py && .venv/bin/python bench/ingest.py
+bench:     ## every benchmark (results in bench/results/)
+	bash deploy/install.sh && .venv/bin/python bench/flow.py && .venv/bin/python bench/ingest.py && \
+	.venv/bin/python bench/allocation.py && .venv/bin/python bench/forecast.py && \
+	.venv/bin/python bench/commitments.py && .venv/bin/python bench/anomaly.py
 
 lint:
 	bash deploy/install.sh && .venv/bin/ruff check . && .venv/bin/ruff format --check .

@@ -355,6 +355,51 @@ class BudgetAlerted(Event):
         return f"{self.key()}/{self.billing_period_start:%Y-%m}"
 
 
+class Coverage(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    scope_kind: str
+    scope: str
+    total: Money
+    tagged_share: Amount
+    allocated_share: Amount
+
+
+class CoverageMeasured(Event):
+    """Tag coverage and allocation coverage per billing account and team of a period, after an allocation run:
+    the share of EffectiveCost that carries tags, and the share allocated to a team and a cost center."""
+
+    TYPE: ClassVar[str] = "finops.allocation.coverage_measured.v1"
+    TOPIC: ClassVar[Topic] = ALLOCATION
+
+    billing_period_start: datetime
+    ruleset_version: int
+    items: tuple[Coverage, ...]
+
+    def key(self) -> str:
+        return f"period/{self.billing_period_start:%Y-%m}"
+
+
+class UnitCostReported(Event):
+    """Unit economics: a product's allocated EffectiveCost in a period divided by a business metric."""
+
+    TYPE: ClassVar[str] = "finops.allocation.unit_cost_reported.v1"
+    TOPIC: ClassVar[Topic] = ALLOCATION
+
+    product: str
+    billing_period_start: datetime
+    metric: str
+    units: Amount
+    cost: Money
+    unit_cost: Money
+
+    def key(self) -> str:
+        return f"product/{self.product}"
+
+    def subject(self) -> str:
+        return f"{self.key()}/{self.billing_period_start:%Y-%m}/{self.metric}"
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.TYPE: cls
     for cls in (
@@ -367,5 +412,14 @@ EVENT_TYPES: dict[str, type[Event]] = {
         CostAllocated,
         JournalExported,
         BudgetAlerted,
+        CoverageMeasured,
+        UnitCostReported,
     )
 }
+
+
+def register(*events: type[Event]) -> None:
+    """Add event types defined in other contract modules (finops_contracts.recommendations, say) to
+    EVENT_TYPES, so consumers can decode them."""
+    for event in events:
+        EVENT_TYPES[event.TYPE] = event

@@ -40,5 +40,14 @@ ALLOCATION = Topic(
     description="Cost allocated to owners, one event per cost batch allocated.",
 )
 
-TOPICS: tuple[Topic, ...] = (COST, INGEST, ALLOCATION)
+RECOMMENDATION = Topic(
+    name="finops.recommendation.v1",
+    owner="recommend",
+    partitions=6,
+    key="recommendation id",
+    description="Recommendations (commitment plans, rightsizing, idle resources, anomalies) through their "
+    "lifecycle: issued, updated, superseded, expired; and the optimization KPIs.",
+)
+
+TOPICS: tuple[Topic, ...] = (COST, INGEST, ALLOCATION, RECOMMENDATION)
 BY_NAME: dict[str, Topic] = {t.name: t for t in TOPICS}
