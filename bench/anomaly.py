@@ -32,9 +32,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from finops_recommend.anomaly import Settings, detect, group, scan
-
 from bench.report import print_table, write_results
+from finops_recommend.anomaly import Settings, detect, group, scan
 
 FOCUS = ROOT.parent / "shared" / "data" / "focus" / "focus-1.0_multi-provider_aws-azure-oci_focus_sample_1000.csv"
 START = date(2026, 1, 5)

@@ -34,6 +34,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.report import print_table, write_results
+from finops_contracts.money import Money
 from finops_recommend.commitments import (
     HOURS_PER_MONTH,
     AwsStyle,
@@ -45,9 +47,6 @@ from finops_recommend.commitments import (
     simulate,
 )
 from finops_recommend.prices import PriceTable, Program
-
-from bench.report import print_table, write_results
-from finops_contracts.money import Money
 
 TRACES = ROOT.parent / "shared" / "data" / "traces"
 HORIZON = 36 * HOURS_PER_MONTH

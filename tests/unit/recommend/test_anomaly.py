@@ -4,6 +4,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import numpy as np
+
 from finops_recommend.anomaly import Settings, Severity, attribute, detect, group, scan
 
 MONDAY = date(2026, 1, 5)

@@ -3,6 +3,7 @@
 from decimal import Decimal
 
 import pytest
+
 from finops_recommend.prices import NO_UPFRONT, PriceTable, Program, Rate, UnknownRate
 
 
