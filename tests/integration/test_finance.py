@@ -48,11 +48,11 @@ def duckdb_chargeback(path) -> dict[tuple[str, str, str], tuple[Decimal, Decimal
 def duckdb_application_costs(path) -> dict[str, Decimal]:
     """EffectiveCost of September per application tag, straight from the raw file."""
     rows = duckdb.sql(
-        f"""SELECT json_extract_string(Tags, '$.application') AS app, sum(CAST(EffectiveCost AS DECIMAL(38, 12)))
+        f"""SELECT json_extract_string(CASE WHEN Tags IN ('', 'NULL') THEN '{{}}' ELSE Tags END, '$.application')
+                   AS app, sum(CAST(EffectiveCost AS DECIMAL(38, 12)))
             FROM read_csv('{path}', all_varchar = true)
-            WHERE Tags NOT IN ('', 'NULL') AND BillingPeriodStart LIKE '2024-09%'
-              AND json_extract_string(Tags, '$.application') IS NOT NULL
-            GROUP BY ALL"""
+            WHERE BillingPeriodStart LIKE '2024-09%'
+            GROUP BY ALL HAVING app IS NOT NULL"""
     ).fetchall()
     return {app: Decimal(cost) for app, cost in rows}
 

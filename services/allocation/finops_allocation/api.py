@@ -17,13 +17,14 @@ from finops_allocation import budgets, ledger, runs
 from finops_allocation.journal import AccountMapping, JournalError
 from finops_allocation.rules import RuleSet
 from finops_allocation.splits import SplitError
-from finops_contracts.events import JournalExported
+from finops_contracts.events import JournalExported, UnitCostReported
 from finops_contracts.money import Money
 from finops_runtime import outbox
 from finops_runtime.access import Denied, Principal, Role, authenticate
 from finops_runtime.app import ServiceRuntime
 
 SOURCE = "/finops/allocation"
+_UNIT = uuid.UUID("c0a1d6a2-21f4-4f0b-9a57-5d3e8f7b2c64")
 YAML = "application/yaml"
 PEOPLE = frozenset({Role.ENGINEERING, Role.FINANCE, Role.BUSINESS, Role.PRACTITIONER, Role.ADMIN})
 RULE_EDITORS = frozenset({Role.PRACTITIONER, Role.FINANCE, Role.ADMIN})
@@ -102,6 +103,9 @@ def add_routes(runtime: ServiceRuntime) -> None:
                 await runs.settle(conn, period)
                 rows = await ledger.report(conn, period=period, by=by, scope=who.scope())
                 closed = await ledger.is_closed(conn, period)
+                target = request.query_params.get("currency")
+                if target:
+                    rows = await ledger.in_currency(conn, rows, target=target.upper(), period=period)
         except Denied as denied:
             return denied.response()
         except ValueError as exc:
@@ -218,6 +222,76 @@ def add_routes(runtime: ServiceRuntime) -> None:
             return problem(422, f"the budgets were not accepted: {exc!r}")
         return JSONResponse({"budgets": count, "alerts": len(alerts)})
 
+    async def fx_rates(request: Request) -> Response:
+        """PUT a JSON list of {date: YYYY-MM-DD, from, to, rate} (finance): the dated exchange-rate table used by
+        ?currency= on showback and chargeback."""
+        if request.method != "PUT":
+            return problem(405, "use PUT")
+        try:
+            async with runtime.pool.acquire() as conn, conn.transaction():
+                await authenticate(conn, request, allowed=FINANCE)
+                count = await ledger.set_rates(conn, json.loads(await request.body()))
+        except Denied as denied:
+            return denied.response()
+        except (ValueError, KeyError, TypeError) as exc:
+            return problem(422, f"the rates were not accepted: {exc!r}")
+        return JSONResponse({"rates": count})
+
+    async def business_metrics(request: Request) -> Response:
+        """POST a JSON list of {product, period: YYYY-MM, metric, units} (business or finance): unit cost =
+        allocated EffectiveCost / units, returned and published as finops.allocation.unit_cost_reported.v1."""
+        if request.method != "POST":
+            return problem(405, "use POST")
+        try:
+            async with runtime.pool.acquire() as conn, conn.transaction():
+                who = await authenticate(conn, request, allowed=frozenset({Role.BUSINESS, Role.FINANCE, Role.ADMIN}))
+                body = json.loads(await request.body())
+                if who.role is Role.BUSINESS and any(m["product"] not in who.products for m in body):
+                    raise Denied(403, f"a business token may only report its own products: {sorted(who.products)}")
+                reported = []
+                for period in await ledger.set_metrics(conn, body, by=who.name):
+                    await runs.settle(conn, period)
+                    for u in await ledger.unit_costs(conn, period):
+                        if not any(m["product"] == u["product"] and m["metric"] == u["metric"] for m in body):
+                            continue
+                        event = UnitCostReported(
+                            product=u["product"],
+                            billing_period_start=period,
+                            metric=u["metric"],
+                            units=u["units"],
+                            cost=Money(amount=u["cost"], currency=u["currency"]),
+                            unit_cost=Money(amount=u["unit_cost"], currency=u["currency"]),
+                        )
+                        key = f"{u['product']}/{period:%Y-%m}/{u['metric']}/{u['currency']}/{u['units']}/{u['cost']}"
+                        message = outbox.message_for(event, source=SOURCE, event_id=uuid.uuid5(_UNIT, key))
+                        await outbox.add(conn, [message])
+                        reported.append({**u, "period": f"{period:%Y-%m}"})
+        except Denied as denied:
+            return denied.response()
+        except (ValueError, KeyError, TypeError) as exc:
+            return problem(422, f"the metrics were not accepted: {exc!r}")
+        return JSONResponse({"unit_costs": jsonable(reported)})
+
+    async def unit_cost_list(request: Request) -> Response:
+        """GET ?period=YYYY-MM: unit cost per product and metric (business sees its own products)."""
+        try:
+            period = period_param(request)
+            async with runtime.pool.acquire() as conn, conn.transaction():
+                who = await authenticate(conn, request, allowed=PEOPLE)
+                await runs.settle(conn, period)
+                rows = await ledger.unit_costs(conn, period)
+        except Denied as denied:
+            return denied.response()
+        except ValueError as exc:
+            return problem(400, str(exc))
+        scope = who.scope()
+        if scope is not None:
+            rows = [r for r in rows if r["product"] in scope.get("product", set())]
+        return JSONResponse({"period": f"{period:%Y-%m}", "rows": jsonable(rows)})
+
+    runtime.route("/v1/fx-rates", fx_rates)
+    runtime.route("/v1/business-metrics", business_metrics)
+    runtime.route("/v1/unit-costs", unit_cost_list)
     runtime.route("/v1/budgets", budget_list)
     runtime.route("/v1/allocation/rules", rules)
     runtime.route("/v1/showback", showback_team)

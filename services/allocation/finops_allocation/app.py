@@ -21,9 +21,11 @@ from finops_contracts.events import (
     CostAllocated,
     CostBatchIngested,
     CostPeriodCompleted,
+    CoverageMeasured,
     Event,
     JournalExported,
     OwnerCost,
+    UnitCostReported,
 )
 from finops_contracts.topics import ALLOCATION, COST
 from finops_runtime import outbox
@@ -124,7 +126,7 @@ def build_runtime(settings: AllocationSettings | None = None, **fields: object) 
         schema=SCHEMA,
         migrations=Path(__file__).parent / "migrations",
         topics=[ALLOCATION, COST],
-        publishes=[CostAllocated, JournalExported, BudgetAlerted],
+        publishes=[CostAllocated, JournalExported, BudgetAlerted, CoverageMeasured, UnitCostReported],
         description="Allocates ingested cost to owners (team, else application tag) and announces each allocation.",
     )
     runtime.subscribe(

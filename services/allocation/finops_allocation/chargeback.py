@@ -28,6 +28,7 @@ class Fact:
     effective_cost: Decimal
     line_count: int
     facet_id: int | None = None  # when known, the key under which its assignment is remembered
+    tagged: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +51,29 @@ class Line:
 Key = tuple[str, str, str, str, str, str, str, str | None]
 
 
+def signature(fact: Fact) -> object:
+    """The key of a fact's assignment: its facet id, or its dimensions and tags."""
+    if fact.facet_id is not None:
+        return fact.facet_id
+    return (tuple(sorted(fact.facet.items())), tuple(sorted(fact.tags.items())))
+
+
+def coverage(facts: Iterable[Fact], decided: Mapping[object, Assignment]) -> dict[tuple[str, str, str], list[Decimal]]:
+    """(scope kind, scope, currency) -> [total, tagged, allocated] EffectiveCost, per billing account and per team.
+    Allocated: a team and a cost center were found for it, or it went to a shared pool that splits it."""
+    out: dict[tuple[str, str, str], list[Decimal]] = defaultdict(lambda: [Decimal(0), Decimal(0), Decimal(0)])
+    for fact in facts:
+        a = decided[signature(fact)]
+        allocated = a.pool is not None or (a.team != UNALLOCATED and a.cost_center != UNALLOCATED)
+        for key in (("account", fact.billing_account_id, fact.billing_currency),
+                    ("team", "shared" if a.pool else a.team, fact.billing_currency)):  # fmt: skip
+            k = out[key]
+            k[0] += fact.effective_cost
+            k[1] += fact.effective_cost if fact.tagged else 0
+            k[2] += fact.effective_cost if allocated else 0
+    return out
+
+
 def run(facts: Iterable[Fact], ruleset: RuleSet, *, decided: dict[object, Assignment] | None = None) -> list[Line]:
     """Allocate a period's facts. Rules run once per distinct facet (`decided` may carry the assignments of
     earlier runs under the same rules); a pool split follows the direct lines."""
@@ -58,12 +82,10 @@ def run(facts: Iterable[Fact], ruleset: RuleSet, *, decided: dict[object, Assign
     pooled: dict[tuple[str, str, str], list] = defaultdict(lambda: [Decimal(0), Decimal(0), 0])
     pool_dims: dict[str, dict[str, str]] = {}
     for fact in facts:
-        signature = fact.facet_id
-        if signature is None:
-            signature = (tuple(sorted(fact.facet.items())), tuple(sorted(fact.tags.items())))
-        assignment = decided.get(signature)
+        key = signature(fact)
+        assignment = decided.get(key)
         if assignment is None:
-            assignment = decided[signature] = assign(fact.facet, fact.tags, ruleset)
+            assignment = decided[key] = assign(fact.facet, fact.tags, ruleset)
         if assignment.pool is not None:
             total = pooled[(fact.billing_account_id, fact.billing_currency, assignment.pool)]
             pool_dims.setdefault(assignment.pool, dict(zip(DIMENSIONS, assignment.dimensions(), strict=True)))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from collections import defaultdict
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -15,13 +16,18 @@ import asyncpg
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from finops_allocation.chargeback import Fact, Line, run
+from finops_allocation.chargeback import Fact, Line, coverage, run
 from finops_allocation.journal import AccountMapping, ChargebackLine, Journal, build_journal
 from finops_allocation.rules import FACET_FIELDS, Assignment, RuleSet
 from finops_contracts.costframe import sums
+from finops_contracts.events import Coverage, CoverageMeasured
+from finops_contracts.money import Money
+from finops_runtime import outbox
 from finops_runtime.inbox import Retry
 
 DEFAULT_RULES = RuleSet()
+SOURCE = "/finops/allocation"
+_COVERAGE = uuid.UUID("9e1f2a43-7c55-4f0e-8d0e-3c2b1a9f6d71")
 DIMENSION_COLUMNS = ("cost_center", "team", "product", "environment")
 _LINE_COLUMNS = (
     "billing_period_start", "billing_account_id", "billing_currency", "cost_center", "team", "product",
@@ -136,7 +142,8 @@ async def set_rules(conn: asyncpg.Connection, ruleset: RuleSet, *, by: str) -> i
 
 async def _facts(conn: asyncpg.Connection, period: datetime, version: int) -> list[Fact]:
     rows = await conn.fetch(
-        """SELECT f.billing_account_id, f.billing_currency, s.facet_id, s.dims, s.tags, sum(f.billed_cost) AS billed,
+        """SELECT f.billing_account_id, f.billing_currency, s.facet_id, s.dims, s.tags, s.tags <> '{}'::jsonb AS tagged,
+                  sum(f.billed_cost) AS billed,
                   sum(f.effective_cost) AS effective, sum(f.line_count) AS lines
            FROM cost_fact f
            JOIN current_period p USING (billing_account_id, billing_period_start, ingest_id)
@@ -156,6 +163,7 @@ async def _facts(conn: asyncpg.Connection, period: datetime, version: int) -> li
             r["effective"],
             int(r["lines"]),
             r["facet_id"],
+            r["tagged"],
         )
         for r in rows
     ]
@@ -191,12 +199,52 @@ async def run_period(conn: asyncpg.Connection, period: datetime) -> list[Line]:
     if version not in _ASSIGNED:
         _ASSIGNED.clear()  # assignments are only valid under the rules that made them
     decided = _ASSIGNED.setdefault(version, {})
-    lines = run(await _facts(conn, period, version), ruleset, decided=decided)
+    facts = await _facts(conn, period, version)
+    lines = run(facts, ruleset, decided=decided)
     await conn.execute("DELETE FROM allocation_line WHERE billing_period_start = $1 AND kind <> 'adjustment'", period)
     await _insert(conn, [_record(period, line, version) for line in lines])
     if await is_closed(conn, period):
         await _adjust(conn, period, lines, version)
+    await _measure_coverage(conn, period, version, coverage(facts, decided))
     return lines
+
+
+async def _measure_coverage(
+    conn: asyncpg.Connection, period: datetime, version: int, kpis: dict[tuple[str, str, str], list[Decimal]]
+) -> None:
+    """Store the period's coverage KPIs and announce them when they changed."""
+    rows = sorted((kind, scope, cur, total, tagged, allocated) for (kind, scope, cur), (total, tagged, allocated)
+                  in kpis.items())  # fmt: skip
+    old = await conn.fetch(
+        """SELECT scope_kind, scope, currency, total_cost, tagged_cost, allocated_cost FROM coverage_kpi
+           WHERE billing_period_start = $1 ORDER BY 1, 2, 3""",
+        period,
+    )
+    if [(r[0], r[1], r[2].strip(), r[3], r[4], r[5]) for r in old] == rows:
+        return
+    await conn.execute("DELETE FROM coverage_kpi WHERE billing_period_start = $1", period)
+    await conn.executemany(
+        """INSERT INTO coverage_kpi (billing_period_start, scope_kind, scope, currency, total_cost, tagged_cost,
+                                     allocated_cost) VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+        [(period, *row) for row in rows],
+    )
+    items = tuple(
+        Coverage(
+            scope_kind=kind,
+            scope=scope,
+            total=Money(amount=total, currency=cur),
+            tagged_share=_share(tagged, total),
+            allocated_share=_share(allocated, total),
+        )
+        for kind, scope, cur, total, tagged, allocated in rows
+    )
+    event = CoverageMeasured(billing_period_start=period, ruleset_version=version, items=items)
+    digest = hashlib.sha256(event.model_dump_json().encode()).hexdigest()
+    await outbox.add(conn, [outbox.message_for(event, source=SOURCE, event_id=uuid.uuid5(_COVERAGE, digest))])
+
+
+def _share(part: Decimal, total: Decimal) -> Decimal:
+    return (part / total).quantize(Decimal("0.0001")) if total else Decimal(0)
 
 
 def _record(period: datetime, line: Line, version: int, *, kind: str | None = None, adjusts: datetime | None = None):
@@ -344,3 +392,106 @@ async def journal_of(conn: asyncpg.Connection, period: datetime) -> asyncpg.Reco
         "WHERE billing_period_start = $1",
         period,
     )
+
+
+async def set_rates(conn: asyncpg.Connection, rates: list[dict[str, object]]) -> int:
+    """Upsert dated exchange rates: {date: YYYY-MM-DD, from, to, rate}."""
+    records = []
+    for r in rates:
+        rate = Decimal(str(r["rate"]))
+        if not rate.is_finite() or rate <= 0:
+            raise ValueError(f"rate must be a positive number, got {r['rate']!r}")
+        records.append((datetime.strptime(str(r["date"]), "%Y-%m-%d").date(), str(r["from"]), str(r["to"]), rate))
+    await conn.executemany(
+        """INSERT INTO fx_rate (rate_date, from_currency, to_currency, rate) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (from_currency, to_currency, rate_date) DO UPDATE SET rate = excluded.rate""",
+        records,
+    )
+    return len(records)
+
+
+async def rate(conn: asyncpg.Connection, source: str, target: str, on: datetime) -> tuple[Decimal, str]:
+    """The rate from `source` to `target` dated on or before `on`, and its date; ValueError when there is none."""
+    if source == target:
+        return Decimal(1), f"{on:%Y-%m-%d}"
+    row = await conn.fetchrow(
+        """SELECT rate, rate_date FROM fx_rate WHERE from_currency = $1 AND to_currency = $2 AND rate_date <= $3
+           ORDER BY rate_date DESC LIMIT 1""",
+        source,
+        target,
+        on.date(),
+    )
+    if row is None:
+        raise ValueError(
+            f"no {source}->{target} exchange rate on or before {on:%Y-%m-%d}; add one with PUT /v1/fx-rates"
+        )
+    return row["rate"], f"{row['rate_date']:%Y-%m-%d}"
+
+
+async def in_currency(
+    conn: asyncpg.Connection, rows: list[dict[str, object]], *, target: str, period: datetime
+) -> list[dict[str, object]]:
+    """Report rows with their amounts also in `target`, at the rate dated on or before the period start, rounded
+    half-even to the cent per row (the billing-currency amounts stay exact beside them)."""
+    out = []
+    for row in rows:
+        factor, dated = await rate(conn, str(row["currency"]), target, period)
+        out.append(
+            {
+                **row,
+                "reporting_currency": target,
+                "rate": factor,
+                "rate_date": dated,
+                "reporting_effective_cost": (row["effective_cost"] * factor).quantize(Decimal("0.01")),
+                "reporting_billed_cost": (row["billed_cost"] * factor).quantize(Decimal("0.01")),
+            }
+        )
+    return out
+
+
+async def set_metrics(conn: asyncpg.Connection, metrics: list[dict[str, object]], *, by: str) -> list[datetime]:
+    """Upsert business metrics {product, period: YYYY-MM, metric, units}; the periods touched."""
+    periods = set()
+    for m in metrics:
+        period = datetime.strptime(str(m["period"]), "%Y-%m").replace(tzinfo=UTC)
+        units = Decimal(str(m["units"]))
+        if not units.is_finite() or units <= 0:
+            raise ValueError(f"units must be a positive number, got {m['units']!r}")
+        await conn.execute(
+            """INSERT INTO business_metric (product, billing_period_start, metric, units, reported_by)
+               VALUES ($1, $2, $3, $4, $5)
+               ON CONFLICT (product, billing_period_start, metric) DO UPDATE
+               SET units = excluded.units, reported_by = excluded.reported_by""",
+            str(m["product"]),
+            period,
+            str(m["metric"]),
+            units,
+            by,
+        )
+        periods.add(period)
+    return sorted(periods)
+
+
+async def unit_costs(conn: asyncpg.Connection, period: datetime) -> list[dict[str, object]]:
+    """Per product, metric and currency: the product's allocated EffectiveCost in the period over the units."""
+    table = "closed_allocation_line" if await is_closed(conn, period) else "allocation_line"
+    rows = await conn.fetch(
+        f"""SELECT m.product, m.metric, m.units, c.billing_currency, c.cost
+            FROM business_metric m
+            JOIN (SELECT product, billing_currency, sum(effective_cost) AS cost FROM {table}
+                  WHERE billing_period_start = $1 GROUP BY 1, 2) c USING (product)
+            WHERE m.billing_period_start = $1
+            ORDER BY 1, 2, 4""",
+        period,
+    )
+    return [
+        {
+            "product": r["product"],
+            "metric": r["metric"],
+            "units": r["units"],
+            "currency": r["billing_currency"].strip(),
+            "cost": r["cost"],
+            "unit_cost": (r["cost"] / r["units"]).quantize(Decimal("0.000001")),
+        }
+        for r in rows
+    ]
