@@ -47,47 +47,57 @@ _CHUNK = 1_000_000
 
 
 def write_bill(path: Path, lines: int, *, seed: int = 11) -> Path:
-    """Two months of usage; a team belongs to one business unit and one account; 8% of lines are untagged and
-    2% are unused commitment."""
+    """Hourly usage of a fixed fleet of resources over two 28-day months, in time order as providers export it:
+    each resource has one account, service, region, team, business unit and environment; one in twelve is
+    untagged and one in fifty is an unused commitment."""
     rng = np.random.default_rng(seed)
     money, ts = pa.decimal128(38, 10), pa.timestamp("us", tz="UTC")
-    tag_text = np.array(
-        [json.dumps({"team": f"team-{t}", "business_unit": f"bu-{t % BUS}", "env": ("prod", "dev", "staging")[e]})
-         for t in range(TEAMS) for e in range(3)] + ["{}"]
-    )  # fmt: skip
-    period_start = np.array(["2026-01-01", "2026-02-01", "2026-03-01"], "datetime64[us]")
+    hours = 2 * 28 * 24
+    fleet = -(-lines // hours)
+    r = np.arange(fleet)
+    team = r % TEAMS
+    account = np.array([f"{100000000000 + a}" for a in team % ACCOUNTS])
+    service = (r * 7) % len(SERVICES)
+    envs = ("prod", "dev", "staging")
+
+    def tag(i: int, t: int) -> str:
+        return json.dumps({"team": f"team-{t}", "business_unit": f"bu-{t % BUS}", "env": envs[(i // TEAMS) % 3]})
+
+    tags = np.array(["{}" if i % 12 == 0 else tag(i, t) for i, t in enumerate(team)])
+    unused = np.where(r % 50 == 0, "Unused", None)
+    names = np.array([f"r-{i:06d}" for i in r])
+    month_start = np.array(["2026-01-01", "2026-02-01", "2026-03-01"], "datetime64[us]")
     writer = None
     for start in range(0, lines, _CHUNK):
         n = min(_CHUNK, lines - start)
-        team = rng.integers(0, TEAMS, n)
-        tag = np.where(rng.random(n) < 0.08, len(tag_text) - 1, team * 3 + rng.integers(0, 3, n))
-        month = rng.integers(1, 3, n)
-        day = rng.integers(1, 29, n)
-        service = rng.integers(0, len(SERVICES), n)
+        i = np.arange(start, start + n)
+        hour, res = i // fleet, i % fleet
+        month = hour // (28 * 24)
+        begin = month_start[month] + (hour % (28 * 24)).astype("timedelta64[h]")
         cents = rng.integers(0, 10**9, n)
         units = pa.array(cents).cast(pa.decimal128(38, 0))
         cost = pa.Array.from_buffers(pa.decimal128(38, 7), n, units.buffers()).cast(money)  # cents / 10**7
-        start_ts = period_start[month - 1] + (day - 1).astype("timedelta64[D]")
+        svc = service[res]
         table = pa.table(
             {
-                "BillingAccountId": pa.array([f"{100000000000 + t % ACCOUNTS}" for t in team]),
-                "BillingPeriodStart": pa.array(period_start[month - 1]).cast(ts),
-                "BillingPeriodEnd": pa.array(period_start[month]).cast(ts),
-                "ChargePeriodStart": pa.array(start_ts).cast(ts),
-                "ChargePeriodEnd": pa.array(start_ts + np.timedelta64(1, "D")).cast(ts),
+                "BillingAccountId": pa.array(account[res]),
+                "BillingPeriodStart": pa.array(month_start[month]).cast(ts),
+                "BillingPeriodEnd": pa.array(month_start[month + 1]).cast(ts),
+                "ChargePeriodStart": pa.array(begin).cast(ts),
+                "ChargePeriodEnd": pa.array(begin + np.timedelta64(1, "h")).cast(ts),
                 "ChargeCategory": pa.array(["Usage"] * n),
                 "BillingCurrency": pa.array(["USD"] * n),
                 "BilledCost": cost,
                 "EffectiveCost": cost,
                 "ProviderName": pa.array(["AWS"] * n),
-                "ServiceName": pa.array([SERVICES[s][0] for s in service]),
-                "ServiceCategory": pa.array([SERVICES[s][1] for s in service]),
-                "RegionId": pa.array([REGIONS[r] for r in rng.integers(0, 2, n)]),
-                "ResourceId": pa.array([f"r-{start + i:010d}" for i in range(n)]),
-                "CommitmentDiscountStatus": pa.array(np.where(rng.random(n) < 0.02, "Unused", None)),
-                "Tags": pa.array(tag_text[tag]),
+                "ServiceName": pa.array([SERVICES[k][0] for k in svc]),
+                "ServiceCategory": pa.array([SERVICES[k][1] for k in svc]),
+                "RegionId": pa.array([REGIONS[k] for k in res % 2]),
+                "ResourceId": pa.array(names[res]),
+                "CommitmentDiscountStatus": pa.array(unused[res]),
+                "Tags": pa.array(tags[res]),
             }
-        )  # fmt: skip
+        )
         writer = writer or pq.ParquetWriter(path, table.schema)
         writer.write_table(table)
     writer.close()
