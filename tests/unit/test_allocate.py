@@ -59,3 +59,30 @@ def test_allocate_keeps_every_digit_across_scales():
 
     assert totals[("a", "USD")].billed_cost == Decimal("123456789012345678.5000000001")
     assert totals[(UNALLOCATED, "USD")].billed_cost == Decimal("-0.0000000001")
+
+
+def test_owner_totals_from_facts_equal_the_line_by_line_allocation():
+    from finops_allocation.allocate import owner_totals
+    from finops_allocation.ledger import facts_of
+
+    lines = [
+        line("0.1", {"team": "a"}),
+        line("0.25", {" Team ": "a"}),
+        line("5", {}),
+        line("1.5", {"application": "x"}),
+    ]
+    frame = frame_of(lines * 3)
+
+    assert owner_totals(facts_of(frame)) == allocate(frame)
+
+
+def test_sums_stay_exact_when_values_are_near_the_38_digit_limit():
+    from finops_contracts.costframe import sums
+
+    big = "9" * 36 + ".5"  # two of them need 38 digits: summed in 76
+    frame = frame_of([line(big, {"team": "a"}), line(big, {"team": "a"})])
+
+    [row] = sums(frame, ["billing_currency"]).to_pylist()
+
+    assert row["billed_cost_sum"] == Decimal("1999999999999999999999999999999999999.0")
+    assert Decimal(big) + Decimal(big) == row["billed_cost_sum"], "and Python's own sums keep every digit too"

@@ -200,14 +200,23 @@ def lines_of(table: pa.Table) -> list[CostLine]:
     return lines
 
 
+def _fits(values: pa.ChunkedArray, arrow_type: pa.DataType) -> bool:
+    """Whether the sum of `values` surely fits a decimal128(38, scale): rows x largest magnitude < 10^(38-scale)."""
+    if not pa.types.is_decimal128(arrow_type) or len(values) == 0:
+        return pa.types.is_decimal128(arrow_type)
+    extremes = pc.min_max(values)
+    largest = max(abs(extremes["min"].as_py() or 0), abs(extremes["max"].as_py() or 0))
+    return largest * len(values) < Decimal(10) ** (38 - arrow_type.scale - 1)
+
+
 def sums(table: pa.Table, keys: list[str], fields: Iterable[str] = ("billed_cost", "effective_cost")) -> pa.Table:
-    """Exact sums of decimal `fields` and the line count per `keys`, in order of first appearance. Sums are
-    taken in 76 digits, so no total can overflow whatever the scale."""
+    """Exact sums of decimal `fields` and the line count per `keys`, in order of first appearance. A column is
+    summed in 38 digits when even the sum of all its absolute values fits, else in 76, so no total overflows."""
     fields = list(fields)
     target = {}
     for name in fields:
         t = table.schema.field(name).type
-        target[name] = pa.decimal256(76, t.scale) if pa.types.is_decimal(t) else t
+        target[name] = t if not pa.types.is_decimal(t) or _fits(table.column(name), t) else pa.decimal256(76, t.scale)
     cast = _cast_columns(table.select([*keys, *fields]), target)
     counted = cast.append_column("_lines", pa.repeat(pa.scalar(1, pa.int64()), cast.num_rows))
     return counted.group_by(keys, use_threads=False).aggregate([(name, "sum") for name in fields] + [("_lines", "sum")])

@@ -56,3 +56,19 @@ def allocate(frame: pa.Table) -> dict[tuple[str, str], OwnerTotal]:
             billed_cost=row["billed_cost_sum"], effective_cost=row["effective_cost_sum"], line_count=row["_lines_sum"]
         )
     return totals
+
+
+def owner_totals(facts: list[dict[str, object]]) -> dict[tuple[str, str], OwnerTotal]:
+    """Sum fact rows (ledger.facts_of: tags, billing_currency and sums) per (owner, currency)."""
+    owner_of_tags: dict[str | None, str] = {}
+    totals: dict[tuple[str, str], OwnerTotal] = {}
+    for row in facts:
+        text = row["tags"]
+        owner = owner_of_tags.get(text)
+        if owner is None:
+            owner = owner_of_tags[text] = owner_of(json.loads(text)) if text else UNALLOCATED
+        total = totals.setdefault((owner, row["billing_currency"]), OwnerTotal())
+        total.billed_cost += row["billed_cost_sum"]
+        total.effective_cost += row["effective_cost_sum"]
+        total.line_count += row["_lines_sum"]
+    return totals

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from finops_allocation import ledger, repository, runs
-from finops_allocation.allocate import allocate
+from finops_allocation.allocate import owner_totals
 from finops_allocation.api import add_routes
 from finops_contracts.cloudevents import Envelope
 from finops_contracts.events import (
@@ -47,13 +47,14 @@ class AllocationSettings(Settings):
 async def on_cost_batch(conn: asyncpg.Connection, envelope: Envelope, event: Event) -> None:
     """Allocate one batch of cost lines and announce it, in the consumer's transaction."""
     assert isinstance(event, CostBatchIngested)
-    totals = allocate(event.frame)
+    facts = ledger.facts_of(event.frame)  # one pass over the lines; owners follow from the facts' tags
+    totals = owner_totals(facts)
     await ledger.add_facts(
         conn,
         billing_account_id=event.billing_account_id,
         billing_period_start=event.billing_period_start,
         ingest_id=event.ingest_id,
-        rows=ledger.facts_of(event.frame),
+        rows=facts,
     )
     await repository.add_allocations(
         conn,
