@@ -8,7 +8,6 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, PlainSerializer, StringConstraints
 
-
 # Python's default decimal context keeps 28 significant digits, so a sum of amounts with many decimal places
 # could round silently. Every process that handles money imports this module: give it (and every thread it
 # starts) 76 digits, the precision of the widest decimal in a cost frame.
