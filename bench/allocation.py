@@ -181,6 +181,7 @@ def duckdb_chargeback(path: Path, spec: dict) -> tuple[float, dict[tuple[str, st
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lines", type=int, default=10_000_000)
+    parser.add_argument("--batch-size", type=int, default=5000, help="cost lines per Kafka batch (ingest's default)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "allocation.json")
     args = parser.parse_args()
     spec = ruleset()
@@ -205,7 +206,9 @@ async def main() -> None:
                                 yield chunk
 
                     started = time.perf_counter()
-                    response = await client.post(f"{ingest.url}/v1/ingest", content=body())
+                    response = await client.post(
+                        f"{ingest.url}/v1/ingest", params={"batch_size": args.batch_size}, content=body()
+                    )
                     accepted = time.perf_counter()
                     response.raise_for_status()
                     while (
@@ -232,6 +235,7 @@ async def main() -> None:
     chargeback_total = sum(Decimal(r["effective_cost"]) for p in periods for r in p["rows"])
     result = {
         "lines": args.lines,
+        "batch_size": args.batch_size,
         "rules": len(spec["rules"]),
         "pools": len(spec["pools"]),
         "ingest_s": round(accepted - started, 2),
