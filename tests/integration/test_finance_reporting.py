@@ -5,14 +5,18 @@ KPIs (CoverageMeasured), each checked against the raw FOCUS sample."""
 from __future__ import annotations
 
 import json
+import uuid
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import duckdb
 import httpx
 
+from finops_contracts.cloudevents import Envelope
+from finops_contracts.events import BusinessMetricReported
 from tests.support.flow import scalar
 from tests.support.focus_files import FOCUS_SAMPLE
-from tests.support.kafka import read_topic
+from tests.support.kafka import produce, read_topic
 from tests.support.platform import ADMIN, running
 from tests.support.services import wait_until
 
@@ -85,6 +89,20 @@ async def test_reporting_currency_unit_costs_and_coverage(service_env, database_
         )
         assert other.status_code == 403
 
+        # ... or as events from a business system.
+        event = BusinessMetricReported(product=app, period="2024-09", metric="customers", units=Decimal(40))
+        headers = Envelope(id=uuid.uuid4(), type=event.TYPE, source="/crm", time=datetime.now(UTC)).to_headers()
+        await produce(bootstrap, ns + "finops.business.v1", [(event.key().encode(), event.encode(), headers)])
+
+        async def reported() -> bool:
+            rows = (await client.get(f"{alloc}/v1/unit-costs", params={"period": "2024-09"})).json()["rows"]
+            return any(r["metric"] == "customers" for r in rows)
+
+        await wait_until(reported, timeout=30, what="the unit cost of the reported customers")
+        rows = (await client.get(f"{alloc}/v1/unit-costs", params={"period": "2024-09"})).json()["rows"]
+        [customers] = [r for r in rows if r["metric"] == "customers"]
+        assert Decimal(customers["unit_cost"]) == (cost / 40).quantize(Decimal("0.000001"))
+
     # Coverage KPIs: the share of cost with tags, per billing account, as in the raw file.
     kpis = {
         (r[0], r[1]): (r[2], r[3])
@@ -105,3 +123,7 @@ async def test_reporting_currency_unit_costs_and_coverage(service_env, database_
     records = await read_topic(bootstrap, ns + "finops.allocation.v1", at_least=3)
     types = {dict(r.headers)["ce_type"].decode() for r in records}
     assert {"finops.allocation.coverage_measured.v1", "finops.allocation.unit_cost_reported.v1"} <= types
+    units = [
+        json.loads(r.value) for r in records if dict(r.headers)["ce_type"] == b"finops.allocation.unit_cost_reported.v1"
+    ]
+    assert sorted(u["metric"] for u in units) == ["customers", "orders"]

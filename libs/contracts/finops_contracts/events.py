@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, ClassVar, Self
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from finops_contracts.money import Amount, CurrencyCode, Money
-from finops_contracts.topics import ALLOCATION, COST, INGEST, Topic
+from finops_contracts.topics import ALLOCATION, BUSINESS, COST, INGEST, Topic
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -400,6 +400,21 @@ class UnitCostReported(Event):
         return f"{self.key()}/{self.billing_period_start:%Y-%m}/{self.metric}"
 
 
+class BusinessMetricReported(Event):
+    """A business system reports a metric of a product for a billing period (units such as orders)."""
+
+    TYPE: ClassVar[str] = "finops.business.metric_reported.v1"
+    TOPIC: ClassVar[Topic] = BUSINESS
+
+    product: str = Field(min_length=1)
+    period: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")
+    metric: str = Field(min_length=1)
+    units: Amount
+
+    def key(self) -> str:
+        return self.product
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.TYPE: cls
     for cls in (
@@ -414,6 +429,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         BudgetAlerted,
         CoverageMeasured,
         UnitCostReported,
+        BusinessMetricReported,
     )
 }
 

@@ -49,5 +49,13 @@ RECOMMENDATION = Topic(
     "lifecycle: issued, updated, superseded, expired; and the optimization KPIs.",
 )
 
-TOPICS: tuple[Topic, ...] = (COST, INGEST, ALLOCATION, RECOMMENDATION)
+BUSINESS = Topic(
+    name="finops.business.v1",
+    owner="business systems",
+    partitions=3,
+    key="product",
+    description="Business metrics (transactions, active customers...) per product and period, for unit economics.",
+)
+
+TOPICS: tuple[Topic, ...] = (COST, INGEST, ALLOCATION, RECOMMENDATION, BUSINESS)
 BY_NAME: dict[str, Topic] = {t.name: t for t in TOPICS}

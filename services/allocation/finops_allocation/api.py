@@ -13,18 +13,17 @@ import pydantic
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from finops_allocation import budgets, ledger, runs
+from finops_allocation import budgets, ledger, runs, unit_economics
 from finops_allocation.journal import AccountMapping, JournalError
 from finops_allocation.rules import RuleSet
 from finops_allocation.splits import SplitError
-from finops_contracts.events import JournalExported, UnitCostReported
+from finops_contracts.events import JournalExported
 from finops_contracts.money import Money
 from finops_runtime import outbox
 from finops_runtime.access import Denied, Principal, Role, authenticate
 from finops_runtime.app import ServiceRuntime
 
 SOURCE = "/finops/allocation"
-_UNIT = uuid.UUID("c0a1d6a2-21f4-4f0b-9a57-5d3e8f7b2c64")
 YAML = "application/yaml"
 PEOPLE = frozenset({Role.ENGINEERING, Role.FINANCE, Role.BUSINESS, Role.PRACTITIONER, Role.ADMIN})
 RULE_EDITORS = frozenset({Role.PRACTITIONER, Role.FINANCE, Role.ADMIN})
@@ -248,24 +247,7 @@ def add_routes(runtime: ServiceRuntime) -> None:
                 body = json.loads(await request.body())
                 if who.role is Role.BUSINESS and any(m["product"] not in who.products for m in body):
                     raise Denied(403, f"a business token may only report its own products: {sorted(who.products)}")
-                reported = []
-                for period in await ledger.set_metrics(conn, body, by=who.name):
-                    await runs.settle(conn, period)
-                    for u in await ledger.unit_costs(conn, period):
-                        if not any(m["product"] == u["product"] and m["metric"] == u["metric"] for m in body):
-                            continue
-                        event = UnitCostReported(
-                            product=u["product"],
-                            billing_period_start=period,
-                            metric=u["metric"],
-                            units=u["units"],
-                            cost=Money(amount=u["cost"], currency=u["currency"]),
-                            unit_cost=Money(amount=u["unit_cost"], currency=u["currency"]),
-                        )
-                        key = f"{u['product']}/{period:%Y-%m}/{u['metric']}/{u['currency']}/{u['units']}/{u['cost']}"
-                        message = outbox.message_for(event, source=SOURCE, event_id=uuid.uuid5(_UNIT, key))
-                        await outbox.add(conn, [message])
-                        reported.append({**u, "period": f"{period:%Y-%m}"})
+                reported = await unit_economics.report(conn, body, by=who.name)
         except Denied as denied:
             return denied.response()
         except (ValueError, KeyError, TypeError) as exc:

@@ -12,12 +12,13 @@ from faststream.asgi import AsgiFastStream
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from finops_allocation import ledger, repository, runs
+from finops_allocation import ledger, repository, runs, unit_economics
 from finops_allocation.allocate import owner_totals
 from finops_allocation.api import add_routes
 from finops_contracts.cloudevents import Envelope
 from finops_contracts.events import (
     BudgetAlerted,
+    BusinessMetricReported,
     CostAllocated,
     CostBatchIngested,
     CostPeriodCompleted,
@@ -27,7 +28,7 @@ from finops_contracts.events import (
     OwnerCost,
     UnitCostReported,
 )
-from finops_contracts.topics import ALLOCATION, COST
+from finops_contracts.topics import ALLOCATION, BUSINESS, COST
 from finops_runtime import outbox
 from finops_runtime.app import ServiceRuntime
 from finops_runtime.inbox import Rejected
@@ -85,6 +86,13 @@ async def on_cost_batch(conn: asyncpg.Connection, envelope: Envelope, event: Eve
     )
 
 
+async def on_business_metric(conn: asyncpg.Connection, envelope: Envelope, event: Event) -> None:
+    """A business system's metric: store it and announce the product's unit cost."""
+    assert isinstance(event, BusinessMetricReported)
+    metric = {"product": event.product, "period": event.period, "metric": event.metric, "units": event.units}
+    await unit_economics.report(conn, [metric], by=envelope.source)
+
+
 async def on_period_completed(conn: asyncpg.Connection, envelope: Envelope, event: Event) -> None:
     """Check conservation for the version just completed, then let the newest complete version count."""
     assert isinstance(event, CostPeriodCompleted)
@@ -126,10 +134,11 @@ def build_runtime(settings: AllocationSettings | None = None, **fields: object) 
         settings,
         schema=SCHEMA,
         migrations=Path(__file__).parent / "migrations",
-        topics=[ALLOCATION, COST],
+        topics=[ALLOCATION, COST, BUSINESS],
         publishes=[CostAllocated, JournalExported, BudgetAlerted, CoverageMeasured, UnitCostReported],
         description="Allocates ingested cost to owners (team, else application tag) and announces each allocation.",
     )
+    runtime.subscribe(BUSINESS, group=CONSUMER_GROUP, handlers={BusinessMetricReported.TYPE: on_business_metric})
     runtime.subscribe(
         COST,
         group=CONSUMER_GROUP,
