@@ -210,59 +210,14 @@ def _fits(values: pa.ChunkedArray, arrow_type: pa.DataType) -> bool:
 
 
 def sums(table: pa.Table, keys: list[str], fields: Iterable[str] = ("billed_cost", "effective_cost")) -> pa.Table:
-    """Exact sums of decimal `fields` and the line count (`_lines_sum`) per distinct `keys`. A column is summed in
-    38 digits when even the sum of all its absolute values fits, else in 76, so no total overflows.
-
-    The keys are dictionary-encoded and packed into one integer per row when their cardinalities allow (they
-    do in a cost batch, where most dimensions are nearly constant), so the grouping hashes one int64 column
-    instead of a dozen strings."""
+    """Exact sums of decimal `fields` and the line count (`_lines_sum`) per distinct `keys`, in order of first
+    appearance. A column is summed in 38 digits when even the sum of all its absolute values fits, else in 76,
+    so no total overflows."""
     fields = list(fields)
     target = {}
     for name in fields:
         t = table.schema.field(name).type
         target[name] = t if not pa.types.is_decimal(t) or _fits(table.column(name), t) else pa.decimal256(76, t.scale)
-    values = _cast_columns(table.select(fields), target)
-    aggregates = [(name, "sum") for name in fields] + [("_lines", "sum")]
-    ones = pa.repeat(pa.scalar(1, pa.int64()), table.num_rows)
-    encoded = [_codes(table.column(k)) for k in keys]
-    cardinality = 1
-    for _, distinct in encoded:
-        cardinality *= len(distinct)
-    if cardinality >= 1 << 62 or table.num_rows == 0:
-        counted = table.select(keys).append_column("_lines", ones)
-        for name in fields:
-            counted = counted.append_column(name, values.column(name))
-        return counted.group_by(keys, use_threads=False).aggregate(aggregates)
-    packed = pa.array([0] * table.num_rows, pa.int64()) if not keys else None
-    weight = 1
-    for codes, distinct in encoded:
-        term = pc.multiply(codes, weight) if weight != 1 else codes
-        packed = term if packed is None else pc.add(packed, term)
-        weight *= len(distinct)
-    grouped = (
-        pa.table({"_key": packed, "_lines": ones, **{name: values.column(name) for name in fields}})
-        .group_by("_key", use_threads=False)
-        .aggregate(aggregates)
-    )
-    key = grouped.column("_key")
-    columns = {}
-    weight = 1
-    for name, (_, distinct) in zip(keys, encoded, strict=True):
-        quotient = pc.divide(key, weight)
-        index = pc.subtract(quotient, pc.multiply(pc.divide(quotient, len(distinct)), len(distinct)))
-        columns[name] = distinct.take(index)
-        weight *= len(distinct)
-    for name in [f"{f}_sum" for f in fields] + ["_lines_sum"]:
-        columns[name] = grouped.column(name)
-    return pa.table(columns)
-
-
-def _codes(column: pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
-    """Each cell's index into the column's distinct values (nulls included, as the last value)."""
-    encoded = pc.dictionary_encode(column.combine_chunks())
-    distinct = encoded.dictionary
-    if encoded.indices.null_count:
-        return encoded.indices.fill_null(len(distinct)).cast(pa.int64()), pa.concat_arrays(
-            [distinct, pa.nulls(1, distinct.type)]
-        )
-    return encoded.indices.cast(pa.int64()), distinct
+    cast = _cast_columns(table.select([*keys, *fields]), target)
+    counted = cast.append_column("_lines", pa.repeat(pa.scalar(1, pa.int64()), cast.num_rows))
+    return counted.group_by(keys, use_threads=False).aggregate([(name, "sum") for name in fields] + [("_lines", "sum")])

@@ -58,17 +58,18 @@ def allocate(frame: pa.Table) -> dict[tuple[str, str], OwnerTotal]:
     return totals
 
 
-def owner_totals(facts: list[dict[str, object]]) -> dict[tuple[str, str], OwnerTotal]:
-    """Sum fact rows (ledger.facts_of: tags, billing_currency and sums) per (owner, currency)."""
-    owner_of_tags: dict[str | None, str] = {}
+def owner_totals(facts: pa.Table) -> dict[tuple[str, str], OwnerTotal]:
+    """Sum a batch's facts (ledger.facts_of: tags, billing_currency and sums) per (owner, currency)."""
+    table = facts.select(["billing_currency", "billed_cost_sum", "effective_cost_sum", "_lines_sum"])
+    table = table.append_column("owner", owners(facts.column("tags")))
     totals: dict[tuple[str, str], OwnerTotal] = {}
-    for row in facts:
-        text = row["tags"]
-        owner = owner_of_tags.get(text)
-        if owner is None:
-            owner = owner_of_tags[text] = owner_of(json.loads(text)) if text else UNALLOCATED
-        total = totals.setdefault((owner, row["billing_currency"]), OwnerTotal())
-        total.billed_cost += row["billed_cost_sum"]
-        total.effective_cost += row["effective_cost_sum"]
-        total.line_count += row["_lines_sum"]
+    grouped = table.group_by(["owner", "billing_currency"], use_threads=False).aggregate(
+        [("billed_cost_sum", "sum"), ("effective_cost_sum", "sum"), ("_lines_sum", "sum")]
+    )
+    for row in grouped.to_pylist():
+        totals[(row["owner"], row["billing_currency"])] = OwnerTotal(
+            billed_cost=row["billed_cost_sum_sum"],
+            effective_cost=row["effective_cost_sum_sum"],
+            line_count=row["_lines_sum_sum"],
+        )
     return totals

@@ -55,7 +55,7 @@ async def on_cost_batch(conn: asyncpg.Connection, envelope: Envelope, event: Eve
         billing_account_id=event.billing_account_id,
         billing_period_start=event.billing_period_start,
         ingest_id=event.ingest_id,
-        rows=facts,
+        facts=facts,
     )
     await repository.add_allocations(
         conn,

@@ -44,12 +44,12 @@ class PeriodClosed(Exception):
     """The period is closed: its numbers are locked."""
 
 
-def facts_of(frame: pa.Table) -> list[dict[str, object]]:
+def facts_of(frame: pa.Table) -> pa.Table:
     """A batch's cost per facet, charge day and currency (exact sums, one row per distinct combination)."""
     day = pc.cast(frame.column("charge_period_start"), pa.timestamp("us", tz="UTC")).cast(pa.date32())
     table = frame.select([*FACET_FIELDS, "tags", "billing_currency", "billed_cost", "effective_cost"])
     table = table.append_column("charge_date", day)
-    return sums(table, [*FACET_FIELDS, "tags", "charge_date", "billing_currency"]).to_pylist()
+    return sums(table, [*FACET_FIELDS, "tags", "charge_date", "billing_currency"])
 
 
 _FACET_IDS: dict[tuple[tuple[object, ...], str | None], int] = {}
@@ -63,17 +63,17 @@ async def add_facts(
     billing_account_id: str,
     billing_period_start: datetime,
     ingest_id: object,
-    rows: list[dict[str, object]],
+    facts: pa.Table,
 ) -> None:
-    keyed: list[tuple[tuple[tuple[object, ...], str | None], dict[str, object]]] = []
+    """Add a batch's facts (facts_of) to the period's. Amounts go to PostgreSQL as exact decimal text."""
+    columns = {name: facts.column(name).to_pylist() for name in (*FACET_FIELDS, "tags")}
+    keys = [(tuple(columns[f][i] for f in FACET_FIELDS), columns["tags"][i]) for i in range(facts.num_rows)]
     new: dict[bytes, tuple[str, str, tuple[tuple[object, ...], str | None]]] = {}
-    for row in rows:
-        key = (tuple(row[f] for f in FACET_FIELDS), row["tags"])
-        keyed.append((key, row))
+    for key in keys:
         if key in _FACET_IDS:
             continue
         dims = json.dumps(dict(zip(FACET_FIELDS, key[0], strict=True)), sort_keys=True, separators=(",", ":"))
-        tags = json.dumps(json.loads(row["tags"]) if row["tags"] else {}, sort_keys=True, separators=(",", ":"))
+        tags = json.dumps(json.loads(key[1]) if key[1] else {}, sort_keys=True, separators=(",", ":"))
         new[hashlib.sha256(f"{dims}\n{tags}".encode()).digest()[:16]] = (dims, tags, key)
     if new:
         hashes = list(new)
@@ -90,13 +90,12 @@ async def add_facts(
         found = await conn.fetch("SELECT facet_hash, facet_id FROM facet WHERE facet_hash = ANY($1::bytea[])", hashes)
         for r in found:
             _FACET_IDS[new[r["facet_hash"]][2]] = r["facet_id"]
-    ids = _FACET_IDS
     try:
         await conn.execute(
             """INSERT INTO cost_fact AS f (billing_account_id, billing_period_start, ingest_id, charge_date,
                                            billing_currency, facet_id, billed_cost, effective_cost, line_count)
-               SELECT $1, $2, $3, u.day, u.currency, u.facet, u.billed, u.effective, u.lines
-               FROM unnest($4::date[], $5::text[], $6::bigint[], $7::numeric[], $8::numeric[], $9::bigint[])
+               SELECT $1, $2, $3, u.day, u.currency, u.facet, u.billed::numeric, u.effective::numeric, u.lines
+               FROM unnest($4::date[], $5::text[], $6::bigint[], $7::text[], $8::text[], $9::bigint[])
                     AS u(day, currency, facet, billed, effective, lines)
                ON CONFLICT (billing_account_id, billing_period_start, ingest_id, charge_date, billing_currency,
                             facet_id)
@@ -106,14 +105,14 @@ async def add_facts(
             billing_account_id,
             billing_period_start,
             ingest_id,
-            [row["charge_date"] for _, row in keyed],
-            [row["billing_currency"] for _, row in keyed],
-            [ids[key] for key, _ in keyed],
-            [row["billed_cost_sum"] for _, row in keyed],
-            [row["effective_cost_sum"] for _, row in keyed],
-            [row["_lines_sum"] for _, row in keyed],
+            facts.column("charge_date").to_pylist(),
+            facts.column("billing_currency").to_pylist(),
+            [_FACET_IDS[key] for key in keys],
+            facts.column("billed_cost_sum").cast(pa.string()).to_pylist(),
+            facts.column("effective_cost_sum").cast(pa.string()).to_pylist(),
+            facts.column("_lines_sum").to_pylist(),
         )
-    except asyncpg.ForeignKeyViolationError:
+    except (asyncpg.ForeignKeyViolationError, KeyError):
         # A facet id cached from a transaction that was rolled back: forget them all and apply the batch again.
         _FACET_IDS.clear()
         raise Retry("facet id cache was stale") from None
