@@ -173,15 +173,18 @@ def duckdb_chargeback(path: Path, spec: dict) -> tuple[float, dict[tuple[str, st
     )
     query = f"""SELECT coalesce(CASE {pool} END, CASE {center} ELSE 'unallocated' END) AS target, BillingCurrency,
                        sum(EffectiveCost) FROM read_parquet('{path}') GROUP BY ALL"""
-    started = time.perf_counter()
-    rows = duckdb.sql(query).fetchall()
-    return time.perf_counter() - started, {(t, c): Decimal(v) for t, c, v in rows}
+    best = float("inf")
+    for _ in range(3):  # DuckDB's best of three: the yardstick is never the slow, cold run
+        started = time.perf_counter()
+        rows = duckdb.sql(query).fetchall()
+        best = min(best, time.perf_counter() - started)
+    return best, {(t, c): Decimal(v) for t, c, v in rows}
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lines", type=int, default=10_000_000)
-    parser.add_argument("--batch-size", type=int, default=5000, help="cost lines per Kafka batch (ingest's default)")
+    parser.add_argument("--batch-size", type=int, default=None, help="cost lines per Kafka batch (default: ingest's)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "allocation.json")
     args = parser.parse_args()
     spec = ruleset()
@@ -207,7 +210,9 @@ async def main() -> None:
 
                     started = time.perf_counter()
                     response = await client.post(
-                        f"{ingest.url}/v1/ingest", params={"batch_size": args.batch_size}, content=body()
+                        f"{ingest.url}/v1/ingest",
+                        params={"batch_size": args.batch_size} if args.batch_size else {},
+                        content=body(),
                     )
                     accepted = time.perf_counter()
                     response.raise_for_status()

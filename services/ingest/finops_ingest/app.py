@@ -29,7 +29,7 @@ from finops_runtime.app import ServiceRuntime
 from finops_runtime.settings import Settings
 
 SCHEMA = "ingest"
-DEFAULT_BATCH_SIZE = 5000
+DEFAULT_BATCH_SIZE = 20_000
 MAX_BATCH_SIZE = 50_000
 
 
