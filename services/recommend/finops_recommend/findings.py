@@ -1,0 +1,157 @@
+"""Rightsizing and idle rules on FOCUS data: each finding names a resource, its owner team and what removing (or
+shrinking) it saves per month, with the evidence behind it.
+
+Rules, judged on the last `window_days` days of a resource's daily cost, for resources still costing on the last
+day of the data:
+- stale snapshot: a snapshot (its resource id, SKU or service says so) seen for `stale_snapshot_days` or more;
+- storage with no compute: storage that costs money in a billing account, sub account and region where no compute
+  cost anything over the window, so there is nothing for it to be attached to;
+- steady tiny cost: a resource that has cost the same small amount every day for `steady_days` days or more (an
+  unattached address, an idle load balancer, a forgotten small instance): real work varies, idle capacity does not;
+- over-provisioned: a compute resource whose peak (p95) utilization, from a metrics feed, stays under
+  `overprovisioned_p95`: one size down halves its cost.
+A resource gets at most one finding, the first rule above that holds. Savings are the monthly run rate (the mean
+daily cost of the last `run_rate_days` days x 365.25 / 12), or half of it for a one-size-down.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
+from statistics import median
+
+from finops_contracts.money import Money
+from finops_contracts.recommendations import Kind
+
+CENT = Decimal("0.01")
+DAYS_PER_MONTH = Decimal("365.25") / 12
+
+
+@dataclass(frozen=True)
+class Settings:
+    window_days: int = 30
+    run_rate_days: int = 7
+    steady_days: int = 7
+    steady_tolerance: Decimal = Decimal("0.05")
+    """How far a day may be from the median, relative to it, and still count as the same cost."""
+    tiny_daily_cost: Decimal = Decimal("5")
+    """At most this per day (in the billing currency) is "tiny"."""
+    stale_snapshot_days: int = 30
+    overprovisioned_p95: float = 0.40
+    min_monthly_savings: Decimal = Decimal("1")
+    """Findings that would save less than this per month are not worth a person's time."""
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One resource's daily cost (EffectiveCost) and where it lives."""
+
+    provider_name: str
+    billing_account_id: str
+    sub_account_id: str
+    region_id: str
+    service_name: str
+    service_category: str
+    resource_id: str
+    team: str
+    currency: str
+    snapshot: bool
+    daily: Mapping[date, Decimal]
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: Kind
+    rule: str
+    resource: Resource
+    monthly_savings: Money
+    evidence: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def target(self) -> str:
+        r = self.resource
+        return f"resource/{r.provider_name}/{r.billing_account_id}/{r.resource_id}"
+
+
+def _run_rate(days: list[Decimal], settings: Settings) -> Decimal:
+    recent = days[-settings.run_rate_days :]
+    return sum(recent, Decimal(0)) / len(recent) * DAYS_PER_MONTH
+
+
+def _money(value: Decimal, currency: str) -> Money:
+    return Money(amount=value.quantize(CENT, rounding=ROUND_HALF_EVEN), currency=currency)
+
+
+def _steady_run(daily: Mapping[date, Decimal], last: date, settings: Settings) -> list[Decimal]:
+    """The costs of the consecutive days up to `last` that stay within the tolerance of their median."""
+    run: list[Decimal] = []
+    day = last
+    while daily.get(day, Decimal(0)) > 0:
+        candidate = [daily[day], *run]
+        mid = Decimal(median(candidate))
+        if any(abs(c - mid) > settings.steady_tolerance * mid for c in candidate):
+            break
+        run = candidate
+        day -= timedelta(days=1)
+    return run
+
+
+def judge(
+    resources: Iterable[Resource],
+    *,
+    last_day: date,
+    utilization_p95: Mapping[str, float] | None = None,
+    settings: Settings | None = None,
+) -> list[Finding]:
+    """The findings among `resources`, whose data ends on `last_day`, ordered by savings (largest first)."""
+    s = settings or Settings()
+    first = last_day - timedelta(days=s.window_days - 1)
+    alive = [r for r in resources if r.resource_id and r.daily.get(last_day, Decimal(0)) > 0]
+    compute_scopes = {
+        (r.billing_account_id, r.sub_account_id, r.region_id)
+        for r in resources
+        if r.service_category == "Compute" and any(c > 0 for d, c in r.daily.items() if d >= first)
+    }
+    metrics = utilization_p95 or {}
+    found = []
+    for r in alive:
+        window = {d: c for d, c in r.daily.items() if first <= d <= last_day}
+        days = [window.get(first + timedelta(days=i), Decimal(0)) for i in range(s.window_days)]
+        seen = [d for d, c in r.daily.items() if c > 0]
+        age = (last_day - min(seen)).days + 1
+        run_rate = _run_rate(days, s)
+        evidence: dict[str, object] = {
+            "days_seen": age,
+            "window_days": s.window_days,
+            "run_rate_per_month": str(run_rate.quantize(CENT)),
+            "last_day": last_day.isoformat(),
+            "service_name": r.service_name,
+            "service_category": r.service_category,
+            "region_id": r.region_id,
+        }
+        finding: Finding | None = None
+        if r.snapshot and age >= s.stale_snapshot_days:
+            finding = Finding(Kind.IDLE, "stale_snapshot", r, _money(run_rate, r.currency), evidence)
+        elif r.service_category == "Storage" and (r.billing_account_id, r.sub_account_id, r.region_id) not in (
+            compute_scopes
+        ):
+            evidence["compute_in_scope"] = "none"
+            finding = Finding(Kind.IDLE, "storage_without_compute", r, _money(run_rate, r.currency), evidence)
+        elif r.resource_id in metrics and r.service_category == "Compute":
+            p95 = metrics[r.resource_id]
+            if p95 < s.overprovisioned_p95:
+                evidence["utilization_p95"] = f"{p95:.4f}"
+                half = run_rate / 2
+                finding = Finding(Kind.RIGHTSIZING, "overprovisioned", r, _money(half, r.currency), evidence)
+        if finding is None:
+            steady = _steady_run(r.daily, last_day, s)
+            mid = Decimal(median(steady)) if steady else Decimal(0)
+            if len(steady) >= s.steady_days and mid <= s.tiny_daily_cost:
+                evidence.update(steady_days=len(steady), median_daily_cost=str(mid), min_daily_cost=str(min(steady)),
+                                max_daily_cost=str(max(steady)))  # fmt: skip
+                finding = Finding(Kind.IDLE, "steady_tiny_cost", r, _money(mid * DAYS_PER_MONTH, r.currency), evidence)
+        if finding is not None and finding.monthly_savings.amount >= s.min_monthly_savings:
+            found.append(finding)
+    return sorted(found, key=lambda f: (-f.monthly_savings.amount, f.target))

@@ -1,0 +1,198 @@
+"""The usage model: from a batch of cost lines (an Arrow frame), exact sums per commitment pool and hour (or day,
+when the bill is daily), net of the commitments already held; and the daily cost of every resource, for the
+rightsizing, idle and anomaly rules.
+
+A commitment pool is the usage one commitment program can cover. The programs planned by default are the
+flexible ones, which apply across regions and instance families of a billing account: AWS Compute Savings Plans
+(EC2, Fargate and Lambda are all service category Compute), Azure savings plans for compute and GCP flexible
+(spend-based) committed use discounts. The pool key is `<program>/<billing account>`.
+
+On-demand-equivalent cost of a line, what it would have cost with no commitment:
+- a line a commitment covered (CommitmentDiscountStatus `Used`): its ContractedCost, else its ListCost, else its
+  EffectiveCost (the amortized commitment cost: no savings visible);
+- an unused-commitment line (`Unused`): nothing; it is commitment cost that covered no usage (waste);
+- any other usage line: its EffectiveCost, what was paid on demand.
+The planner buys for `on_demand_equivalent - covered`, the usage that existing commitments did not cover.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from finops_contracts.costframe import widest_decimal
+from finops_recommend.prices import Program
+
+UNALLOCATED = "unallocated"
+TEAM_TAG = "team"
+POOL_AMOUNTS = ("on_demand_equivalent", "covered", "commitment_cost", "unused_commitment_cost", "on_demand_cost")
+POOL_KEYS = ("billing_account_id", "provider_name", "pool", "bucket", "grain_hours", "billing_currency", "team")
+RESOURCE_KEYS = (
+    "billing_account_id", "sub_account_id", "provider_name", "region_id", "service_name", "service_category",
+    "resource_id", "team", "snapshot", "day", "billing_currency",
+)  # fmt: skip
+RESOURCE_AMOUNTS = ("effective_cost", "billed_cost")
+
+_PROGRAMS = (
+    (("amazon", "aws"), Program.AWS_COMPUTE_SAVINGS_PLAN),
+    (("microsoft", "azure"), Program.AZURE_SAVINGS_PLAN),
+    (("google", "gcp"), Program.GCP_FLEXIBLE_CUD),
+)
+
+
+def program_of(provider_name: str) -> Program | None:
+    """The commitment program planned for a provider's compute, None for providers the price table lacks."""
+    name = provider_name.lower()
+    for words, program in _PROGRAMS:
+        if any(w in name for w in words):
+            return program
+    return None
+
+
+def pool_key(program: Program | str, billing_account_id: str) -> str:
+    return f"{Program(program).value}/{billing_account_id}"
+
+
+def team_of(tags: str | None) -> str:
+    """The owner team from the FOCUS Tags JSON: the `team` tag (any case), else "unallocated"."""
+    if not tags:
+        return UNALLOCATED
+    try:
+        parsed = json.loads(tags)
+    except ValueError:
+        return UNALLOCATED
+    if not isinstance(parsed, dict):
+        return UNALLOCATED
+    for key, value in parsed.items():
+        if str(key).strip().lower() == TEAM_TAG and str(value).strip():
+            return str(value).strip()
+    return UNALLOCATED
+
+
+def _teams(frame: pa.Table) -> pa.Array:
+    tags = frame.column("tags").combine_chunks().dictionary_encode()
+    names = pa.array([*(team_of(t) for t in tags.dictionary.to_pylist()), UNALLOCATED], pa.string())
+    return pc.take(names, tags.indices.fill_null(len(tags.dictionary)))
+
+
+def _common(frame: pa.Table, names: tuple[str, ...]) -> tuple[pa.DataType, dict[str, pa.ChunkedArray]]:
+    target = widest_decimal(frame.schema.field(n).type for n in names)
+    return target, {n: frame.column(n).cast(target) for n in names}
+
+
+def pool_usage(frame: pa.Table) -> pa.Table:
+    """Exact sums per pool, bucket (an hour, or a day for daily lines) and team of a batch's compute usage."""
+    programs = {p: program_of(p) for p in pc.unique(frame.column("provider_name")).to_pylist()}
+    eligible = pc.and_(
+        pc.equal(pc.fill_null(frame.column("service_category"), ""), "Compute"),
+        pc.is_in(
+            frame.column("provider_name"), pa.array([p for p, g in programs.items() if g is not None], pa.string())
+        ),
+    )
+    eligible = pc.and_(eligible, pc.is_in(frame.column("charge_category"), pa.array(["Usage", "Purchase"])))
+    lines = frame.filter(eligible)
+    if lines.num_rows == 0:
+        return pa.table({k: [] for k in (*POOL_KEYS, *POOL_AMOUNTS)})
+    money, cols = _common(lines, ("effective_cost", "contracted_cost", "list_cost"))
+    zero = pa.scalar(0, money)
+    status = pc.utf8_lower(pc.fill_null(lines.column("commitment_discount_status"), ""))
+    used, unused = pc.equal(status, "used"), pc.equal(status, "unused")
+    # purchases of commitments (upfront fees) are not usage: they count neither as usage nor, here, as waste
+    usage_line = pc.equal(lines.column("charge_category"), "Usage")
+    effective = pc.fill_null(cols["effective_cost"], zero)
+    listed = pc.if_else(pc.greater(pc.fill_null(cols["list_cost"], zero), zero), cols["list_cost"], effective)
+    contracted = pc.fill_null(cols["contracted_cost"], zero)
+    undiscounted = pc.if_else(pc.greater(contracted, zero), contracted, listed)
+    plain = pc.and_(usage_line, pc.invert(pc.or_(used, unused)))
+    on_demand_cost = pc.if_else(plain, effective, zero)
+    covered = pc.if_else(pc.and_(usage_line, used), undiscounted, zero)
+    committed = pc.and_(usage_line, pc.or_(used, unused))
+    start = lines.column("charge_period_start")
+    hours = pc.divide(pc.cast(pc.subtract(lines.column("charge_period_end"), start), pa.int64()), 3_600_000_000)
+    daily = pc.greater(hours, 1)
+    bucket = pc.if_else(daily, pc.floor_temporal(start, unit="day"), pc.floor_temporal(start, unit="hour"))
+    pools = pa.array(
+        [pool_key(programs[p], a) for p, a in zip(lines.column("provider_name").to_pylist(),
+                                                  lines.column("billing_account_id").to_pylist(), strict=True)],
+        pa.string(),
+    )  # fmt: skip
+    table = pa.table(
+        {
+            "billing_account_id": lines.column("billing_account_id"),
+            "provider_name": lines.column("provider_name"),
+            "pool": pools,
+            "bucket": bucket,
+            "grain_hours": pc.if_else(daily, pa.scalar(24, pa.int32()), pa.scalar(1, pa.int32())),
+            "billing_currency": lines.column("billing_currency"),
+            "team": _teams(lines),
+            "on_demand_equivalent": pc.if_else(plain, effective, covered),
+            "covered": covered,
+            "commitment_cost": pc.if_else(committed, effective, zero),
+            "unused_commitment_cost": pc.if_else(pc.and_(usage_line, unused), effective, zero),
+            "on_demand_cost": on_demand_cost,
+        }
+    )
+    return _sum(table, POOL_KEYS, POOL_AMOUNTS)
+
+
+def resource_days(frame: pa.Table) -> pa.Table:
+    """Exact EffectiveCost and BilledCost per resource (or per service and region for lines without one), team
+    and charge day."""
+    text = {n: pc.fill_null(frame.column(n), "") for n in RESOURCE_KEYS if n not in ("team", "snapshot", "day")}
+    names = pc.utf8_lower(pc.binary_join_element_wise(text["resource_id"], pc.fill_null(frame.column("sku_id"), ""),
+                                                      text["service_name"], " "))  # fmt: skip
+    _, amounts = _common(frame, RESOURCE_AMOUNTS)
+    table = pa.table(
+        {
+            **text,
+            "team": _teams(frame),
+            "snapshot": pc.match_substring(names, "snapshot"),
+            "day": pc.cast(pc.floor_temporal(frame.column("charge_period_start"), unit="day"), pa.date32()),
+            **amounts,
+        }
+    ).select([*RESOURCE_KEYS, *RESOURCE_AMOUNTS])
+    return _sum(table, RESOURCE_KEYS, RESOURCE_AMOUNTS)
+
+
+def _sum(table: pa.Table, keys: tuple[str, ...], amounts: tuple[str, ...]) -> pa.Table:
+    # sums in 76 digits: a batch of a million lines of 38-digit decimals cannot overflow them
+    wide = {a: table.column(a).cast(pa.decimal256(76, table.schema.field(a).type.scale)) for a in amounts}
+    for name, column in wide.items():
+        table = table.set_column(table.schema.get_field_index(name), name, column)
+    grouped = table.group_by(list(keys), use_threads=False).aggregate([(a, "sum") for a in amounts])
+    return grouped.rename_columns([*keys, *amounts])
+
+
+# --- series for the planner -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Series:
+    """An hourly series starting at `start` (an hour boundary, UTC)."""
+
+    start: datetime
+    values: np.ndarray
+
+    @property
+    def end(self) -> datetime:
+        """The first hour after the series."""
+        return self.start + timedelta(hours=int(self.values.size))
+
+
+def hourly(buckets: list[tuple[datetime, int, float]]) -> Series | None:
+    """An hourly series from (bucket start, hours it spans, amount) rows; a day's amount is spread evenly over its
+    hours, hours with no row are zero."""
+    if not buckets:
+        return None
+    start = min(b for b, _, _ in buckets)
+    end = max(b + timedelta(hours=h) for b, h, _ in buckets)
+    values = np.zeros(int((end - start).total_seconds() // 3600))
+    for bucket, hours, amount in buckets:
+        i = int((bucket - start).total_seconds() // 3600)
+        values[i : i + hours] += amount / hours
+    return Series(start, values)
