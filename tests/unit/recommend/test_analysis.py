@@ -1,0 +1,82 @@
+"""From the usage model to drafts: KPIs by hand, a plan owned by the pool's main team, one anomaly per incident,
+and recommendation ids that a rerun on the same data computes again."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+from finops_contracts.recommendations import Kind
+from finops_recommend import analysis, runs
+
+T0 = datetime(2024, 9, 1, tzinfo=UTC)
+SETTINGS = analysis.Settings()
+
+
+def test_kpis_follow_the_finops_definitions():
+    row = dict(
+        pool="aws_compute_savings_plan/acct", provider_name="AWS", billing_account_id="acct", currency="USD",
+        month=T0, on_demand_equivalent=Decimal("100"), covered=Decimal("60"), commitment_cost=Decimal("40"),
+        unused=Decimal("4"), on_demand_cost=Decimal("40"),
+    )  # fmt: skip
+
+    (kpi,) = analysis.kpis([row])
+
+    assert kpi.actual_cost.amount == Decimal("80")
+    assert kpi.savings.amount == Decimal("20")
+    assert kpi.effective_savings_rate == Decimal("0.2000")
+    assert kpi.coverage == Decimal("0.6000")
+    assert kpi.utilization == Decimal("0.9000")
+    assert kpi.unused_commitment_cost.amount == Decimal("4")
+
+
+def test_a_pool_with_steady_usage_gets_a_plan_owned_by_its_main_team():
+    hours = [(T0 + timedelta(hours=h), 1, Decimal(10) + Decimal(h % 24) / 4) for h in range(24 * 30)]
+    key = ("aws_compute_savings_plan/acct", "USD")
+    teams = {key: [("payments", Decimal("7000")), ("search", Decimal("1000"))]}
+
+    (plan,) = analysis.commitment_plans({key: hours}, teams, SETTINGS)
+
+    assert plan.kind is Kind.COMMITMENT_PLAN and plan.owner_team == "payments"
+    assert plan.savings.amount > 0 and plan.savings.currency == "USD"
+    assert plan.purchases[0].start == T0 + timedelta(days=30)
+    assert plan.evidence["team_shares"] == {"payments": "0.8750", "search": "0.1250"}
+    assert all(not isinstance(v, float) for v in plan.evidence.values())
+
+
+def test_too_little_history_gives_no_plan():
+    hours = [(T0 + timedelta(hours=h), 1, Decimal(10)) for h in range(100)]
+
+    assert analysis.commitment_plans({("aws_compute_savings_plan/acct", "USD"): hours}, {}, SETTINGS) == []
+
+
+def test_a_recent_spike_is_one_anomaly_of_the_team_attributed_to_the_resource():
+    rows = []
+    for d in range(42):
+        day = date(2024, 9, 1) + timedelta(days=d)
+        rows.append(dict(team="ml", currency="USD", day=day, service_name="Amazon EC2", billing_account_id="a",
+                         resource_id="i-steady", cost=Decimal("100")))  # fmt: skip
+        if d >= 39:
+            rows.append(dict(team="ml", currency="USD", day=day, service_name="Amazon SageMaker",
+                             billing_account_id="a", resource_id="gpu-1", cost=Decimal("400")))  # fmt: skip
+
+    (incident,) = analysis.anomalies(rows, SETTINGS)
+
+    assert incident.kind is Kind.ANOMALY and incident.owner_team == "ml"
+    assert incident.evidence["start"] == "2024-10-10" and incident.evidence["days"] == 3
+    assert incident.savings.amount == Decimal("12175.00")  # 400 a day for a month
+    assert {(c["dimension"], c["key"]) for c in incident.evidence["contributors"]} >= {("resource", "gpu-1")}
+
+
+def test_ids_and_fingerprints_are_the_same_on_a_rerun_and_change_with_the_month():
+    draft = analysis.Draft(
+        kind=Kind.IDLE, target="resource/AWS/a/eip-1", generation="2024-10", title="t", owner_team="search",
+        personas=(), savings=analysis.Money(amount=Decimal("3.65"), currency="USD"), evidence={"rule": "x"},
+        as_of=T0,
+    )  # fmt: skip
+    later = analysis.Draft(**{**draft.__dict__, "generation": "2024-11"})
+
+    assert runs.recommendation_id(draft) == runs.recommendation_id(analysis.Draft(**draft.__dict__))
+    assert runs.recommendation_id(draft) != runs.recommendation_id(later)
+    content = runs._content(draft, runs.recommendation_id(draft))
+    assert runs.fingerprint(content) == runs.fingerprint(dict(reversed(content.items())))

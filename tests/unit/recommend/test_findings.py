@@ -1,0 +1,85 @@
+"""Rightsizing and idle rules on hand-made daily costs."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+from finops_contracts.recommendations import Kind
+from finops_recommend.findings import Resource, Settings, judge
+
+LAST = date(2024, 9, 30)
+
+
+def resource(resource_id: str, costs: list[str], **fields: object) -> Resource:
+    daily = {LAST - timedelta(days=len(costs) - 1 - i): Decimal(c) for i, c in enumerate(costs)}
+    base: dict[str, object] = dict(
+        provider_name="AWS", billing_account_id="acct", sub_account_id="prod", region_id="us-east-1",
+        service_name="Amazon EC2", service_category="Compute", resource_id=resource_id, team="payments",
+        currency="USD", snapshot=False,
+    )  # fmt: skip
+    return Resource(**{**base, **fields}, daily=daily)
+
+
+def by_id(findings) -> dict:
+    return {f.resource.resource_id: f for f in findings}
+
+
+def test_a_steady_tiny_cost_is_idle_and_saves_its_monthly_cost():
+    steady = resource("eip-1", ["0.50"] * 10, service_category="Networking")
+
+    (found,) = judge([steady], last_day=LAST)
+
+    assert found.kind is Kind.IDLE and found.rule == "steady_tiny_cost"
+    assert found.monthly_savings.amount == Decimal("15.22")  # 0.50 x 365.25 / 12
+    assert found.monthly_savings.currency == "USD"
+    assert found.evidence["steady_days"] == 10
+    assert found.target == "resource/AWS/acct/eip-1"
+
+
+def test_varying_large_short_lived_or_gone_resources_are_not_idle():
+    varying = resource("i-busy", ["0.50", "0.90"] * 5)
+    large = resource("i-big", ["50"] * 10)
+    young = resource("i-new", ["0.50"] * 6)
+    gone = resource("i-old", ["0.50"] * 10 + ["0"])
+
+    assert judge([varying, large, young, gone], last_day=LAST) == []
+
+
+def test_storage_in_a_place_with_no_compute_is_idle():
+    compute = resource("i-1", ["20", "30"] * 5)
+    attached = resource("vol-1", ["3", "4"] * 5, service_category="Storage")
+    orphan = resource("vol-2", ["3", "4"] * 5, service_category="Storage", region_id="eu-west-1", team="data")
+
+    found = by_id(judge([compute, attached, orphan], last_day=LAST))
+
+    assert set(found) == {"vol-2"}
+    assert found["vol-2"].rule == "storage_without_compute" and found["vol-2"].resource.team == "data"
+    assert found["vol-2"].monthly_savings.amount == Decimal("108.71")  # mean of the last 7 days (25 / 7) x 30.4375
+
+
+def test_a_snapshot_older_than_the_threshold_is_stale():
+    old = resource("snap-1", ["0.20", "0.30"] * 20, service_category="Storage", snapshot=True)
+    new = resource("snap-2", ["0.20", "0.30"] * 5, service_category="Storage", snapshot=True)
+
+    found = by_id(judge([old, new, resource("i-1", ["9", "8"] * 20)], last_day=LAST))
+
+    assert found["snap-1"].rule == "stale_snapshot"
+    assert "snap-2" not in found or found["snap-2"].rule != "stale_snapshot"
+
+
+def test_an_instance_with_low_peak_utilization_is_rightsized_to_half():
+    instance = resource("i-1", ["10", "12"] * 5)
+
+    (found,) = judge([instance], last_day=LAST, utilization_p95={"i-1": 0.15})
+
+    assert found.kind is Kind.RIGHTSIZING and found.rule == "overprovisioned"
+    assert found.monthly_savings.amount == Decimal("169.58")  # half of the last 7 days' mean (78 / 7) x 30.4375
+    assert judge([instance], last_day=LAST, utilization_p95={"i-1": 0.75}) == []
+
+
+def test_findings_below_the_minimum_savings_are_dropped():
+    tiny = resource("eip-1", ["0.01"] * 10)
+
+    assert judge([tiny], last_day=LAST) == []
+    assert len(judge([tiny], last_day=LAST, settings=Settings(min_monthly_savings=Decimal("0.1")))) == 1

@@ -1,0 +1,109 @@
+"""The usage model: on-demand-equivalent usage per commitment pool and hour, net of existing commitments, owner
+teams from tags, daily resource cost; and the hourly series the planner reads."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import numpy as np
+
+from finops_contracts.costframe import frame_of
+from finops_contracts.events import CostLine
+from finops_recommend import usage
+
+T0 = datetime(2024, 9, 1, tzinfo=UTC)
+
+
+def line(**fields: object) -> CostLine:
+    base: dict[str, object] = dict(
+        billing_account_id="acct", billing_period_start=T0, billing_period_end=T0 + timedelta(days=30),
+        charge_period_start=T0, charge_period_end=T0 + timedelta(hours=1), charge_category="Usage",
+        billing_currency="USD", billed_cost=Decimal("1.50"), effective_cost=Decimal("1.50"),
+        provider_name="Amazon Web Services", service_name="Amazon EC2", service_category="Compute",
+        resource_id="i-1", tags={"team": "payments"},
+    )  # fmt: skip
+    return CostLine(**{**base, **fields})
+
+
+def rows(table) -> list[dict]:
+    return sorted(table.to_pylist(), key=lambda r: (str(r.get("bucket")), r.get("team"), str(r.get("resource_id"))))
+
+
+def test_usage_is_counted_at_on_demand_rates_net_of_commitments():
+    frame = frame_of([
+        line(),
+        line(commitment_discount_status="Used", billed_cost=Decimal(0), effective_cost=Decimal("0.70"),
+             list_cost=Decimal("1.10"), contracted_cost=Decimal("1.00")),
+        line(commitment_discount_status="Unused", billed_cost=Decimal(0), effective_cost=Decimal("0.30")),
+    ])  # fmt: skip
+
+    (hour,) = rows(usage.pool_usage(frame))
+
+    assert hour["pool"] == "aws_compute_savings_plan/acct"
+    assert hour["bucket"] == T0 and hour["grain_hours"] == 1 and hour["team"] == "payments"
+    assert hour["on_demand_equivalent"] == Decimal("2.50")  # 1.50 on demand + 1.00 contracted for the covered line
+    assert hour["covered"] == Decimal("1.00")
+    assert hour["commitment_cost"] == Decimal("1.00")  # 0.70 used + 0.30 unused
+    assert hour["unused_commitment_cost"] == Decimal("0.30")
+    assert hour["on_demand_cost"] == Decimal("1.50")
+
+
+def test_covered_usage_falls_back_to_list_cost_then_effective_cost():
+    frame = frame_of([
+        line(commitment_discount_status="Used", effective_cost=Decimal("0.70"), list_cost=Decimal("1.10")),
+        line(commitment_discount_status="Used", effective_cost=Decimal("0.40"), resource_id="i-2"),
+    ])  # fmt: skip
+
+    (hour,) = rows(usage.pool_usage(frame))
+
+    assert hour["covered"] == hour["on_demand_equivalent"] == Decimal("1.50")
+
+
+def test_only_compute_of_providers_with_a_program_is_pooled_and_daily_lines_stay_daily():
+    frame = frame_of([
+        line(service_category="Storage"),
+        line(provider_name="Oracle"),
+        line(provider_name="Microsoft", charge_period_start=T0 + timedelta(hours=5),
+             charge_period_end=T0 + timedelta(days=1), tags={}),
+    ])  # fmt: skip
+
+    (day,) = rows(usage.pool_usage(frame))
+
+    assert day["pool"] == "azure_savings_plan/acct"
+    assert day["bucket"] == T0 and day["grain_hours"] == 24
+    assert day["team"] == usage.UNALLOCATED
+
+
+def test_team_comes_from_the_team_tag_in_any_case():
+    assert usage.team_of('{"Team": " search "}') == "search"
+    assert usage.team_of('{"owner": "x"}') == usage.UNALLOCATED
+    assert usage.team_of("not json") == usage.UNALLOCATED
+    assert usage.team_of(None) == usage.UNALLOCATED
+
+
+def test_resource_days_sum_exactly_per_resource_team_and_day_and_spot_snapshots():
+    frame = frame_of([
+        line(effective_cost=Decimal("0.1000000001")),
+        line(effective_cost=Decimal("0.2"), charge_period_start=T0 + timedelta(hours=3),
+             charge_period_end=T0 + timedelta(hours=4)),
+        line(resource_id="snap-1", sku_id="EBS:SnapshotUsage", service_category="Storage", tags={"team": "data"}),
+        line(resource_id=None, tags={}),
+    ])  # fmt: skip
+
+    by_resource = {r["resource_id"]: r for r in usage.resource_days(frame).to_pylist()}
+
+    assert by_resource["i-1"]["effective_cost"] == Decimal("0.3000000001")
+    assert by_resource["i-1"]["day"] == T0.date() and not by_resource["i-1"]["snapshot"]
+    assert by_resource["snap-1"]["snapshot"] and by_resource["snap-1"]["team"] == "data"
+    assert by_resource[""]["team"] == usage.UNALLOCATED
+
+
+def test_hourly_series_spreads_a_day_over_its_hours_and_fills_gaps_with_zero():
+    series = usage.hourly([(T0, 24, 48.0), (T0 + timedelta(hours=30), 1, 5.0)])
+
+    assert series is not None
+    assert series.start == T0 and series.end == T0 + timedelta(hours=31)
+    assert np.allclose(series.values[:24], 2.0)
+    assert np.allclose(series.values[24:30], 0.0) and series.values[30] == 5.0
+    assert usage.hourly([]) is None
