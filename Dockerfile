@@ -30,6 +30,7 @@ RUN pip install --no-cache-dir -c constraints.txt \
         ./libs/runtime \
         ./services/ingest \
         ./services/allocation \
+        ./services/recommend \
     && pip check
 
 # ---------------------------------------------------------------- runtime stage
@@ -55,7 +56,7 @@ ENV PATH=/opt/venv/bin:$PATH \
 WORKDIR /tmp
 USER 10001:10001
 
-# ingest listens on 8001, allocation on 8002 (FINOPS_HTTP_PORT).
+# ingest listens on 8001, allocation on 8002, recommend on 8003 (FINOPS_HTTP_PORT).
 EXPOSE 8001 8002
 
 # Uses FINOPS_HTTP_PORT; set it explicitly for every service other than ingest.

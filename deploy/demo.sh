@@ -9,7 +9,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 RUN="$ROOT/.local/run"
 LOGS="$ROOT/.local/logs"
-SERVICES=(ingest:8001 allocation:8002)
+SERVICES=(ingest:8001 allocation:8002 recommend:8003)
 
 say() { printf '[demo] %s\n' "$*" >&2; }
 
@@ -35,6 +35,7 @@ bash deploy/install.sh
 endpoints="$(bash deploy/local/dev.sh start)"  # exits here, with dev.sh's reason, when Kafka or PostgreSQL fail
 eval "$endpoints"
 export KAFKA_BOOTSTRAP_SERVERS DATABASE_URL
+export FINOPS_ADMIN_TOKEN="${FINOPS_ADMIN_TOKEN:-demo-admin}"  # the first admin API token (stored hashed)
 mkdir -p "$RUN" "$LOGS"
 stop_services
 

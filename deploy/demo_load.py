@@ -5,6 +5,7 @@ Exits non-zero when any BilledCost or EffectiveCost total per billing account an
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from decimal import Decimal
@@ -32,6 +33,19 @@ def wait_ready(client: httpx.Client, url: str, timeout: float = 120) -> None:
     sys.exit(f"{url} is not ready after {timeout}s: see .local/logs/")
 
 
+DEMO_RULES = {
+    "rules": [
+        {"name": "network", "priority": 1, "match": [{"field": "service_category", "value": "Networking"}],
+         "pool": "network"},
+        {"name": "business-unit", "priority": 10, "match": [{"field": "tag:business_unit", "op": "exists"}],
+         "assign": {"cost_center": "{tag:business_unit}"}},
+        {"name": "application", "priority": 20, "match": [{"field": "tag:application", "op": "exists"}],
+         "assign": {"product": "{tag:application}"}},
+    ],
+    "pools": [{"name": "network", "method": "proportional", "by": "cost_center"}],
+}  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--file", type=Path, default=None, help="a FOCUS CSV (default: the shared sample)")
@@ -42,9 +56,13 @@ def main() -> None:
     if bill is None:
         bill = SAMPLE if SAMPLE.exists() else write_focus_csv(ROOT / ".local" / "demo_bill.csv", rows=5000)
     expected = file_totals(bill)
+    admin = {"Authorization": f"Bearer {os.environ.get('FINOPS_ADMIN_TOKEN', 'demo-admin')}"}
     with httpx.Client(timeout=120) as client:
         wait_ready(client, args.ingest)
         wait_ready(client, args.allocation)
+        rules = client.put(f"{args.allocation}/v1/allocation/rules", json=DEMO_RULES, headers=admin)
+        if rules.status_code != 200:
+            sys.exit(f"allocation refused the demo rules: {rules.status_code} {rules.text}")
         response = client.post(f"{args.ingest}/v1/ingest", params={"name": bill.name}, content=bill.read_bytes())
         if response.status_code not in (200, 201):
             sys.exit(f"ingest refused {bill}: {response.status_code} {response.text}")
@@ -61,6 +79,11 @@ def main() -> None:
             if rows >= expected_lines:
                 break
             time.sleep(0.3)
+        periods = sorted({p["billing_period_start"][:7] for p in report["periods"]})
+        chargeback = {
+            period: client.get(f"{args.allocation}/v1/chargeback", params={"period": period}, headers=admin).json()
+            for period in periods
+        }
     allocated = {(r["billing_account_id"], r["billing_currency"].strip()): r for r in got}
     print(
         f"\n{'billing account':<55} {'cur':<4} {'BilledCost file':>20} {'allocated':>20} "
@@ -76,11 +99,20 @@ def main() -> None:
         print(
             f"{account[-55:]:<55} {currency:<4} " + " ".join(f"{c:>20}" for c in cells) + f"  {'yes' if ok else 'NO'}"
         )
+    for period, body in chargeback.items():
+        top = sorted(body["rows"], key=lambda r: -Decimal(r["effective_cost"]))[:8]
+        total = sum(Decimal(r["effective_cost"]) for r in body["rows"])
+        print(f"\nchargeback {period} (EffectiveCost by cost center = business_unit tag; network cost shared):")
+        for r in top:
+            print(f"  {r['name'][:40]:<40} {r['currency']:<4} {Decimal(r['effective_cost']):>20.10f}")
+        print(f"  {'... all ' + str(len(body['rows'])) + ' cost centers':<40} {'':<4} {total:>20.10f}")
     print(f"""
 The platform is running:
   ingest      {args.ingest}   POST /v1/ingest (a billing file as the body), GET /v1/ingest/files
               or from a shell: .venv/bin/finops ingest FILE
-  allocation  {args.allocation}   GET /v1/allocation/totals, GET /v1/allocation/by-owner
+  allocation  {args.allocation}   GET /v1/showback, /v1/chargeback?period=YYYY-MM, PUT /v1/allocation/rules,
+              POST /v1/periods/close, /v1/budgets, /v1/unit-costs ... (Authorization: Bearer $FINOPS_ADMIN_TOKEN,
+              demo-admin unless set; POST /v1/tokens issues role tokens)
   every service: /health, /ready, /metrics;  logs: .local/logs/;  stop it all: make down""")
     if not all_ok:
         sys.exit("allocation's totals do not equal the file's totals")

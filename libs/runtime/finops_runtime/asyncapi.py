@@ -23,6 +23,7 @@ from finops_runtime.app import ServiceRuntime
 SERVICES = {
     "ingest": "finops_ingest.app:build_runtime",
     "allocation": "finops_allocation.app:build_runtime",
+    "recommend": "finops_recommend.app:build_runtime",
 }
 
 _HEADERS = {

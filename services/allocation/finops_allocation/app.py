@@ -138,7 +138,10 @@ def build_runtime(settings: AllocationSettings | None = None, **fields: object) 
         publishes=[CostAllocated, JournalExported, BudgetAlerted, CoverageMeasured, UnitCostReported],
         description="Allocates ingested cost to owners (team, else application tag) and announces each allocation.",
     )
-    runtime.subscribe(BUSINESS, group=CONSUMER_GROUP, handlers={BusinessMetricReported.TYPE: on_business_metric})
+    # A group of its own: the business topic's members never make the cost consumers rebalance.
+    runtime.subscribe(
+        BUSINESS, group=f"{CONSUMER_GROUP}-business", handlers={BusinessMetricReported.TYPE: on_business_metric}
+    )
     runtime.subscribe(
         COST,
         group=CONSUMER_GROUP,

@@ -100,8 +100,14 @@ def run(facts: Iterable[Fact], ruleset: RuleSet, *, decided: dict[object, Assign
         pool = ruleset.pool(name)
         weights = _weights(pool, currency, direct)
         dims = pool_dims[name]
-        billed_shares = _split(billed, pool, weights, currency)
-        effective_shares = _split(effective, pool, weights, currency)
+        try:
+            billed_shares = _split(billed, pool, weights, currency)
+            effective_shares = _split(effective, pool, weights, currency)
+        except SplitError:
+            # Nothing to split over (no target has direct cost in this currency, say): the pool stays visible
+            # as its own unallocated line rather than failing the period.
+            lines.append(Line(account, currency, *(UNALLOCATED,) * 4, "shared", name, billed, effective, count))
+            continue
         first = True
         for target in sorted(billed_shares):
             values = {**{d: dims[d] if dims[d] != UNALLOCATED else "shared" for d in DIMENSIONS}, pool.by: target}

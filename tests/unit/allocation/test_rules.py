@@ -127,3 +127,13 @@ def test_allocated_totals_equal_the_input_exactly_and_every_line_lands_once(rule
         g[1] += line.effective_cost
         g[2] += line.line_count
     assert got == expected
+
+
+def test_a_pool_with_nothing_to_split_over_stays_visible_as_unallocated():
+    facts = [Fact("acct", "EUR", facet(service_category="Networking"), {}, Decimal("2.50"), Decimal("2.50"), 2)]
+
+    [line] = run(facts, RULES)
+
+    assert (line.kind, line.pool, line.team, line.billed_cost, line.line_count) == (
+        "shared", "network", UNALLOCATED, Decimal("2.50"), 2,
+    )  # fmt: skip
