@@ -1,0 +1,139 @@
+"""The notify service: consumes every topic, routes events to subscribers through a PostgreSQL delivery queue,
+and delivers them from background workers (email, Slack, Teams, signed webhooks) and a resumable SSE stream."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import asyncpg
+from faststream.asgi import AsgiFastStream
+from pydantic import SecretStr
+
+from finops_contracts.cloudevents import Envelope
+from finops_contracts.events import EVENT_TYPES, Event
+from finops_contracts.recommendations import RECOMMENDATION_EVENTS  # noqa: F401  (registers their types)
+from finops_contracts.topics import ALLOCATION, COST, INGEST, RECOMMENDATION
+from finops_notify import api, channels, digest, policy, queue, routing, worker
+from finops_notify.vault import Vault
+from finops_runtime.app import ServiceRuntime
+from finops_runtime.settings import Settings
+
+SCHEMA = "notify"
+CONSUMER_GROUP = "notify"
+
+
+class NotifySettings(Settings):
+    service_name: str = "notify"
+    http_port: int = 8004
+    notify_secret_key: SecretStr | None = None
+    """FINOPS_NOTIFY_SECRET_KEY: encrypts webhook secrets and Slack/Teams URLs at rest."""
+    webhook_allowlist: str = ""
+    """FINOPS_WEBHOOK_ALLOWLIST: hosts (or host:port) in loopback or private ranges that webhooks may call."""
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "finops@localhost"
+    smtp_starttls: bool = False
+    delivery_concurrency: int = 32
+    delivery_max_attempts: int = 8
+    retry_base_s: float = 2.0
+    retry_cap_s: float = 600.0
+    breaker_threshold: int = 5
+    breaker_cooldown_s: float = 30.0
+    http_timeout_s: float = 10.0
+    digest_weekday: int = 0
+    digest_hour: int = 8
+    stream_poll_s: float = 0.25
+
+    def allowlist(self) -> frozenset[str]:
+        return frozenset(h.strip().lower() for h in self.webhook_allowlist.split(",") if h.strip())
+
+    def smtp(self) -> channels.Smtp | None:
+        if not self.smtp_host:
+            return None
+        return channels.Smtp(
+            host=self.smtp_host,
+            port=self.smtp_port,
+            sender=self.smtp_from,
+            username=self.smtp_username,
+            password=self.smtp_password.get_secret_value() if self.smtp_password else None,
+            starttls=self.smtp_starttls,
+        )
+
+    def smtp_endpoint(self) -> str:
+        return f"smtp://{self.smtp_host or 'unconfigured'}:{self.smtp_port}"
+
+    def worker(self) -> worker.WorkerSettings:
+        return worker.WorkerSettings(
+            concurrency=self.delivery_concurrency,
+            http_timeout_s=self.http_timeout_s,
+            retry=policy.Retry(
+                max_attempts=self.delivery_max_attempts, base_s=self.retry_base_s, cap_s=self.retry_cap_s
+            ),
+            breaker=policy.Breaker(threshold=self.breaker_threshold, cooldown_s=self.breaker_cooldown_s),
+            allowlist=self.allowlist(),
+        )
+
+
+def on_event_for(settings: NotifySettings):
+    smtp_endpoint = settings.smtp_endpoint()
+
+    async def on_event(conn: asyncpg.Connection, envelope: Envelope, event: Event) -> None:
+        """Route the event; record its notification and one queued delivery per subscriber it concerns."""
+        payload = json.loads(event.model_dump_json())
+        n = routing.route(envelope.type, envelope.subject, payload)
+        if n is None:
+            return
+        notification_id = await queue.add_notification(conn, envelope, n, payload)
+        if notification_id is None or not n.immediate:
+            return
+        await queue.enqueue(conn, notification_id, n, await queue.active_subscribers(conn), smtp_endpoint=smtp_endpoint)
+
+    return on_event
+
+
+def build_runtime(settings: NotifySettings | None = None, **fields: object) -> ServiceRuntime:
+    """The notify service's runtime: subscriptions, delivery workers, stream sequencer, digest loop and routes."""
+    settings = settings or NotifySettings(**fields)
+    runtime = ServiceRuntime(
+        settings,
+        schema=SCHEMA,
+        migrations=Path(__file__).parent / "migrations",
+        topics=[INGEST, ALLOCATION, RECOMMENDATION, COST],
+        publishes=(),
+        description="Routes platform events to the personas who act on them: email, Slack, Teams, signed "
+        "webhooks with retries, circuit breakers and a dead-letter log, and a resumable server-sent event stream.",
+    )
+    on_event = on_event_for(settings)
+    # One group per topic, so a burst of cost batches never rebalances or holds up the alert consumers.
+    for topic in (INGEST, ALLOCATION, RECOMMENDATION, COST):
+        handled = {t: on_event for t, model in EVENT_TYPES.items() if model.TOPIC == topic and routing.routed(t)}
+        runtime.subscribe(topic, group=f"{CONSUMER_GROUP}-{topic.name.split('.')[1]}", handlers=handled)
+    vault = Vault(settings.notify_secret_key.get_secret_value() if settings.notify_secret_key else None)
+    api.add_routes(runtime, settings=settings, vault=vault)
+
+    def start() -> list[asyncio.Task[None]]:
+        deliverer = worker.Deliverer(runtime.pool, settings=settings.worker(), vault=vault, smtp=settings.smtp())
+        return [
+            asyncio.create_task(deliverer.run(), name="notify-delivery"),
+            asyncio.create_task(worker.sequencer(runtime.pool), name="notify-sequencer"),
+            asyncio.create_task(
+                digest.loop(
+                    runtime.pool,
+                    weekday=settings.digest_weekday,
+                    hour=settings.digest_hour,
+                    smtp_endpoint=settings.smtp_endpoint(),
+                ),
+                name="notify-digest",
+            ),
+        ]
+
+    runtime.on_started(start)
+    return runtime
+
+
+def create_app(settings: NotifySettings) -> AsgiFastStream:
+    return build_runtime(settings).app()
