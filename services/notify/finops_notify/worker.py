@@ -92,8 +92,9 @@ class Deliverer:
 
     async def _listen_and_deliver(self, client: httpx.AsyncClient) -> None:
         conn: asyncpg.Connection = await self._pool.acquire()
+        wake = lambda *_: self._wake.set()  # noqa: E731
         try:
-            await conn.add_listener(queue.WAKE_WORKERS, lambda *_: self._wake.set())
+            await conn.add_listener(queue.WAKE_WORKERS, wake)
             while True:
                 self._wake.clear()
                 free = self._s.concurrency - len(self._inflight)
@@ -106,6 +107,8 @@ class Deliverer:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), self._s.poll_s)
         finally:
+            with contextlib.suppress(Exception):
+                await conn.remove_listener(queue.WAKE_WORKERS, wake)
             await self._pool.release(conn, timeout=5)
 
     def _done(self, task: asyncio.Task[None]) -> None:
