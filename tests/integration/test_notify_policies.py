@@ -119,7 +119,8 @@ async def test_the_weekly_digest_emails_finance_the_weeks_numbers(service_env):
             assert response.json() == {"queued": 2} and again.json() == {"queued": 0}
 
             async def digests() -> list:
-                return [(r, m) for r, m in mailbox.messages if m["Subject"].startswith("[FinOps info] Your FinOps week")]
+                weekly = "[FinOps info] Your FinOps week"
+                return [(r, m) for r, m in mailbox.messages if m["Subject"].startswith(weekly)]
 
             found = await wait_until(lambda: _two(digests), timeout=60, what="the digests")
             by_rcpt = {r[0]: m for r, m in found}
