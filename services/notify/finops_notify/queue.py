@@ -87,21 +87,26 @@ async def enqueue(
     """One delivery per matching subscriber: suppressed when the subscriber already heard the same news within
     the window, held until the end of its quiet hours unless critical. Returns how many will be sent."""
     now = now or datetime.now(UTC)
-    rows = []
-    for s in subscribers:
-        if not routing.matches(s, n):
-            continue
-        first = await conn.fetchval(
-            """INSERT INTO sent_key (subscriber_id, dedup_key) VALUES ($1, $2)
+    matched = [s for s in subscribers if routing.matches(s, n)]
+    if not matched:
+        return 0
+    # One statement for every subscriber: at 100 subscribers an event, round trips are what costs.
+    first = {
+        r["subscriber_id"]
+        for r in await conn.fetch(
+            """INSERT INTO sent_key (subscriber_id, dedup_key) SELECT unnest($1::uuid[]), $2
                ON CONFLICT (subscriber_id, dedup_key) DO UPDATE SET first_at = now()
                    WHERE sent_key.first_at < now() - $3 * interval '1 second'
-               RETURNING true""",
-            uuid.UUID(s.id),
+               RETURNING subscriber_id""",
+            [uuid.UUID(s.id) for s in matched],
             n.dedup_key,
             DEDUP_WINDOW_S,
         )
+    }
+    rows = []
+    for s in matched:
         status, reason, due = "pending", None, now
-        if not first:
+        if uuid.UUID(s.id) not in first:
             status, reason = "suppressed", f"duplicate of an earlier notification ({n.dedup_key})"
         elif n.severity != "critical":
             held = policy.quiet_until(now, s.extra.get("quiet_start"), s.extra.get("quiet_end"), s.extra["timezone"])
@@ -110,13 +115,12 @@ async def enqueue(
         rows.append(
             (notification_id, uuid.UUID(s.id), endpoint_of(s.channel, s.target, smtp_endpoint), status, reason, due)
         )
-    if rows:
-        await conn.executemany(
-            """INSERT INTO delivery (notification_id, subscriber_id, endpoint, status, reason, next_attempt_at)
-               VALUES ($1, $2, $3, $4, $5, $6)""",
-            rows,
-        )
-        await conn.execute("SELECT pg_notify($1, '')", WAKE_WORKERS)
+    await conn.execute(
+        """INSERT INTO delivery (notification_id, subscriber_id, endpoint, status, reason, next_attempt_at)
+           SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::timestamptz[])""",
+        *(list(col) for col in zip(*rows, strict=True)),
+    )
+    await conn.execute("SELECT pg_notify($1, '')", WAKE_WORKERS)
     return sum(1 for r in rows if r[3] == "pending")
 
 
