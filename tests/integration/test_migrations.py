@@ -32,7 +32,7 @@ async def test_migrations_apply_once_in_order(database_url):
     finally:
         await conn.close()
 
-    assert first == ["0000_runtime.sql", "0001_a.sql"]
+    assert first == ["0000_runtime.sql", "0001_access.sql", "0001_a.sql"]
     assert second == ["0002_b.sql"]
     assert columns == 2
 

@@ -36,7 +36,7 @@ _LINE_COLUMNS = (
 )  # fmt: skip
 
 
-_ASSIGNED: dict[int, dict[object, Assignment]] = {}
+_ASSIGNED: dict[tuple[str, int], dict[object, Assignment]] = {}
 """Facet assignments of this process under the rules in force, by rule-set version."""
 
 
@@ -52,9 +52,15 @@ def facts_of(frame: pa.Table) -> pa.Table:
     return sums(table, [*FACET_FIELDS, "tags", "charge_date", "billing_currency"])
 
 
-_FACET_IDS: dict[tuple[tuple[object, ...], str | None], int] = {}
+_FACET_IDS: dict[tuple[str, tuple[object, ...], str | None], int] = {}
 """Facet ids this process has seen: a facet's id never changes once written."""
 _FACET_CACHE_LIMIT = 1_000_000
+
+
+async def _database(conn: asyncpg.Connection) -> str:
+    """Which database (and which incarnation of its facet table) ids belong to: caches are keyed by it, so a
+    process that meets several databases (tests do) never takes one's ids for another's."""
+    return await conn.fetchval("SELECT current_database() || '/' || 'facet'::regclass::oid")
 
 
 async def add_facts(
@@ -67,13 +73,14 @@ async def add_facts(
 ) -> None:
     """Add a batch's facts (facts_of) to the period's. Amounts go to PostgreSQL as exact decimal text."""
     columns = {name: facts.column(name).to_pylist() for name in (*FACET_FIELDS, "tags")}
-    keys = [(tuple(columns[f][i] for f in FACET_FIELDS), columns["tags"][i]) for i in range(facts.num_rows)]
-    new: dict[bytes, tuple[str, str, tuple[tuple[object, ...], str | None]]] = {}
+    database = await _database(conn)
+    keys = [(database, tuple(columns[f][i] for f in FACET_FIELDS), columns["tags"][i]) for i in range(facts.num_rows)]
+    new: dict[bytes, tuple[str, str, tuple[str, tuple[object, ...], str | None]]] = {}
     for key in keys:
         if key in _FACET_IDS:
             continue
-        dims = json.dumps(dict(zip(FACET_FIELDS, key[0], strict=True)), sort_keys=True, separators=(",", ":"))
-        tags = json.dumps(json.loads(key[1]) if key[1] else {}, sort_keys=True, separators=(",", ":"))
+        dims = json.dumps(dict(zip(FACET_FIELDS, key[1], strict=True)), sort_keys=True, separators=(",", ":"))
+        tags = json.dumps(json.loads(key[2]) if key[2] else {}, sort_keys=True, separators=(",", ":"))
         new[hashlib.sha256(f"{dims}\n{tags}".encode()).digest()[:16]] = (dims, tags, key)
     if new:
         hashes = list(new)
@@ -151,7 +158,7 @@ async def _facts(conn: asyncpg.Connection, period: datetime, version: int) -> li
            GROUP BY f.billing_account_id, f.billing_currency, s.facet_id""",
         period,
     )
-    known = _ASSIGNED.get(version, {})
+    known = _ASSIGNED.get((await _database(conn), version), {})
     return [
         Fact(
             r["billing_account_id"],
@@ -195,9 +202,10 @@ async def run_period(conn: asyncpg.Connection, period: datetime) -> list[Line]:
     closed (and already adjusted) is booked as adjustment lines in the next open period instead."""
     await conn.execute("SELECT pg_advisory_xact_lock(hashtext('allocation-period'), hashtext($1::text))", str(period))
     version, ruleset = await current_rules(conn)
-    if version not in _ASSIGNED:
-        _ASSIGNED.clear()  # assignments are only valid under the rules that made them
-    decided = _ASSIGNED.setdefault(version, {})
+    cache_key = (await _database(conn), version)
+    if cache_key not in _ASSIGNED:
+        _ASSIGNED.clear()  # assignments are only valid under the rules (and in the database) that made them
+    decided = _ASSIGNED.setdefault(cache_key, {})
     facts = await _facts(conn, period, version)
     lines = run(facts, ruleset, decided=decided)
     await conn.execute("DELETE FROM allocation_line WHERE billing_period_start = $1 AND kind <> 'adjustment'", period)
