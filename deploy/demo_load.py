@@ -5,6 +5,7 @@ Exits non-zero when any BilledCost or EffectiveCost total per billing account an
 from __future__ import annotations
 
 import argparse
+import csv
 import os
 import sys
 import time
@@ -79,7 +80,8 @@ def main() -> None:
             if rows >= expected_lines:
                 break
             time.sleep(0.3)
-        periods = sorted({p["billing_period_start"][:7] for p in report["periods"]})
+        with bill.open(newline="", encoding="utf-8-sig") as f:
+            periods = sorted({row["BillingPeriodStart"][:7] for row in csv.DictReader(f)})
         chargeback = {
             period: client.get(f"{args.allocation}/v1/chargeback", params={"period": period}, headers=admin).json()
             for period in periods
