@@ -163,22 +163,27 @@ class Deliverer:
 
     async def _hold(self, row: asyncpg.Record, now: datetime) -> tuple[datetime, str] | None:
         """Until when this delivery must wait without spending an attempt: an open circuit or a full rate window."""
-        async with self._pool.acquire() as conn:
-            open_until = await conn.fetchval("SELECT open_until FROM circuit WHERE endpoint = $1", row["endpoint"])
-            if open_until is not None and open_until > now:
-                return open_until + timedelta(seconds=self._rng.uniform(0, 1)), f"circuit open until {open_until}"
-            limit = row["rate_per_minute"] or policy.CHANNEL_RATE_PER_MINUTE[row["channel"]]
-            window = policy.rate_window(now)
-            sent = await conn.fetchval(
-                """INSERT INTO rate_window (subscriber_id, window_start, sent) VALUES ($1, $2, 1)
+        limit = row["rate_per_minute"] or policy.CHANNEL_RATE_PER_MINUTE[row["channel"]]
+        window = policy.rate_window(now)
+        # One round trip: the circuit's state and this send counted against the subscriber's minute.
+        state = await self._pool.fetchrow(
+            """WITH counted AS (
+                   INSERT INTO rate_window (subscriber_id, window_start, sent) VALUES ($2, $3, 1)
                    ON CONFLICT (subscriber_id, window_start) DO UPDATE SET sent = rate_window.sent + 1
-                   RETURNING sent""",
-                row["subscriber_id"],
-                window,
-            )
-            if sent > limit:
-                later = window + timedelta(minutes=1, seconds=self._rng.uniform(0, 5))
-                return later, f"rate limit of {limit} a minute reached"
+                   RETURNING sent
+               )
+               SELECT (SELECT open_until FROM circuit WHERE endpoint = $1) AS open_until,
+                      (SELECT sent FROM counted) AS sent""",
+            row["endpoint"],
+            row["subscriber_id"],
+            window,
+        )
+        open_until = state["open_until"]
+        if open_until is not None and open_until > now:
+            return open_until + timedelta(seconds=self._rng.uniform(0, 1)), f"circuit open until {open_until}"
+        if state["sent"] > limit:
+            later = window + timedelta(minutes=1, seconds=self._rng.uniform(0, 5))
+            return later, f"rate limit of {limit} a minute reached"
         return None
 
     async def _send(self, client: httpx.AsyncClient, row: asyncpg.Record) -> channels.Outcome:
@@ -209,6 +214,25 @@ class Deliverer:
     async def _record(self, row: asyncpg.Record, outcome: channels.Outcome, duration_ms: int) -> None:
         attempt = row["attempts"]
         refused = outcome.permanent and (outcome.error or "").startswith("refused")
+        if outcome.ok:
+            # The common case in one statement: the attempt, the delivery and a closed circuit.
+            await self._pool.execute(
+                """WITH attempt AS (
+                       INSERT INTO delivery_attempt (delivery_id, attempt, outcome, status_code, duration_ms)
+                       VALUES ($1, $2, 'delivered', $3, $4) ON CONFLICT DO NOTHING
+                   ), closed AS (
+                       INSERT INTO circuit (endpoint, failures) VALUES ($5, 0)
+                       ON CONFLICT (endpoint) DO UPDATE SET failures = 0, open_until = NULL
+                           WHERE circuit.failures <> 0 OR circuit.open_until IS NOT NULL
+                   )
+                   UPDATE delivery SET status = 'delivered', delivered_at = now(), reason = NULL WHERE id = $1""",
+                row["id"],
+                attempt,
+                outcome.status_code,
+                duration_ms,
+                row["endpoint"],
+            )
+            return
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute(
                 """INSERT INTO delivery_attempt (delivery_id, attempt, outcome, status_code, error, duration_ms)
