@@ -240,7 +240,7 @@ def add_routes(runtime: ServiceRuntime, *, settings: NotifySettings, vault: Vaul
 
         def wanted(r: Any) -> bool:
             return (
-                routing._type_selected(r["ce_type"], types)
+                routing.type_selected(r["ce_type"], types)
                 and policy.severity_rank(r["severity"]) >= floor
                 and (not teams and who.role is not Role.ENGINEERING or bool(teams & set(r["teams"])))
             )

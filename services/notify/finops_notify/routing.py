@@ -200,13 +200,13 @@ def routed(ce_type: str) -> bool:
     return len(parts) == 4 and (parts[2] in ROUTED or parts[1] == "purchase")
 
 
-def _type_selected(ce_type: str, selected: frozenset[str]) -> bool:
+def type_selected(ce_type: str, selected: frozenset[str]) -> bool:
     return not selected or ce_type in selected or any(s.endswith("*") and ce_type.startswith(s[:-1]) for s in selected)
 
 
 def matches(s: Subscriber, n: Notification) -> bool:
     """Whether subscriber `s` should hear of `n`."""
-    if not _type_selected(n.ce_type, s.event_types) or severity_rank(n.severity) < severity_rank(s.min_severity):
+    if not type_selected(n.ce_type, s.event_types) or severity_rank(n.severity) < severity_rank(s.min_severity):
         return False
     if n.approvers:
         return s.name in n.approvers or s.id in n.approvers

@@ -239,7 +239,7 @@ class Deliverer:
                    VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING""",
                 row["id"],
                 attempt,
-                "delivered" if outcome.ok else ("refused" if refused else "failed"),
+                "refused" if refused else "failed",
                 outcome.status_code,
                 outcome.error,
                 duration_ms,
@@ -247,7 +247,7 @@ class Deliverer:
             now = datetime.now(UTC)
             if not refused:
                 failures = await conn.fetchval("SELECT failures FROM circuit WHERE endpoint = $1", row["endpoint"])
-                failures, open_until = self._s.breaker.after(failures or 0, outcome.ok, now)
+                failures, open_until = self._s.breaker.after(failures or 0, False, now)
                 await conn.execute(
                     """INSERT INTO circuit (endpoint, failures, open_until) VALUES ($1, $2, $3)
                        ON CONFLICT (endpoint) DO UPDATE SET failures = $2, open_until = $3""",
@@ -255,12 +255,7 @@ class Deliverer:
                     failures,
                     open_until,
                 )
-            if outcome.ok:
-                await conn.execute(
-                    "UPDATE delivery SET status = 'delivered', delivered_at = now(), reason = NULL WHERE id = $1",
-                    row["id"],
-                )
-            elif outcome.permanent or attempt >= self._s.retry.max_attempts:
+            if outcome.permanent or attempt >= self._s.retry.max_attempts:
                 why = "permanent failure" if outcome.permanent else f"gave up after {attempt} attempts"
                 reason = f"{why}: {outcome.error}"
                 await conn.execute("UPDATE delivery SET status = 'dead', reason = $2 WHERE id = $1", row["id"], reason)
