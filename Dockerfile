@@ -31,6 +31,7 @@ RUN pip install --no-cache-dir -c constraints.txt \
         ./services/ingest \
         ./services/allocation \
         ./services/recommend \
+        ./services/notify \
     && pip check
 
 # ---------------------------------------------------------------- runtime stage
@@ -56,8 +57,8 @@ ENV PATH=/opt/venv/bin:$PATH \
 WORKDIR /tmp
 USER 10001:10001
 
-# ingest listens on 8001, allocation on 8002, recommend on 8003 (FINOPS_HTTP_PORT).
-EXPOSE 8001 8002
+# ingest listens on 8001, allocation on 8002, recommend on 8003, notify on 8004 (FINOPS_HTTP_PORT).
+EXPOSE 8001 8002 8003 8004
 
 # Uses FINOPS_HTTP_PORT; set it explicitly for every service other than ingest.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \

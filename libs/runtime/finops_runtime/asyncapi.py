@@ -24,6 +24,7 @@ SERVICES = {
     "ingest": "finops_ingest.app:build_runtime",
     "allocation": "finops_allocation.app:build_runtime",
     "recommend": "finops_recommend.app:build_runtime",
+    "notify": "finops_notify.app:build_runtime",
 }
 
 _HEADERS = {
