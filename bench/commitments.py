@@ -140,7 +140,7 @@ def run(history: np.ndarray, usage: np.ndarray, instruments) -> dict[str, float]
     results["ours_utilization"] = ours.utilization
     bought = sum(t.amount for t in policies["ours"])
     one_year = sum(t.amount for t in policies["ours"] if t.instrument == one)
-    results["ours_1y_share"] = one_year / bought if bought else 0.0
+    results["ours_1y_share"] = float(one_year / bought) if bought else 0.0  # a share, not money
     return results
 
 

@@ -73,14 +73,14 @@ class Day:
 
     index: int
     day: date
-    cost: float
-    expected: float
+    cost: Decimal
+    expected: Decimal
     z: float
     anomalous: bool
     severity: Severity | None
 
     @property
-    def change(self) -> float:
+    def change(self) -> Decimal:
         return self.cost - self.expected
 
     @property
@@ -209,8 +209,8 @@ def detect(costs: Sequence[float | Decimal], start: date, settings: Settings | N
             Day(
                 index=t,
                 day=start + timedelta(days=t),
-                cost=float(x[t]),
-                expected=expected,
+                cost=Decimal(repr(float(x[t]))),
+                expected=Decimal(repr(float(expected))),
                 z=z,
                 anomalous=bool(anomalous),
                 severity=_severity(z, relative, change, s) if anomalous else None,
@@ -219,8 +219,13 @@ def detect(costs: Sequence[float | Decimal], start: date, settings: Settings | N
     return out
 
 
-def _money(value: float, currency: str) -> Money:
-    return Money(amount=Decimal(repr(float(value))).quantize(CENT, rounding=ROUND_HALF_EVEN), currency=currency)
+def _money(value: float | Decimal, currency: str) -> Money:
+    return Money(
+        amount=(value if isinstance(value, Decimal) else Decimal(repr(float(value)))).quantize(
+            CENT, rounding=ROUND_HALF_EVEN
+        ),
+        currency=currency,
+    )
 
 
 def group(
@@ -285,7 +290,7 @@ def attribute(
             change = 0.0
             for i in range(first, min(last, len(x) - 1) + 1):
                 d = judged.get(i)
-                change += x[i] - (d.expected if d is not None else x[i])
+                change += x[i] - (float(d.expected) if d is not None else x[i])
             changes[key] = change
         total = sum(changes.values())
         ranked = sorted(changes.items(), key=lambda kv: -sign * kv[1])[:top]

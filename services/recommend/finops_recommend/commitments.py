@@ -48,13 +48,22 @@ class OptimizerFailed(RuntimeError):
     """HiGHS did not solve a commitment LP; the message carries its status. Check the usage series for NaN."""
 
 
+def as_decimal(value: float | Decimal) -> Decimal:
+    """A solver's float as the Decimal of its shortest round-trip text (no binary expansion); Decimals pass."""
+    return value if isinstance(value, Decimal) else Decimal(repr(float(value)))
+
+
 @dataclass(frozen=True)
 class Tranche:
     """A commitment bought at the start of month `start_month` covering `amount` of on-demand usage per hour."""
 
     instrument: Instrument
     start_month: int
-    amount: float
+    amount: Decimal
+    """On-demand-equivalent money per hour; given as a float by the solvers, kept as the float's exact text."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "amount", as_decimal(self.amount))
 
     @property
     def end_month(self) -> int:
@@ -86,36 +95,36 @@ def quantile_commitment(usage: ArrayLike, discount: float) -> float:
 class Kpis:
     """Commitment KPIs of a usage series under a commitment schedule (amounts in the usage's currency)."""
 
-    on_demand_equivalent: float
+    on_demand_equivalent: Decimal
     """What the usage would have cost at on-demand rates."""
-    commitment_cost: float
+    commitment_cost: Decimal
     """What the commitments cost, used or not."""
-    on_demand_cost: float
+    on_demand_cost: Decimal
     """Usage above the commitments, paid at on-demand rates."""
     covered_usage: float
     """On-demand-equivalent usage that commitments covered."""
     committed: float
     """On-demand-equivalent usage the commitments could have covered."""
-    unused_commitment_cost: float
+    unused_commitment_cost: Decimal
     """Waste: the part of the commitment cost that covered nothing."""
 
     @property
-    def cost(self) -> float:
+    def cost(self) -> Decimal:
         return self.commitment_cost + self.on_demand_cost
 
     @property
-    def savings(self) -> float:
+    def savings(self) -> Decimal:
         return self.on_demand_equivalent - self.cost
 
     @property
     def esr(self) -> float:
         """Effective Savings Rate (FinOps Foundation): savings over on-demand-equivalent spend."""
-        return self.savings / self.on_demand_equivalent if self.on_demand_equivalent > 0 else 0.0
+        return float(self.savings / self.on_demand_equivalent) if self.on_demand_equivalent > 0 else 0.0
 
     @property
     def coverage(self) -> float:
         """Share of on-demand-equivalent usage that commitments covered."""
-        return self.covered_usage / self.on_demand_equivalent if self.on_demand_equivalent > 0 else 0.0
+        return self.covered_usage / float(self.on_demand_equivalent) if self.on_demand_equivalent > 0 else 0.0
 
     @property
     def utilization(self) -> float:
@@ -146,12 +155,12 @@ def kpis(usage: ArrayLike, coverage: ArrayLike, discounts: ArrayLike, hours: Arr
         committed += float(np.dot(c, w))
         unused_cost += rate * float(np.dot(c - used, w))
     return Kpis(
-        on_demand_equivalent=float(np.dot(u, w)),
-        commitment_cost=commitment_cost,
-        on_demand_cost=float(np.dot(remaining, w)),
+        on_demand_equivalent=as_decimal(float(np.dot(u, w))),
+        commitment_cost=as_decimal(commitment_cost),
+        on_demand_cost=as_decimal(float(np.dot(remaining, w))),
         covered_usage=covered,
         committed=committed,
-        unused_commitment_cost=unused_cost,
+        unused_commitment_cost=as_decimal(unused_cost),
     )
 
 
@@ -167,7 +176,7 @@ def schedule(
         lo = max(t.start_month - start_month, 0)
         hi = min(t.end_month - start_month, months)
         if hi > lo:
-            monthly[index[t.instrument], lo:hi] += t.amount
+            monthly[index[t.instrument], lo:hi] += float(t.amount)
     coverage = np.repeat(monthly, hours_per_month, axis=1)[:, :hours]
     return coverage, np.array([i.discount for i in instruments], dtype=float)
 
@@ -182,7 +191,7 @@ def evaluate(usage: ArrayLike, tranches: Sequence[Tranche], *, hours_per_month: 
 
 
 def active_amount(tranches: Sequence[Tranche], month: int) -> float:
-    return sum(t.amount for t in tranches if t.active(month))
+    return sum(float(t.amount) for t in tranches if t.active(month))
 
 
 # --- the LP ---------------------------------------------------------------------------------------------------
@@ -610,8 +619,13 @@ class PoolPlan:
     evidence: Evidence
 
 
-def _money(value: float, currency: str, unit: Decimal = CENT) -> Money:
-    return Money(amount=Decimal(repr(float(value))).quantize(unit, rounding=ROUND_HALF_EVEN), currency=currency)
+def _money(value: float | Decimal, currency: str, unit: Decimal = CENT) -> Money:
+    return Money(
+        amount=(value if isinstance(value, Decimal) else Decimal(repr(float(value)))).quantize(
+            unit, rounding=ROUND_HALF_EVEN
+        ),
+        currency=currency,
+    )
 
 
 def _monthly_cost(points: Floats, weights: Floats, hours: float, coverage: Floats, discounts: Floats) -> Floats:
@@ -651,7 +665,7 @@ def plan_pool(
             i = insts.index(t.instrument) if t.instrument in insts else None
             if i is None:
                 continue
-            cov[i, max(t.start_month, 0) : max(min(t.end_month, horizon), 0)] += t.amount
+            cov[i, max(t.start_month, 0) : max(min(t.end_month, horizon), 0)] += float(t.amount)
         return cov, np.array([i.discount for i in insts])
 
     held = [t for t in existing if t.instrument in insts]
@@ -700,8 +714,8 @@ def plan_pool(
             discount=t.instrument.discount,
             start_month=t.start_month,
             start=None if now is None else now + timedelta(hours=t.start_month * hours_per_month),
-            covered_usage_per_hour=Decimal(repr(t.amount)).quantize(PER_HOUR, rounding=ROUND_HALF_EVEN),
-            commitment_per_hour=_money((1.0 - t.instrument.discount) * t.amount, currency, PER_HOUR),
+            covered_usage_per_hour=t.amount.quantize(PER_HOUR, rounding=ROUND_HALF_EVEN),
+            commitment_per_hour=_money((1.0 - t.instrument.discount) * float(t.amount), currency, PER_HOUR),
         )
         for t in new
     )

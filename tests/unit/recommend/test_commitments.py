@@ -72,8 +72,8 @@ def test_the_hindsight_lp_with_one_instrument_over_one_term_is_the_quantile_rule
 
     # Then the LP buys the 31%-quantile, and the result costs what the rule's does
     assert len(tranches) == 1
-    assert tranches[0].amount == pytest.approx(quantile_commitment(usage, 0.31), rel=1e-6)
-    assert evaluate(usage, tranches).cost == pytest.approx(cost(usage, quantile_commitment(usage, 0.31), 0.31))
+    assert float(tranches[0].amount) == pytest.approx(quantile_commitment(usage, 0.31), rel=1e-6)
+    assert float(evaluate(usage, tranches).cost) == pytest.approx(cost(usage, quantile_commitment(usage, 0.31), 0.31))
 
 
 def test_kpis_by_hand():
@@ -101,8 +101,8 @@ def test_usage_fills_the_deepest_discount_first_so_waste_falls_on_the_shallow_on
 
     # Then the 50% one is used whole, the 30% one for 1: its 4 unused units cost 0.7 each
     assert k.covered_usage == 6.0
-    assert k.unused_commitment_cost == pytest.approx(2.8)
-    assert k.cost == pytest.approx(0.5 * 5 + 0.7 * 5)
+    assert float(k.unused_commitment_cost) == pytest.approx(2.8)
+    assert float(k.cost) == pytest.approx(0.5 * 5 + 0.7 * 5)
 
 
 def test_no_commitment_means_no_savings_and_full_utilization_by_convention():
@@ -133,7 +133,7 @@ def test_hindsight_chooses_between_one_and_three_years_by_how_long_usage_lasts(m
     # Then
     bought: dict[str, float] = {}
     for t in tranches:
-        bought[t.instrument.name] = bought.get(t.instrument.name, 0.0) + t.amount
+        bought[t.instrument.name] = bought.get(t.instrument.name, 0.0) + float(t.amount)
     assert bought == pytest.approx(expected)
     if months_used == 24:
         assert sorted(t.start_month for t in tranches) == [0, 12]
