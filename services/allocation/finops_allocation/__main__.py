@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import uvicorn
-
 from finops_allocation.app import AllocationSettings, create_app
-from finops_runtime.telemetry import configure_logging
+from finops_runtime.serve import serve
 
 
 def main() -> None:
-    settings = AllocationSettings()
-    configure_logging(level=settings.log_level, fmt=settings.log_format)
-    uvicorn.run(
-        create_app(settings), host=settings.http_host, port=settings.http_port, log_config=None, access_log=False
-    )
+    serve(AllocationSettings(), create_app)
 
 
 if __name__ == "__main__":

@@ -4,15 +4,12 @@ Readers settle a marked period first, so what they see is never older than the f
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from datetime import datetime
 
 import asyncpg
 
 from finops_allocation import budgets, ledger
-
-log = logging.getLogger(__name__)
+from finops_runtime import jobs
 
 
 async def settle(conn: asyncpg.Connection, period: datetime | None = None, *, quiet_s: float = 0.0) -> datetime | None:
@@ -25,15 +22,7 @@ async def settle(conn: asyncpg.Connection, period: datetime | None = None, *, qu
 
 
 async def loop(pool: asyncpg.Pool, *, idle_s: float = 0.3, quiet_s: float = 1.0) -> None:
-    while True:
-        try:
-            async with pool.acquire() as conn, conn.transaction():
-                claimed = await settle(conn, quiet_s=quiet_s)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("allocation run failed; retrying")
-            claimed = None
-            await asyncio.sleep(2)
-        if claimed is None:
-            await asyncio.sleep(idle_s)
+    async def step(conn: asyncpg.Connection) -> bool:
+        return await settle(conn, quiet_s=quiet_s) is not None
+
+    await jobs.repeat(pool, step, what="allocation run", idle_s=idle_s)

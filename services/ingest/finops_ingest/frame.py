@@ -32,7 +32,7 @@ from finops_ingest.lines import (
     _text,
     _timestamp,
     columns_read,
-    missing_mandatory,
+    require_mandatory,
 )
 from finops_ingest.rejection import BillingFileRejected
 
@@ -94,14 +94,7 @@ def frames(
     checked = False
     for table in tables:
         if not checked:
-            missing = missing_mandatory(table.column_names)
-            if missing:
-                raise BillingFileRejected(
-                    file=file,
-                    column=missing[0],
-                    rule=f"mandatory FOCUS column(s) missing: {', '.join(missing)}",
-                    hint="Export a Cost and Usage dataset with all mandatory columns.",
-                )
+            require_mandatory(table.column_names, file=file)
             checked = True
         if table.num_rows == 0:
             continue

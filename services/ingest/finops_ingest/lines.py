@@ -137,6 +137,18 @@ def columns_read(header: Iterable[str]) -> list[str]:
     return wanted
 
 
+def require_mandatory(header: Iterable[str], *, file: str) -> None:
+    """Refuse a table whose columns lack a mandatory FOCUS column, naming them."""
+    missing = missing_mandatory(header)
+    if missing:
+        raise BillingFileRejected(
+            file=file,
+            column=missing[0],
+            rule=f"mandatory FOCUS column(s) missing: {', '.join(missing)}",
+            hint="Export a Cost and Usage dataset with all mandatory columns.",
+        )
+
+
 def missing_mandatory(header: Iterable[str]) -> list[str]:
     names = set(header)
     return [c for c in MANDATORY if c not in names]
@@ -242,14 +254,7 @@ def typed_rows(
     checked = False
     for table in tables:
         if not checked:
-            missing = missing_mandatory(table.column_names)
-            if missing:
-                raise BillingFileRejected(
-                    file=file,
-                    column=missing[0],
-                    rule=f"mandatory FOCUS column(s) missing: {', '.join(missing)}",
-                    hint="Export a Cost and Usage dataset with all mandatory columns.",
-                )
+            require_mandatory(table.column_names, file=file)
             checked = True
         source_rows = table.column("x_SourceRow").to_pylist() if "x_SourceRow" in table.column_names else None
         names = [c for c in columns_read(table.column_names)]

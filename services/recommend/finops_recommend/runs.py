@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import logging
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -31,9 +30,7 @@ from finops_contracts.recommendations import (
     RecommendationUpdated,
 )
 from finops_recommend import analysis, repository
-from finops_runtime import outbox
-
-log = logging.getLogger(__name__)
+from finops_runtime import jobs, outbox
 
 SOURCE = "/finops/recommend"
 _IDS = uuid.UUID("0b7e9a4c-3f1d-4c55-9a2e-6d8f1b2c3e4f")
@@ -200,16 +197,9 @@ async def settle(conn: asyncpg.Connection, settings: analysis.Settings, *, quiet
 
 
 async def loop(pool: asyncpg.Pool, settings: analysis.Settings, *, idle_s: float = 0.5, quiet_s: float = 1.0) -> None:
-    while True:
-        try:
-            async with pool.acquire() as conn, conn.transaction():
-                ran = await settle(conn, settings, quiet_s=quiet_s)
-                await expire_due(conn, now=datetime.now(UTC))
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("recommendation analysis failed; retrying")
-            ran = False
-            await asyncio.sleep(2)
-        if not ran:
-            await asyncio.sleep(idle_s)
+    async def step(conn: asyncpg.Connection) -> bool:
+        ran = await settle(conn, settings, quiet_s=quiet_s)
+        await expire_due(conn, now=datetime.now(UTC))
+        return ran
+
+    await jobs.repeat(pool, step, what="recommendation analysis", idle_s=idle_s)
