@@ -57,5 +57,21 @@ BUSINESS = Topic(
     description="Business metrics (transactions, active customers...) per product and period, for unit economics.",
 )
 
-TOPICS: tuple[Topic, ...] = (COST, INGEST, ALLOCATION, RECOMMENDATION, BUSINESS)
+DECISION = Topic(
+    name="finops.decision.v1",
+    owner="decision",
+    partitions=6,
+    key="decision id",
+    description="Decisions on recommendations under the persona approval policy: proposed, approval requested, "
+    "approved, rejected, expired, purchase requested, savings verified or shortfall.",
+)
+PURCHASE = Topic(
+    name="finops.purchase.v1",
+    owner="purchase",
+    partitions=6,
+    key="decision id",
+    description="Results of commitment purchases executed through provider adapters: purchased or failed.",
+)
+
+TOPICS: tuple[Topic, ...] = (COST, INGEST, ALLOCATION, RECOMMENDATION, BUSINESS, DECISION, PURCHASE)
 BY_NAME: dict[str, Topic] = {t.name: t for t in TOPICS}
