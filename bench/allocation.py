@@ -2,10 +2,12 @@
 ingest, Kafka and allocation under 500 rules and 3 shared pools, and the clock stops when the chargeback of every
 period is ready (all lines allocated under the rules). DuckDB computes the same chargeback totals (cost center
 and pool per currency, the rules as one CASE per dimension) from the same file in one query, as a yardstick;
-the totals are compared to the cent. Target: within 20x of DuckDB.
+the totals are compared to the cent. Target: within 20x of DuckDB. Allocation runs as two processes of one
+consumer group by default (the scale-out the architecture names; one would leave a core idle once ingest is done).
 
     .venv/bin/python bench/allocation.py                   # 10,000,000 lines
     .venv/bin/python bench/allocation.py --lines 1000000
+    .venv/bin/python bench/allocation.py --allocation-instances 1   # one consumer process
 """
 
 from __future__ import annotations
@@ -185,6 +187,9 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lines", type=int, default=10_000_000)
     parser.add_argument("--batch-size", type=int, default=None, help="cost lines per Kafka batch (default: ingest's)")
+    parser.add_argument(
+        "--allocation-instances", type=int, default=2, help="allocation processes in the consumer group (default 2)"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "allocation.json")
     args = parser.parse_args()
     spec = ruleset()
@@ -193,10 +198,15 @@ async def main() -> None:
         bill = write_bill(work / "bill.parquet", args.lines)
         async with scratch_env(endpoints, FINOPS_SPOOL_DIR=str(work), FINOPS_ADMIN_TOKEN="bench-admin") as env:
             ingest = ServiceProcess("finops_ingest", env=env, log_dir=work, name="ingest")
-            allocation = ServiceProcess("finops_allocation", env=env, log_dir=work, name="allocation")
+            instances = [
+                ServiceProcess("finops_allocation", env=env, log_dir=work, name=f"allocation-{i}")
+                for i in range(args.allocation_instances)
+            ]
+            allocation = instances[0]
             try:
                 await ingest.start()
-                await allocation.start()
+                for instance in instances:
+                    await instance.start()
                 conn = await asyncpg.connect(env["DATABASE_URL"])
                 admin = {"Authorization": "Bearer bench-admin"}
                 async with httpx.AsyncClient(timeout=3600, headers=admin) as client:
@@ -234,7 +244,8 @@ async def main() -> None:
                 await conn.close()
             finally:
                 ingest.stop()
-                allocation.stop()
+                for instance in instances:
+                    instance.stop()
         duck_s, duck = duckdb_chargeback(bill, spec)
     facts_match = {k: v for k, v in ours.items() if v} == {k: v for k, v in duck.items() if v}
     chargeback_total = sum(Decimal(r["effective_cost"]) for p in periods for r in p["rows"])
@@ -243,6 +254,7 @@ async def main() -> None:
         "batch_size": args.batch_size,
         "rules": len(spec["rules"]),
         "pools": len(spec["pools"]),
+        "allocation_instances": args.allocation_instances,
         "ingest_s": round(accepted - started, 2),
         "to_chargeback_s": round(ready - started, 2),
         "allocation_lines_per_s": round(args.lines / (ready - accepted)),
@@ -254,7 +266,8 @@ async def main() -> None:
     }
     print_table(
         f"Allocation: {args.lines:,} lines, {len(spec['rules'])} rules, {len(spec['pools'])} shared pools "
-        f"({os.cpu_count()} cores; ingest, Kafka, PostgreSQL and allocation on the same machine)",
+        f"({os.cpu_count()} cores; ingest, Kafka, PostgreSQL and {args.allocation_instances} allocation processes "
+        "on the same machine)",
         ["ingest s", "ingest start -> chargeback ready s", "allocation lines/s", "DuckDB s", "x DuckDB (target 20)",
          "totals = DuckDB"],
         [[result["ingest_s"], result["to_chargeback_s"], f"{result['allocation_lines_per_s']:,}", result["duckdb_s"],

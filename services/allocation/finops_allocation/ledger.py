@@ -83,7 +83,7 @@ async def add_facts(
         tags = json.dumps(json.loads(key[2]) if key[2] else {}, sort_keys=True, separators=(",", ":"))
         new[hashlib.sha256(f"{dims}\n{tags}".encode()).digest()[:16]] = (dims, tags, key)
     if new:
-        hashes = list(new)
+        hashes = sorted(new)  # one lock order, so instances adding the same new facets cannot deadlock
         await conn.execute(
             """INSERT INTO facet (facet_hash, dims, tags)
                SELECT h, d::jsonb, t::jsonb FROM unnest($1::bytea[], $2::text[], $3::text[]) AS u(h, d, t)

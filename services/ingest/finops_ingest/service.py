@@ -44,7 +44,7 @@ from finops_runtime import outbox
 
 SOURCE = "/finops/ingest"
 _INGEST_NAMESPACE = uuid.UUID("0b5e3f4e-3c1a-4f55-9a44-6f1f3b1e7c21")
-_OUTBOX_CHUNK = 64
+_OUTBOX_CHUNK = 8
 MAX_BATCH_BYTES = 1 << 20
 """A batch whose Arrow stream is larger is cut in two, so every record stays far below Kafka's limit."""
 
@@ -426,7 +426,7 @@ async def _accept(
                 if not problems:  # a refused file is still read to the end, to report every error in it
                     yield batcher.add(frame)
 
-        async with contextlib.aclosing(in_thread(batches)) as produced:  # a failed COPY stops the thread too
+        async with contextlib.aclosing(in_thread(batches, depth=16)) as produced:  # a failed COPY stops the thread too
             async for messages in produced:
                 pending.extend(messages)
                 if len(pending) >= _OUTBOX_CHUNK:
