@@ -1,0 +1,1 @@
+"""The purchase service (automation, Operate): buys approved commitments exactly once."""
