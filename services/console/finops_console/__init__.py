@@ -1,0 +1,1 @@
+"""The console service: read models of every topic, the practitioner dashboard and the public query API."""

@@ -1,0 +1,248 @@
+"""The console's HTTP surface: the public query API (/v1/...), its OpenAPI and AsyncAPI documents, the dashboard
+pages and their sign-in."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route, Router
+from starlette.staticfiles import StaticFiles
+
+from finops_console import asyncapi_docs, costs, cursor, openapi, pages, queries, sessions
+from finops_console.pipeline import Sampler
+from finops_runtime.access import Denied, Principal, Role
+from finops_runtime.app import ServiceRuntime
+
+if TYPE_CHECKING:
+    from finops_console.app import ConsoleSettings
+
+STATIC = Path(__file__).parent / "static"
+READERS = frozenset(Role)
+OPERATORS = frozenset({Role.FINANCE, Role.PRACTITIONER, Role.AUTOMATION, Role.ADMIN})
+MAX_LIMIT = 1000
+_SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+    "script-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+
+def problem(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def values(request: Request, name: str) -> list[str] | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    parts = [v.strip() for v in raw.split(",") if v.strip()]
+    return parts or None
+
+
+def limit_of(request: Request) -> int:
+    raw = request.query_params.get("limit")
+    if raw is None:
+        return 100
+    try:
+        limit = int(raw)
+    except ValueError as exc:
+        raise queries.BadQuery(f"limit must be a whole number from 1 to {MAX_LIMIT}, got {raw!r}") from exc
+    if not 1 <= limit <= MAX_LIMIT:
+        raise queries.BadQuery(f"limit must be from 1 to {MAX_LIMIT}, got {limit}")
+    return limit
+
+
+def month_of(request: Request, name: str) -> Any:
+    raw = request.query_params.get(name)
+    return queries.parse_month(raw, name) if raw else None
+
+
+Endpoint = Callable[[Any, Request, Principal], Awaitable[Any]]
+
+
+def build_router(runtime: ServiceRuntime, settings: ConsoleSettings, sampler: Sampler) -> Router:
+    """Every console route; the runtime's own (/health, /ready, /metrics, /v1/tokens) are served beside them."""
+    lifetime = timedelta(hours=settings.session_hours)
+
+    def api(allowed: frozenset[Role], endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
+        async def handle(request: Request) -> Response:
+            async with runtime.pool.acquire() as conn:
+                try:
+                    who = await sessions.principal(conn, request, allowed=allowed)
+                    result = await endpoint(conn, request, who)
+                except Denied as denied:
+                    return denied.response()
+                except (queries.BadQuery, cursor.BadCursor) as exc:
+                    return problem(400, str(exc))
+            if isinstance(result, Response):
+                return result
+            return JSONResponse(result, headers={"Cache-Control": "no-store"})
+
+        return handle
+
+    async def me(conn: Any, request: Request, who: Principal) -> Any:
+        scope = who.scope()
+        return {
+            "name": who.name,
+            "role": who.role.value,
+            "teams": sorted(who.teams),
+            "products": sorted(who.products),
+            "scope": None if scope is None else {k: sorted(v) for k, v in scope.items()},
+        }
+
+    async def cost_list(conn: Any, request: Request, who: Principal) -> Any:
+        filters = {d: v for d in (*costs.DIMENSIONS, "currency") if (v := values(request, d))}
+        group_by = tuple(values(request, "group_by") or ("team",))
+        query = queries.CostQuery(
+            group_by=group_by,
+            filters=filters,
+            period_from=month_of(request, "period_from"),
+            period_to=month_of(request, "period_to"),
+            sort=request.query_params.get("sort", "key"),
+            limit=limit_of(request),
+            after=request.query_params.get("cursor") or None,
+        )
+        return (await queries.cost_page(conn, query, who.scope())).body()
+
+    async def allocation_list(conn: Any, request: Request, who: Principal) -> Any:
+        page = await queries.allocation_page(
+            conn,
+            scope=who.scope(),
+            period=month_of(request, "period"),
+            owners=values(request, "owner"),
+            accounts=values(request, "billing_account"),
+            limit=limit_of(request),
+            after=request.query_params.get("cursor") or None,
+        )
+        return page.body()
+
+    async def recommendation_list(conn: Any, request: Request, who: Principal) -> Any:
+        page = await queries.recommendation_page(
+            conn,
+            scope=who.scope(),
+            status=request.query_params.get("status") or None,
+            kinds=values(request, "kind"),
+            teams=values(request, "team"),
+            limit=limit_of(request),
+            after=request.query_params.get("cursor") or None,
+        )
+        return page.body()
+
+    async def decision_list(conn: Any, request: Request, who: Principal) -> Any:
+        page = await queries.decision_page(
+            conn,
+            scope=who.scope(),
+            states=values(request, "state"),
+            kinds=values(request, "kind"),
+            teams=values(request, "team"),
+            limit=limit_of(request),
+            after=request.query_params.get("cursor") or None,
+        )
+        return page.body()
+
+    async def decision_one(conn: Any, request: Request, who: Principal) -> Any:
+        raw = request.path_params["decision_id"]
+        try:
+            decision_id = uuid.UUID(raw)
+        except ValueError as exc:
+            raise queries.BadQuery(f"decision id {raw!r} is not a UUID") from exc
+        found = await queries.decision_detail(conn, decision_id, who.scope())
+        if found is None:
+            return problem(404, f"no decision {decision_id} in your scope")
+        return found
+
+    async def funnel(conn: Any, request: Request, who: Principal) -> Any:
+        return await queries.funnel(conn, scope=who.scope(), kinds=values(request, "kind"))
+
+    async def kpis(conn: Any, request: Request, who: Principal) -> Any:
+        return await queries.kpis(conn, scope=who.scope(), period=month_of(request, "period"))
+
+    async def journals(conn: Any, request: Request, who: Principal) -> Any:
+        return await queries.journals(conn, scope=who.scope())
+
+    async def pipeline(conn: Any, request: Request, who: Principal) -> Any:
+        return {
+            **sampler.report(window_s=settings.rate_window_s),
+            "ingest_runs": await queries.ingest_runs(conn),
+            "consumed": await queries.tallies(conn),
+        }
+
+    document = openapi.document()
+
+    async def openapi_json(request: Request) -> Response:
+        return JSONResponse(document)
+
+    async def asyncapi_json(request: Request) -> Response:
+        return JSONResponse(asyncapi_docs.merged(runtime, settings.asyncapi_dir))
+
+    async def index(request: Request) -> Response:
+        async with runtime.pool.acquire() as conn:
+            try:
+                await sessions.principal(conn, request, allowed=READERS)
+            except Denied:
+                return RedirectResponse("/signin", status_code=303)
+        return FileResponse(STATIC / "index.html", headers={**_SECURITY_HEADERS, "Cache-Control": "no-store"})
+
+    async def signin(request: Request) -> Response:
+        if request.method == "GET":
+            return HTMLResponse(pages.signin(), headers=_SECURITY_HEADERS)
+        form = await request.form()
+        token = str(form.get("token") or "").strip()
+        if not token:
+            return HTMLResponse(pages.signin("Enter your API token."), status_code=400, headers=_SECURITY_HEADERS)
+        async with runtime.pool.acquire() as conn:
+            found = await sessions.sign_in(conn, token, lifetime=lifetime)
+        if found is None:
+            return HTMLResponse(
+                pages.signin("That token is unknown or revoked; ask an admin for a new one (POST /v1/tokens)."),
+                status_code=401,
+                headers=_SECURITY_HEADERS,
+            )
+        session_id, _ = found
+        response = RedirectResponse("/", status_code=303)
+        response.set_cookie(
+            sessions.COOKIE,
+            session_id,
+            max_age=int(lifetime.total_seconds()),
+            httponly=True,
+            samesite="strict",
+            secure=settings.secure_cookies or request.url.scheme == "https",
+            path="/",
+        )
+        return response
+
+    async def signout(request: Request) -> Response:
+        async with runtime.pool.acquire() as conn:
+            await sessions.sign_out(conn, request.cookies.get(sessions.COOKIE))
+        response = RedirectResponse("/signin", status_code=303)
+        response.delete_cookie(sessions.COOKIE, path="/", httponly=True, samesite="strict")
+        return response
+
+    return Router(
+        routes=[
+            Route("/", index),
+            Route("/signin", signin, methods=["GET", "POST"]),
+            Route("/signout", signout, methods=["POST"]),
+            Route("/openapi.json", openapi_json),
+            Route("/asyncapi.json", asyncapi_json),
+            Route("/v1/me", api(READERS, me)),
+            Route("/v1/costs", api(READERS, cost_list)),
+            Route("/v1/allocations", api(READERS, allocation_list)),
+            Route("/v1/recommendations", api(READERS, recommendation_list)),
+            Route("/v1/decisions", api(READERS, decision_list)),
+            Route("/v1/decisions/{decision_id}", api(READERS, decision_one)),
+            Route("/v1/funnel", api(READERS, funnel)),
+            Route("/v1/kpis", api(READERS, kpis)),
+            Route("/v1/journals", api(OPERATORS, journals)),
+            Route("/v1/pipeline", api(OPERATORS, pipeline)),
+            Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
+        ]
+    )
