@@ -100,6 +100,9 @@ class Order:
     currency: str
     covered_usage_per_hour: Decimal
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "program", canonical_program(self.program))
+
     @classmethod
     def of(cls, event: PurchaseRequested) -> Order:
         p = event.purchase
@@ -107,7 +110,7 @@ class Order:
             decision_id=str(event.decision_id),
             provider_name=event.provider_name,
             billing_account_id=event.billing_account_id,
-            program=canonical_program(p.program),
+            program=p.program,
             term_months=p.term_months,
             payment=p.payment,
             start=p.start.astimezone(UTC),
