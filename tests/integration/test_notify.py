@@ -215,9 +215,11 @@ async def test_budget_alert_reaches_every_channel_with_retries_dead_letters_and_
             headers, body = sink.received["ok"][0]
             secret = ok["secret"].encode()
             assert signing.verify(secret, headers, body)
-            assert json.loads(body)["id"] == str(event_id)
-            assert json.loads(body)["facts"]["Actual"] == "1,200.00 USD"
-            assert headers["idempotency-key"].startswith("delivery-")
+            batch = json.loads(body)
+            [item] = batch["events"]  # a batch of one: the signature covers the whole batch
+            assert item["id"] == str(event_id) and item["idempotency_key"] == f"event-{event_id}"
+            assert item["facts"]["Actual"] == "1,200.00 USD"
+            assert headers["idempotency-key"] == f"delivery-{batch['delivery_id']}"
             with pytest.raises(signing.InvalidSignature):
                 signing.verify(secret, headers, body.replace(b"1,200.00", b"1,100.00"))
             with pytest.raises(signing.InvalidSignature):

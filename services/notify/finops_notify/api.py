@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from finops_notify import digest, policy, routing, targets
+from finops_notify import digest, policy, queue, routing, targets
 from finops_notify.vault import SecretKeyMissing, Vault, new_secret
 from finops_runtime.access import Denied, Role, authenticate
 from finops_runtime.app import ServiceRuntime
@@ -101,6 +101,7 @@ def add_routes(runtime: ServiceRuntime, *, settings: NotifySettings, vault: Vaul
                 )
             secret_shown: str | None = None
             sealed: bytes | None = None
+            endpoint = queue.endpoint_for(channel, target)
             try:
                 if channel == "email":
                     if "@" not in target:
@@ -119,33 +120,43 @@ def add_routes(runtime: ServiceRuntime, *, settings: NotifySettings, vault: Vaul
             except SecretKeyMissing as exc:
                 return problem(503, str(exc))
             subscriber_id = uuid.uuid4()
-            row = await conn.fetchrow(
-                """INSERT INTO subscriber (id, name, persona, teams, cost_centers, event_types, min_severity, channel,
-                                           target, secret, quiet_start, quiet_end, timezone, rate_per_minute, digest)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING *""",
-                subscriber_id,
-                str(body["name"]),
-                persona,
-                [str(t) for t in body.get("teams", [])],
-                [str(c) for c in body.get("cost_centers", [])],
-                [str(t) for t in body.get("event_types", [])],
-                severity,
-                channel,
-                target,
-                sealed,
-                _clock(quiet.get("start")),
-                _clock(quiet.get("end")),
-                zone,
-                int(rate) if rate is not None else None,
-                bool(body.get("digest", True)),
-            )
+            async with conn.transaction():
+                row = await conn.fetchrow(
+                    """INSERT INTO subscriber (id, name, persona, teams, cost_centers, event_types, min_severity,
+                                               channel, target, secret, quiet_start, quiet_end, timezone,
+                                               rate_per_minute, digest, endpoint)
+                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING *""",
+                    subscriber_id,
+                    str(body["name"]),
+                    persona,
+                    [str(t) for t in body.get("teams", [])],
+                    [str(c) for c in body.get("cost_centers", [])],
+                    [str(t) for t in body.get("event_types", [])],
+                    severity,
+                    channel,
+                    target,
+                    sealed,
+                    _clock(quiet.get("start")),
+                    _clock(quiet.get("end")),
+                    zone,
+                    int(rate) if rate is not None else None,
+                    bool(body.get("digest", True)),
+                    endpoint,
+                )
+                # It hears what is logged from now on.
+                await conn.execute(
+                    """INSERT INTO subscriber_cursor (subscriber_id, position, start_position)
+                       SELECT $1, h, h FROM (SELECT coalesce(max(stream_seq), 0) AS h FROM notification) head""",
+                    subscriber_id,
+                )
         view = _subscriber_view(row)
         if secret_shown is not None:
             view["secret"] = secret_shown
         return JSONResponse(view, status_code=201)
 
     async def deliveries(request: Request) -> Response:
-        """GET ?subscriber=&status=&event_id=&limit=: the delivery log, newest first, with every attempt."""
+        """GET ?subscriber=&status=&event_id=&limit=: the delivery log, newest first: each request with the events
+        it carried and every attempt."""
         q = request.query_params
         async with runtime.pool.acquire() as conn:
             try:
@@ -158,39 +169,47 @@ def add_routes(runtime: ServiceRuntime, *, settings: NotifySettings, vault: Vaul
             except ValueError as exc:
                 return problem(400, f"subscriber and event_id are UUIDs, limit a number: {exc}")
             rows = await conn.fetch(
-                """SELECT d.*, n.event_id, n.ce_type, n.title,
+                """SELECT d.*,
+                          coalesce((SELECT json_agg(json_build_object('event_id', n.event_id, 'ce_type', n.ce_type,
+                                                                      'title', n.title) ORDER BY n.stream_seq)
+                                    FROM notification n WHERE n.id = ANY(d.notification_ids)), '[]') AS events,
                           coalesce((SELECT json_agg(json_build_object('attempt', a.attempt, 'at', a.at,
                                    'outcome', a.outcome, 'status_code', a.status_code, 'error', a.error,
                                    'duration_ms', a.duration_ms) ORDER BY a.attempt)
                                     FROM delivery_attempt a WHERE a.delivery_id = d.id), '[]') AS attempt_log
-                   FROM delivery d LEFT JOIN notification n ON n.id = d.notification_id
+                   FROM delivery d
                    WHERE ($1::uuid IS NULL OR d.subscriber_id = $1) AND ($2::text IS NULL OR d.status = $2)
-                     AND ($3::uuid IS NULL OR n.event_id = $3)
+                     AND ($3::uuid IS NULL
+                          OR d.notification_ids @> (SELECT array_agg(id) FROM notification WHERE event_id = $3))
                    ORDER BY d.id DESC LIMIT $4""",
                 subscriber,
                 q.get("status"),
                 event_id,
                 limit,
             )
-        return JSONResponse(
-            [
-                {
-                    "id": r["id"],
-                    "subscriber_id": str(r["subscriber_id"]),
-                    "kind": r["kind"],
-                    "event_id": str(r["event_id"]) if r["event_id"] else None,
-                    "ce_type": r["ce_type"],
-                    "title": r["title"],
-                    "endpoint": r["endpoint"],
-                    "status": r["status"],
-                    "reason": r["reason"],
-                    "attempts": json.loads(r["attempt_log"]),
-                    "created_at": r["created_at"].isoformat(),
-                    "delivered_at": _iso(r["delivered_at"]),
-                }
-                for r in rows
-            ]
-        )
+
+        def view(r: Any) -> dict[str, Any]:
+            events = json.loads(r["events"])
+            first = events[0] if events else {}
+            return {
+                "id": r["id"],
+                "subscriber_id": str(r["subscriber_id"]),
+                "kind": r["kind"],
+                # The first event it carries (the only one but for webhook batches); `events` lists them all.
+                "event_id": first.get("event_id"),
+                "ce_type": first.get("ce_type"),
+                "title": first.get("title"),
+                "events": events,
+                "event_count": r["event_count"],
+                "endpoint": r["endpoint"],
+                "status": r["status"],
+                "reason": r["reason"],
+                "attempts": json.loads(r["attempt_log"]),
+                "created_at": r["created_at"].isoformat(),
+                "delivered_at": _iso(r["delivered_at"]),
+            }
+
+        return JSONResponse([view(r) for r in rows])
 
     async def dead_letters(request: Request) -> Response:
         """GET: deliveries that gave up, with their reason."""

@@ -1,5 +1,6 @@
-"""The notify service: consumes every topic, routes events to subscribers through a PostgreSQL delivery queue,
-and delivers them from background workers (email, Slack, Teams, signed webhooks) and a resumable SSE stream."""
+"""The notify service: consumes every topic people act on, logs the routed events as notifications, fans them
+out to subscribers through per-subscriber cursors over that log (email, Slack, Teams, batched signed webhooks),
+and serves the same log as a resumable SSE stream."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ from faststream.asgi import AsgiFastStream
 from pydantic import SecretStr
 
 from finops_contracts.cloudevents import Envelope
+from finops_contracts.decisions import DECISION_EVENTS  # noqa: F401  (registers their types)
 from finops_contracts.events import EVENT_TYPES, Event
 from finops_contracts.recommendations import RECOMMENDATION_EVENTS  # noqa: F401  (registers their types)
-from finops_contracts.topics import ALLOCATION, COST, INGEST, RECOMMENDATION
+from finops_contracts.topics import ALLOCATION, COST, DECISION, INGEST, PURCHASE, RECOMMENDATION
 from finops_notify import api, channels, digest, policy, queue, routing, worker
 from finops_notify.vault import Vault
 from finops_runtime.app import ServiceRuntime
@@ -22,11 +24,13 @@ from finops_runtime.settings import Settings
 
 SCHEMA = "notify"
 CONSUMER_GROUP = "notify"
+TOPICS = (INGEST, ALLOCATION, RECOMMENDATION, COST, DECISION, PURCHASE)
 
 
 class NotifySettings(Settings):
     service_name: str = "notify"
     http_port: int = 8004
+    db_pool_max: int = 10
     notify_secret_key: SecretStr | None = None
     """FINOPS_NOTIFY_SECRET_KEY: encrypts webhook secrets and Slack/Teams URLs at rest."""
     webhook_allowlist: str = ""
@@ -38,6 +42,10 @@ class NotifySettings(Settings):
     smtp_from: str = "finops@localhost"
     smtp_starttls: bool = False
     delivery_concurrency: int = 32
+    batch_max_events: int = 200
+    """FINOPS_BATCH_MAX_EVENTS: events one webhook request carries at most."""
+    batch_linger_ms: int = 250
+    """FINOPS_BATCH_LINGER_MS: fan-out rounds start at most this often; a request gathers what arrived meanwhile."""
     delivery_max_attempts: int = 8
     retry_base_s: float = 2.0
     retry_cap_s: float = 600.0
@@ -69,7 +77,12 @@ class NotifySettings(Settings):
     def worker(self) -> worker.WorkerSettings:
         return worker.WorkerSettings(
             concurrency=self.delivery_concurrency,
+            # A lease shorter than a request could time out would send it twice.
+            lease_s=max(60.0, self.http_timeout_s + 30),
             http_timeout_s=self.http_timeout_s,
+            batch_max_events=self.batch_max_events,
+            batch_linger_s=self.batch_linger_ms / 1000,
+            smtp_endpoint=self.smtp_endpoint(),
             retry=policy.Retry(
                 max_attempts=self.delivery_max_attempts, base_s=self.retry_base_s, cap_s=self.retry_cap_s
             ),
@@ -78,38 +91,28 @@ class NotifySettings(Settings):
         )
 
 
-def on_event_for(settings: NotifySettings):
-    smtp_endpoint = settings.smtp_endpoint()
-
-    async def on_event(conn: asyncpg.Connection, envelope: Envelope, event: Event) -> None:
-        """Route the event; record its notification and one queued delivery per subscriber it concerns."""
-        payload = json.loads(event.model_dump_json())
-        n = routing.route(envelope.type, envelope.subject, payload)
-        if n is None:
-            return
-        notification_id = await queue.add_notification(conn, envelope, n, payload)
-        if notification_id is None or not n.immediate:
-            return
-        await queue.enqueue(conn, notification_id, n, await queue.active_subscribers(conn), smtp_endpoint=smtp_endpoint)
-
-    return on_event
+async def on_event(conn: asyncpg.Connection, envelope: Envelope, event: Event) -> None:
+    """Route the event and log its notification, in the consumer's transaction; the fan-out delivers it."""
+    payload = json.loads(event.model_dump_json())
+    n = routing.route(envelope.type, envelope.subject, payload)
+    if n is not None:
+        await queue.add_notification(conn, envelope, n, payload)
 
 
 def build_runtime(settings: NotifySettings | None = None, **fields: object) -> ServiceRuntime:
-    """The notify service's runtime: subscriptions, delivery workers, stream sequencer, digest loop and routes."""
+    """The notify service's runtime: subscriptions, fan-out and delivery, digest loop and routes."""
     settings = settings or NotifySettings(**fields)
     runtime = ServiceRuntime(
         settings,
         schema=SCHEMA,
         migrations=Path(__file__).parent / "migrations",
-        topics=[INGEST, ALLOCATION, RECOMMENDATION, COST],
+        topics=list(TOPICS),
         publishes=(),
         description="Routes platform events to the personas who act on them: email, Slack, Teams, signed "
         "webhooks with retries, circuit breakers and a dead-letter log, and a resumable server-sent event stream.",
     )
-    on_event = on_event_for(settings)
     # One group per topic, so a burst of cost batches never rebalances or holds up the alert consumers.
-    for topic in (INGEST, ALLOCATION, RECOMMENDATION, COST):
+    for topic in TOPICS:
         handled = {t: on_event for t, model in EVENT_TYPES.items() if model.TOPIC == topic and routing.routed(t)}
         runtime.subscribe(topic, group=f"{CONSUMER_GROUP}-{topic.name.split('.')[1]}", handlers=handled)
     vault = Vault(settings.notify_secret_key.get_secret_value() if settings.notify_secret_key else None)
@@ -119,7 +122,6 @@ def build_runtime(settings: NotifySettings | None = None, **fields: object) -> S
         deliverer = worker.Deliverer(runtime.pool, settings=settings.worker(), vault=vault, smtp=settings.smtp())
         return [
             asyncio.create_task(deliverer.run(), name="notify-delivery"),
-            asyncio.create_task(worker.sequencer(runtime.pool), name="notify-sequencer"),
             asyncio.create_task(
                 digest.loop(
                     runtime.pool,

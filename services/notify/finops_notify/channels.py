@@ -1,5 +1,6 @@
-"""What each channel receives: a signed JSON webhook, a Slack Block Kit message, a Teams Adaptive Card, or an
-email with text and HTML parts. Builders are pure; senders do the I/O and say how it went."""
+"""What each channel receives: a signed JSON webhook carrying a batch of events, a Slack Block Kit message, a
+Teams Adaptive Card, or an email with text and HTML parts. Builders are pure; senders do the I/O and say how it
+went."""
 
 from __future__ import annotations
 
@@ -14,9 +15,9 @@ from email.utils import make_msgid
 from string import Template
 from typing import Any
 
-import httpx
+import h11
 
-from finops_notify import signing
+from finops_notify import signing, transport
 
 SEVERITY_ICON = {"info": "ℹ️", "warning": "⚠️", "critical": "🚨"}
 
@@ -34,24 +35,35 @@ class Message:
     data: Any = None
     sections: tuple[tuple[str, tuple[str, ...]], ...] = ()
     """Digest sections: (heading, lines)."""
+    data_json: str | None = None
+    """`data` already encoded (the event payload as stored), spliced into webhook items as is."""
+    idempotency_key: str = ""
+    """The same in every request that carries this event to a subscriber: `event-<ce_id>` or `digest-<id>`."""
 
 
-def webhook_body(m: Message, *, delivery_id: int) -> bytes:
-    return json.dumps(
+def webhook_item(m: Message) -> bytes:
+    """One event of a webhook batch, encoded once and shared by every subscriber's request."""
+    head = json.dumps(
         {
             "id": m.event_id,
+            "idempotency_key": m.idempotency_key or f"event-{m.event_id}",
             "type": m.ce_type,
             "time": m.occurred_at,
             "severity": m.severity,
             "title": m.title,
             "facts": dict(m.facts),
             "sections": {h: list(lines) for h, lines in m.sections},
-            "data": m.data,
-            "delivery_id": delivery_id,
         },
         separators=(",", ":"),
         sort_keys=True,
-    ).encode()
+    )
+    data = m.data_json if m.data_json is not None else json.dumps(m.data, separators=(",", ":"))
+    return b'{"data":' + data.encode() + b"," + head[1:].encode()
+
+
+def webhook_body(delivery_id: int, items: list[bytes]) -> bytes:
+    """The signed body: `{"delivery_id": …, "events": [item, …]}`, the items in log order."""
+    return b'{"delivery_id":%d,"events":[' % delivery_id + b",".join(items) + b"]}"
 
 
 def slack_body(m: Message) -> dict[str, Any]:
@@ -148,23 +160,31 @@ class Outcome:
     """A failure no retry can fix (4xx other than 408/429): dead-letter it now."""
 
 
-async def post(client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str]) -> Outcome:
+async def post(client: transport.HttpClient, url: str, body: bytes, headers: dict[str, str]) -> Outcome:
+    """POST and say how it went; TargetRefused passes through (the caller records a refusal, not a failure)."""
     try:
-        response = await client.post(url, content=body, headers={"content-type": "application/json", **headers})
-    except httpx.HTTPError as exc:
+        response = await client.post(url, body, {"Content-Type": "application/json", **headers})
+    except TimeoutError:
+        return Outcome(False, error="TimeoutError: no complete answer within the HTTP timeout")
+    except (OSError, h11.ProtocolError, transport.TransportError) as exc:
         return Outcome(False, error=f"{type(exc).__name__}: {exc}"[:500])
-    if 200 <= response.status_code < 300:
-        return Outcome(True, response.status_code)
-    permanent = 400 <= response.status_code < 500 and response.status_code not in (408, 409, 425, 429)
-    return Outcome(False, response.status_code, f"HTTP {response.status_code}: {response.text[:200]}", permanent)
+    if 200 <= response.status < 300:
+        return Outcome(True, response.status)
+    permanent = 400 <= response.status < 500 and response.status not in (408, 409, 425, 429)
+    return Outcome(False, response.status, f"HTTP {response.status}: {response.text[:200]}", permanent)
 
 
 async def signed_post(
-    client: httpx.AsyncClient, url: str, body: bytes, *, secret: bytes, idempotency_key: str, ce_type: str
+    client: transport.HttpClient,
+    url: str,
+    body: bytes,
+    *,
+    secret: bytes,
+    idempotency_key: str,
+    headers: dict[str, str] | None = None,
 ) -> Outcome:
-    headers = signing.sign(secret, body, idempotency_key=idempotency_key)
-    headers["X-Finops-Event-Type"] = ce_type
-    return await post(client, url, body, headers)
+    signed = signing.sign(secret, body, idempotency_key=idempotency_key)
+    return await post(client, url, body, {**signed, **(headers or {})})
 
 
 @dataclass(frozen=True)

@@ -129,7 +129,7 @@ async def run(pool: asyncpg.Pool, *, now: datetime, smtp_endpoint: str, week_sta
                     """INSERT INTO delivery (subscriber_id, kind, endpoint, status, body)
                        VALUES ($1, 'digest', $2, 'pending', $3::jsonb) RETURNING id""",
                     uuid.UUID(s.id),
-                    queue.endpoint_of(s.channel, s.target, smtp_endpoint),
+                    queue.endpoint_of(s.channel, s.extra.get("endpoint"), smtp_endpoint),
                     json.dumps(compose(week_start, mine)),
                 )
                 await conn.execute(

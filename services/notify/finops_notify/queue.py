@@ -1,32 +1,38 @@
-"""The delivery queue in PostgreSQL: the consumer turns a routed notification into one delivery row per
-matching subscriber inside its own transaction; nothing is sent there."""
+"""The notification log in PostgreSQL: the consumer records each routed event once, inside its own transaction,
+marks a repeat of the same news as a duplicate of the original, and sends nothing. The sequencer then gives
+committed notifications their log position (stream_seq), which the SSE stream and the subscribers' cursors
+(finops_notify.fanout) read in order."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import uuid
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
 
 from finops_contracts.cloudevents import Envelope
-from finops_notify import policy, routing
+from finops_notify import routing
 
 WAKE_WORKERS = "notify_delivery"
 WAKE_STREAM = "notify_stream"
+WAKE_LOGGED = "notify_logged"
 DEDUP_WINDOW_S = 7 * 24 * 3600
 
 
-def endpoint_of(channel: str, target: str, smtp_endpoint: str) -> str:
-    """What a circuit breaker guards: the URL's origin and path for HTTP channels, the SMTP server for email."""
+def endpoint_for(channel: str, url: str) -> str | None:
+    """What a circuit breaker guards, from the real URL: its origin and a digest of the whole URL (the path of a
+    Slack or Teams webhook URL is its credential, so only a digest of it names the endpoint). None for email."""
     if channel == "email":
-        return smtp_endpoint
-    parts = urlsplit(target)
-    # The path of a Slack or Teams webhook URL is its credential: only a digest of it names the endpoint.
-    return f"{parts.scheme}://{parts.netloc}#{hashlib.sha256(target.encode()).hexdigest()[:16]}"
+        return None
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}#{hashlib.sha256(url.encode()).hexdigest()[:16]}"
+
+
+def endpoint_of(channel: str, endpoint: str | None, smtp_endpoint: str) -> str:
+    """The breaker's endpoint of a subscriber: its stored endpoint, or the SMTP server for email."""
+    return smtp_endpoint if channel == "email" or not endpoint else endpoint
 
 
 def subscriber_from(row: asyncpg.Record) -> routing.Subscriber:
@@ -52,8 +58,9 @@ async def active_subscribers(conn: asyncpg.Connection) -> list[routing.Subscribe
 async def add_notification(
     conn: asyncpg.Connection, envelope: Envelope, n: routing.Notification, payload: dict[str, Any]
 ) -> int | None:
-    """Record the notification once per ce_id; its id, or None when it was already recorded."""
-    return await conn.fetchval(
+    """Record the notification once per ce_id; its id, or None when it was already recorded. A notification that
+    repeats news already logged within the window (same dedup key) records which one it repeats."""
+    notification_id = await conn.fetchval(
         """INSERT INTO notification (event_id, ce_type, subject, severity, personas, teams, cost_centers, approvers,
                                      title, facts, payload, dedup_key, immediate, occurred_at)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11::jsonb, $12, $13, $14)
@@ -73,55 +80,33 @@ async def add_notification(
         n.immediate,
         envelope.time,
     )
-
-
-async def enqueue(
-    conn: asyncpg.Connection,
-    notification_id: int,
-    n: routing.Notification,
-    subscribers: list[routing.Subscriber],
-    *,
-    smtp_endpoint: str,
-    now: datetime | None = None,
-) -> int:
-    """One delivery per matching subscriber: suppressed when the subscriber already heard the same news within
-    the window, held until the end of its quiet hours unless critical. Returns how many will be sent."""
-    now = now or datetime.now(UTC)
-    matched = [s for s in subscribers if routing.matches(s, n)]
-    if not matched:
-        return 0
-    # One statement for every subscriber: at 100 subscribers an event, round trips are what costs.
-    first = {
-        r["subscriber_id"]
-        for r in await conn.fetch(
-            """INSERT INTO sent_key (subscriber_id, dedup_key) SELECT unnest($1::uuid[]), $2
-               ON CONFLICT (subscriber_id, dedup_key) DO UPDATE SET first_at = now()
-                   WHERE sent_key.first_at < now() - $3 * interval '1 second'
-               RETURNING subscriber_id""",
-            [uuid.UUID(s.id) for s in matched],
+    if notification_id is None:
+        return None
+    if n.immediate:
+        original = await conn.fetchval(
+            """WITH first AS (
+                   INSERT INTO news (dedup_key, notification_id) VALUES ($1, $2)
+                   ON CONFLICT (dedup_key) DO UPDATE SET notification_id = excluded.notification_id, first_at = now()
+                       WHERE news.first_at < now() - $3 * interval '1 second'
+                   RETURNING notification_id
+               )
+               SELECT coalesce((SELECT notification_id FROM first),
+                               (SELECT notification_id FROM news WHERE dedup_key = $1))""",
             n.dedup_key,
+            notification_id,
             DEDUP_WINDOW_S,
         )
-    }
-    rows = []
-    for s in matched:
-        status, reason, due = "pending", None, now
-        if uuid.UUID(s.id) not in first:
-            status, reason = "suppressed", f"duplicate of an earlier notification ({n.dedup_key})"
-        elif n.severity != "critical":
-            held = policy.quiet_until(now, s.extra.get("quiet_start"), s.extra.get("quiet_end"), s.extra["timezone"])
-            if held is not None:
-                due, reason = held, f"quiet hours until {held.isoformat()}"
-        rows.append(
-            (notification_id, uuid.UUID(s.id), endpoint_of(s.channel, s.target, smtp_endpoint), status, reason, due)
-        )
-    await conn.execute(
-        """INSERT INTO delivery (notification_id, subscriber_id, endpoint, status, reason, next_attempt_at)
-           SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::timestamptz[])""",
-        *(list(col) for col in zip(*rows, strict=True)),
-    )
-    await conn.execute("SELECT pg_notify($1, '')", WAKE_WORKERS)
-    return sum(1 for r in rows if r[3] == "pending")
+        if original is None:  # a concurrent transaction logged the original after this statement's snapshot
+            original = await conn.fetchval("SELECT notification_id FROM news WHERE dedup_key = $1", n.dedup_key)
+        if original is not None and original != notification_id:
+            await conn.execute("UPDATE notification SET duplicate_of = $2 WHERE id = $1", notification_id, original)
+    await conn.execute("SELECT pg_notify($1, '')", WAKE_LOGGED)
+    return notification_id
+
+
+async def head(conn: asyncpg.Connection) -> int:
+    """The last log position committed."""
+    return await conn.fetchval("SELECT coalesce(max(stream_seq), 0) FROM notification")
 
 
 async def sequence(conn: asyncpg.Connection, limit: int = 5000) -> int:

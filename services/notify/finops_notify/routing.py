@@ -4,11 +4,16 @@ which subscribers it reaches.
 - a budget alert goes to finance and to the team (or cost center) whose budget it is;
 - an anomaly goes to the owning team's engineers and to the practitioner; other recommendations go to the
   personas they name;
-- a purchase goes to finance and the practitioner;
-- an approval request goes to the approvers its policy names;
-- measurements (KPIs, coverage, unit cost, completed periods) only feed the weekly digest.
+- an approval request goes to the approvers its policy names: the personas of its requirements (engineering
+  only of the team the requirement names) and the people it names in `approvers`;
+- a decision taken (approved, rejected, expired) goes to the practitioner and the owning team's engineers, and to
+  finance too for a commitment;
+- a purchase (commitment purchased, purchase failed) goes to finance and the practitioner, and so do savings
+  verified or short of the estimate;
+- measurements (KPIs, coverage, unit cost, completed periods) and purchase requests only feed the stream and the
+  weekly digest.
 
-Rules read the event's JSON payload, so a type the contracts add later routes by its name alone.
+Rules read the event's JSON payload (field names as in finops_contracts).
 """
 
 from __future__ import annotations
@@ -108,33 +113,161 @@ def _recommendation(p: Mapping[str, Any], updated: bool) -> Notification:
     )
 
 
+def _money_facts(p: Mapping[str, Any], fields: Sequence[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    """(label, text) of the fields present: money as amount and currency, dates as the date."""
+    out = []
+    for key, label in fields:
+        value = p.get(key)
+        if value is None or value == "":
+            continue
+        if isinstance(value, dict) and "currency" in value:
+            out.append((label, money(value)))
+        elif key.endswith(("_at", "start", "end")) and isinstance(value, str):
+            out.append((label, value[:10]))
+        else:
+            out.append((label, str(value)))
+    return tuple(out)
+
+
 def _purchase(ce_type: str, p: Mapping[str, Any]) -> Notification:
-    failed = "fail" in ce_type
-    facts = [(k.replace("_", " ").capitalize(), money(v) if isinstance(v, dict) and "currency" in v else str(v))
-             for k, v in p.items() if isinstance(v, str | int | dict) and k != "evidence"]  # fmt: skip
-    ref = p.get("decision_id") or p.get("purchase_id") or p.get("recommendation_id") or ""
+    """CommitmentPurchased or PurchaseFailed (finops.purchase.v1)."""
+    failed = ce_type.split(".")[2] == "failed"
+    dry = " (dry run)" if p.get("dry_run") else ""
+    if failed:
+        title = f"Commitment purchase failed{dry}: {p.get('reason', '')}"
+    else:
+        title = f"Commitment purchased{dry}: {p.get('program')} for {p.get('term_months')} months"
     return Notification(
         ce_type="",
-        title=("Commitment purchase failed" if failed else "Commitment purchased") + (f" ({ref})" if ref else ""),
+        title=title,
         severity="critical" if failed else "info",
         personas=("finance", "practitioner"),
-        teams=tuple(t for t in [p.get("owner_team")] if t),
-        dedup_key=f"{ce_type}/{ref}",
-        facts=tuple(facts[:8]),
+        dedup_key=f"{ce_type}/{p.get('decision_id')}",
+        facts=_money_facts(
+            p,
+            (
+                ("decision_id", "Decision"),
+                ("provider_name", "Provider"),
+                ("commitment_id", "Commitment"),
+                ("program", "Program"),
+                ("term_months", "Term (months)"),
+                ("payment", "Payment"),
+                ("commitment_per_hour", "Commitment per hour"),
+                ("upfront", "Upfront"),
+                ("start", "Start"),
+                ("end", "End"),
+                ("reason", "Reason"),
+                ("attempts", "Attempts"),
+                ("dry_run", "Dry run"),
+            ),
+        ),
     )
 
 
+def _requirement_text(r: Mapping[str, Any]) -> str:
+    team = f" of team {r['team']}" if r.get("team") else ""
+    return f"{r.get('quorum', 1)} {r['persona']}{team}"
+
+
 def _approval(ce_type: str, p: Mapping[str, Any]) -> Notification:
+    """ApprovalRequested: the personas its requirements name (engineering scoped to the requirement's team, else
+    the owning team) and the people named in `approvers`."""
+    requirements = list(p.get("requirements", ()))
     approvers = tuple(str(a) for a in p.get("approvers", ()))
-    ref = p.get("decision_id", "")
+    engineering = [str(r.get("team") or p["owner_team"]) for r in requirements if r["persona"] == "engineering"]
+    reminder = int(p.get("reminder", 0))
     return Notification(
         ce_type="",
-        title=f"Approval requested: {p.get('title') or p.get('kind') or ref}",
+        title=("Reminder: " if reminder else "") + f"Approval requested: {p['title']}",
         severity="warning",
-        personas=(),
+        personas=tuple(dict.fromkeys(str(r["persona"]) for r in requirements)),
+        teams=tuple(dict.fromkeys(engineering)) or (str(p["owner_team"]),),
         approvers=approvers,
-        dedup_key=f"approval/{ref}",
-        facts=tuple((k, str(p[k])) for k in ("decision_id", "kind", "amount", "proposer", "expires_at") if k in p),
+        dedup_key=f"approval/{p['decision_id']}/{reminder}",
+        facts=(
+            *_money_facts(
+                p,
+                (
+                    ("decision_id", "Decision"),
+                    ("kind", "Kind"),
+                    ("owner_team", "Owner team"),
+                    ("estimated_monthly_savings", "Estimated monthly savings"),
+                    ("monthly_commitment", "Monthly commitment"),
+                    ("due_at", "Due"),
+                    ("policy_rule", "Policy rule"),
+                ),
+            ),
+            ("Needs", ", ".join(_requirement_text(r) for r in requirements) or "-"),
+            *((("Approvers", ", ".join(approvers)),) if approvers else ()),
+        ),
+    )
+
+
+def _decided(ce_type: str, p: Mapping[str, Any]) -> Notification:
+    """DecisionApproved, DecisionRejected or DecisionExpired."""
+    what = ce_type.split(".")[2]
+    personas = ("practitioner", "engineering") + (("finance",) if p.get("kind") == "commitment_plan" else ())
+    detail = {
+        "approved": "automatically" if p.get("automatic") else f"by {len(p.get('approvals', ()))} approval(s)",
+        "rejected": f"by {p.get('principal')}" + (f": {p['comment']}" if p.get("comment") else ""),
+        "expired": str(p.get("reason", "")),
+    }[what]
+    return Notification(
+        ce_type="",
+        title=f"Decision {what} ({p.get('kind')}, team {p['owner_team']}): {detail}",
+        severity="warning" if what == "expired" else "info",
+        personas=personas,
+        teams=(str(p["owner_team"]),),
+        dedup_key=f"decision/{p['decision_id']}/{what}",
+        facts=_money_facts(
+            p,
+            (
+                ("decision_id", "Decision"),
+                ("recommendation_id", "Recommendation"),
+                ("kind", "Kind"),
+                ("owner_team", "Owner team"),
+                ("state", "State"),
+                ("policy_rule", "Policy rule"),
+                ("principal", "By"),
+                ("comment", "Comment"),
+                ("reason", "Reason"),
+            ),
+        ),
+    )
+
+
+def _savings(ce_type: str, p: Mapping[str, Any]) -> Notification:
+    """SavingsVerified or SavingsShortfall: what the bill shows against the estimate."""
+    short = ce_type.split(".")[2] == "savings_shortfall"
+    realized = money(p["realized_savings"])
+    estimated = money(p["estimated_savings"])
+    title = (
+        f"Savings short of the estimate: {realized} of {estimated} ({_percent(p['realization'])})"
+        if short
+        else f"Savings verified: {realized} of {estimated} ({_percent(p['realization'])})"
+    )
+    return Notification(
+        ce_type="",
+        title=title,
+        severity="warning" if short else "info",
+        personas=("finance", "practitioner"),
+        teams=(str(p["owner_team"]),),
+        dedup_key=f"{ce_type}/{p['decision_id']}/{p['window_start']}",
+        facts=_money_facts(
+            p,
+            (
+                ("decision_id", "Decision"),
+                ("commitment_id", "Commitment"),
+                ("owner_team", "Owner team"),
+                ("window_start", "From"),
+                ("window_end", "To"),
+                ("estimated_savings", "Estimated savings"),
+                ("realized_savings", "Realized savings"),
+                ("realization", "Realization"),
+                ("lines_matched", "Cost lines matched"),
+                ("reason", "Reason"),
+            ),
+        ),
     )
 
 
@@ -155,8 +288,17 @@ def route(ce_type: str, subject: str | None, p: Mapping[str, Any]) -> Notificati
             n = _recommendation(p, updated=what == "updated")
         case ["finops", "decision", "approval_requested", _]:
             n = _approval(ce_type, p)
-        case ["finops", "purchase", _, _] | ["finops", "decision", "purchase_requested", _]:
+        case ["finops", "decision", ("approved" | "rejected" | "expired"), _]:
+            n = _decided(ce_type, p)
+        case ["finops", "decision", ("savings_verified" | "savings_shortfall"), _]:
+            n = _savings(ce_type, p)
+        case ["finops", "purchase", ("commitment_purchased" | "failed"), _]:
             n = _purchase(ce_type, p)
+        case ["finops", "decision", "purchase_requested", _]:
+            n = _digest_only(
+                ce_type, subject, ("finance", "practitioner"),
+                f"Commitment purchase requested ({p.get('provider_name')}, decision {p.get('decision_id')})",
+            )  # fmt: skip
         case ["finops", "allocation", "journal_exported", _]:
             n = Notification(
                 ce_type="",
@@ -189,15 +331,18 @@ def route(ce_type: str, subject: str | None, p: Mapping[str, Any]) -> Notificati
 
 
 ROUTED = frozenset(
-    {"budget_alerted", "issued", "updated", "approval_requested", "purchase_requested", "journal_exported",
-     "rejected", "kpi_measured", "coverage_measured", "unit_cost_reported", "period_completed"}
+    {"allocation.budget_alerted", "recommendation.issued", "recommendation.updated", "decision.approval_requested",
+     "decision.approved", "decision.rejected", "decision.expired", "decision.purchase_requested",
+     "decision.savings_verified", "decision.savings_shortfall", "purchase.commitment_purchased", "purchase.failed",
+     "allocation.journal_exported", "ingest.rejected", "recommendation.kpi_measured", "allocation.coverage_measured",
+     "allocation.unit_cost_reported", "cost.period_completed"}
 )  # fmt: skip
 
 
 def routed(ce_type: str) -> bool:
     """Whether `route` can turn events of this type into notifications (others are not even decoded)."""
     parts = ce_type.split(".")
-    return len(parts) == 4 and (parts[2] in ROUTED or parts[1] == "purchase")
+    return len(parts) == 4 and parts[0] == "finops" and f"{parts[1]}.{parts[2]}" in ROUTED
 
 
 def type_selected(ce_type: str, selected: frozenset[str]) -> bool:
@@ -208,8 +353,8 @@ def matches(s: Subscriber, n: Notification) -> bool:
     """Whether subscriber `s` should hear of `n`."""
     if not type_selected(n.ce_type, s.event_types) or severity_rank(n.severity) < severity_rank(s.min_severity):
         return False
-    if n.approvers:
-        return s.name in n.approvers or s.id in n.approvers
+    if n.approvers and (s.name in n.approvers or s.id in n.approvers):
+        return True  # a person the approval policy names, whatever their persona or team
     if s.persona not in n.personas:
         return False
     if s.persona == "engineering" and not (s.teams & set(n.teams)):

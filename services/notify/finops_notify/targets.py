@@ -25,22 +25,41 @@ def allowed(host: str, port: int, allowlist: Collection[str]) -> bool:
     return host.lower() in allowlist or f"{host.lower()}:{port}" in allowlist
 
 
-async def check(url: str, allowlist: Collection[str]) -> None:
-    """Refuse `url` (TargetRefused) unless every address its host resolves to is public, or it is allowlisted."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise TargetRefused(f"{url!r} is not an http(s) URL with a host")
-    host = parts.hostname
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    if allowed(host, port, allowlist):
-        return
+async def resolve(host: str, port: int, allowlist: Collection[str]) -> list[str]:
+    """The addresses of `host` that may be called: all of them when the allowlist names it; otherwise all of them
+    provided every one is public (TargetRefused if not). Callers connect to these very addresses, so DNS cannot
+    change between the check and the connection."""
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise TargetRefused(f"{host} does not resolve ({exc}); use a host with a public DNS name") from None
-    private = sorted({info[4][0] for info in infos if not _public(info[4][0])})
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    if allowed(host, port, allowlist):
+        return addresses
+    private = sorted(a for a in addresses if not _public(a))
     if private:
         raise TargetRefused(
             f"{host} resolves to the loopback, private or reserved address {', '.join(private)}; webhooks go to "
             "public addresses only. An operator can allow it with FINOPS_WEBHOOK_ALLOWLIST"
         )
+    return addresses
+
+
+def split(url: str) -> tuple[str, str, int]:
+    """(scheme, host, port) of an http(s) URL, or TargetRefused."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise TargetRefused(f"{url!r} is not an http(s) URL with a host")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:
+        raise TargetRefused(f"{url!r} has an invalid port: {exc}") from None
+    return parts.scheme, parts.hostname, port
+
+
+async def check(url: str, allowlist: Collection[str]) -> None:
+    """Refuse `url` (TargetRefused) unless every address its host resolves to is public, or it is allowlisted."""
+    _, host, port = split(url)
+    if allowed(host, port, allowlist):
+        return
+    await resolve(host, port, allowlist)

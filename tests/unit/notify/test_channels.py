@@ -48,10 +48,20 @@ def test_email_has_text_and_escaped_html_parts():
     assert "&lt;payments&gt;" in html and "<payments>" not in html
 
 
-def test_webhook_body_carries_the_event_and_the_delivery():
-    body = json.loads(channels.webhook_body(MESSAGE, delivery_id=7))
+def test_a_webhook_body_carries_a_batch_of_events_each_with_its_idempotency_key():
+    other = channels.Message(
+        title="Another", severity="info", facts=(), ce_type="finops.recommendation.issued.v1", event_id="e-2",
+        occurred_at="2026-10-02T00:00:00+00:00", data_json='{"kind": "idle", "amount": "1.10"}',
+    )  # fmt: skip
 
-    assert body["id"] == "e-1" and body["delivery_id"] == 7 and body["data"] == {"scope": "payments"}
+    body = json.loads(channels.webhook_body(7, [channels.webhook_item(MESSAGE), channels.webhook_item(other)]))
+
+    assert body["delivery_id"] == 7
+    first, second = body["events"]
+    assert first["id"] == "e-1" and first["data"] == {"scope": "payments"}
+    assert first["facts"]["Actual"] == "1,200.00 USD"
+    assert first["idempotency_key"] == "event-e-1" and second["idempotency_key"] == "event-e-2"
+    assert second["data"] == {"kind": "idle", "amount": "1.10"}  # the stored payload, spliced as it is
 
 
 def test_sealed_secrets_open_with_the_same_key_only():
