@@ -1,0 +1,1 @@
+"""The decision service: recommendations become decisions approved under the persona policy."""
