@@ -27,11 +27,11 @@ class InvalidTransition(Exception):
     """A decision was asked to move to a state its current state cannot lead to."""
 
     def __init__(self, decision_id: object, current: DecisionState, target: DecisionState, action: str = "") -> None:
-        nexts = ", ".join(sorted(TRANSITIONS[current])) or "nothing: it is final"
-        doing = f" ({action})" if action else ""
+        nexts = ", ".join(sorted(TRANSITIONS[current]))
+        refused = f"{action} is refused: " if action else ""
         super().__init__(
-            f"decision {decision_id} is {current}; it cannot become {target}{doing}. From {current} it can become: "
-            f"{nexts}"
+            f"decision {decision_id} is {current}; {refused}{current} cannot become {target} "
+            + (f"(from {current} it can become {nexts})" if nexts else f"({current} is final)")
         )
         self.current = current
         self.target = target
