@@ -143,7 +143,7 @@ def judge(
     reason = ""
     if not verified:
         reason = (
-            f"realized {realized} {currency} over {span.normalize()} hours is {realization * 100:.2f}% of the "
+            f"realized {realized} {currency} over {span.normalize():f} hours is {realization * 100:.2f}% of the "
             f"estimated {estimated} {currency}; the policy expects at least {tolerance * 100:.2f}%. Covered usage "
             f"saved {covered_savings} {currency} and the unused commitment cost {unused_cost} {currency}"
         )
