@@ -121,6 +121,10 @@ async def test_plan_is_approved_purchased_and_verified_against_the_bill(service_
             assert Decimal(one["estimated_monthly_savings"]["amount"]) == Decimal("342.86")
             assert Decimal(two["estimated_monthly_savings"]["amount"]) == Decimal("257.14")
             assert one["coverage"] == "0.3000"
+            page = (await client.get(f"{url}/v1/decisions", params={"limit": "1"}, headers=ADMIN)).json()
+            rest = await client.get(f"{url}/v1/decisions", params={"cursor": page["next_cursor"]}, headers=ADMIN)
+            assert [d["id"] for d in page["decisions"] + rest.json()["decisions"]] == [str(second), str(first)]
+            assert rest.json()["next_cursor"] is None
 
             # When an engineer approves a decision that finance and business must approve
             denied = await client.post(f"{url}/v1/decisions/{first}/approve", headers=who["erin"], json={})

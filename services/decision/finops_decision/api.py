@@ -272,6 +272,9 @@ def add_routes(runtime: ServiceRuntime) -> list[Route]:
                 response, error = problem(400, str(exc)), str(exc)
             except policy.PolicyError as exc:
                 response, error = problem(422, str(exc)), str(exc)
+            except Exception as exc:  # the savepoint rolled back: the failure is still audited
+                log.exception("request failed", extra={"path": request.url.path})
+                response, error = problem(500, "the request failed; see the decision service's log"), repr(exc)
             detail = {"error": error} if error else {}
             request_row = audit.Entry(
                 actor=who.name if who else "anonymous", action="request", decision_id=decision_id, detail=detail,

@@ -416,6 +416,7 @@ async def reject(
     delegations = await _scope(conn, d, actor, now)
     states.check(d.id, d.state, S.REJECTED, "reject")
     grant = approvals.may_reject(d.case(), actor, delegations, now)
+    trail.note(actor.name, "rejection", d.id, persona=grant.persona.value, on_behalf_of=grant.on_behalf_of)
     move(d, S.REJECTED, trail, actor=actor.name, now=now, reason=comment)
     d.next_reminder_at = None
     trail.events.append(
