@@ -151,6 +151,8 @@ class DecisionApproved(_DecisionEvent):
 
 
 class DecisionRejected(_DecisionEvent):
+    """A person the policy asks refused it, with a comment; final."""
+
     TYPE: ClassVar[str] = "finops.decision.rejected.v1"
 
     principal: str
@@ -221,6 +223,8 @@ class _PurchaseEvent(Event):
 
 
 class CommitmentPurchased(_PurchaseEvent):
+    """The commitment was bought (with dry_run: would have been): the provider's id and its terms."""
+
     TYPE: ClassVar[str] = "finops.purchase.commitment_purchased.v1"
 
     commitment_id: str

@@ -54,6 +54,9 @@ class CommitmentPurchase(BaseModel):
     """What the tranche costs per hour, used or not (an AWS Savings Plan's hourly commitment)."""
     covered_usage_per_hour: Amount
     """On-demand-equivalent usage it covers per hour, in the same currency."""
+    scope: dict[str, str] = Field(default_factory=dict)
+    """Where the commitment applies, for instruments narrower than a whole account: region, instance_family,
+    instance_type, sku... (empty for a Compute Savings Plan or another account-wide instrument)."""
 
 
 class _Recommendation(Event):
