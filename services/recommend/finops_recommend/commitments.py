@@ -338,15 +338,25 @@ class Settings:
     min_trend_days: int = 42
     """With less history than this (6 weeks), no trend is used: a month of data cannot tell a trend from a cycle."""
     trend_z: float = 3.0
-    """A falling trend is used only when it is this many standard errors from zero."""
+    """A trend, up or down, is used only when it is this many standard errors from zero."""
     growth_z: float = 2.0
-    """A rising trend is shrunk towards zero by this many standard errors before it is extrapolated."""
+    """A significant rising trend is shrunk towards zero by this many standard errors before it is extrapolated."""
     growth_anticipation_hours: float = HOURS_PER_MONTH / 2
     """How far ahead an upward trend is extrapolated: to the middle of the month being bought for. Later growth
     is bought later, in later tranches, so a trend that stops costs nothing."""
-    risk_margin: float = 0.02
+    shift_days: int = 56
+    """Days of history searched for a level shift down (a step that a trend does not explain). The forecast
+    then rests on the days after it only, at once: committing less is the safe side. A step up is left to the
+    lookback window, which reaches the new level within weeks."""
+    shift_z: float = 5.0
+    """A level shift counts when the step between the medians before and after is this many standard errors."""
+    shift_min: float = 0.10
+    """... and at least this share of the level before it."""
+    risk_margin: float = 0.0
     """Risk premium per committed unit-hour, as a fraction of on-demand: commits at the (d - margin)-quantile,
-    slightly below the quantile rule (second-order cost if usage holds, first-order saving if it falls)."""
+    slightly below the quantile rule (second-order cost if usage holds, first-order saving if it falls). Off by
+    default: measured on bench/commitments.py, it costs more on steady usage than it saves on declines that no
+    data announce (see the README)."""
     margin_fade_z: float = 2.0
     """The margin shrinks linearly to nothing as the rise in usage reaches this many standard errors: when usage
     grows, committing under the quantile is the likelier loss."""
@@ -372,19 +382,23 @@ class Trend:
     significant: bool
 
 
+NO_TREND = Trend(0.0, 0.0, 0.0, False)
+
+
 def robust_trend(history: Floats, *, days: int, z: float, growth_z: float | None = None, min_days: int = 42) -> Trend:
     """A trend in usage that holds week after week, per hour; zero unless significant.
 
     Two robust estimates over the last `days`: the Theil-Sen slope of daily means (efficient, tested against its
     standard error) and the median week-over-week change of weekly means (which ignores a single step: a workload
     that moved once, a migration or a new customer, is a new level, not a trend to extrapolate, whereas steady
-    growth moves every week). The trend is the smaller of the two when they agree in sign, else none.
+    growth moves every week). The trend is the smaller of the two when they agree in sign and it is `z` standard
+    errors from zero, else none; a rise is then shrunk by `growth_z` standard errors (a noisy rise adds little).
     """
     growth_z = z if growth_z is None else growth_z
     n_days = min(days, history.size // 24)
     weeks = n_days // 7
     if n_days < max(min_days, 21):
-        return Trend(0.0, 0.0, 0.0, False)
+        return NO_TREND
     daily = history[history.size - n_days * 24 :].reshape(n_days, 24).mean(axis=1)
     i, j = np.triu_indices(n_days, 1)
     theil_sen = float(np.median((daily[j] - daily[i]) / (j - i))) / 24.0
@@ -396,14 +410,77 @@ def robust_trend(history: Floats, *, days: int, z: float, growth_z: float | None
     week_over_week = float(np.median(np.diff(weekly))) / 168.0
     agree = theil_sen * week_over_week > 0
     smaller = min(abs(theil_sen), abs(week_over_week)) if agree else 0.0
+    significant = bool(agree and abs(theil_sen) > z * se and smaller > 0)
     if theil_sen < 0:
-        significant = bool(agree and abs(theil_sen) > z * se)
         slope = -smaller
     else:
-        # growth is shrunk towards zero by growth_z standard errors (soft threshold): a noisy rise adds little
         slope = max(0.0, smaller - growth_z * se)
-        significant = slope > 0
-    return Trend(float(slope) if significant else 0.0, float(theil_sen), float(se), bool(significant))
+        significant = significant and slope > 0
+    return Trend(float(slope) if significant else 0.0, float(theil_sen), float(se), significant)
+
+
+@dataclass(frozen=True)
+class Shift:
+    """A level shift: usage stepped from one level to another `hours_ago` hours before the end of the history."""
+
+    hours_ago: int
+    before: float
+    after: float
+    z: float
+
+    @property
+    def down(self) -> bool:
+        return self.after < self.before
+
+
+def _weekday_adjusted(daily: Floats) -> Floats:
+    """Daily means divided by their weekday's index (the weekday's median over the overall median), so that a
+    weekend is not a step; unchanged with less than two weeks."""
+    n = daily.size
+    if n < 14:
+        return daily
+    overall = float(np.median(daily))
+    if overall <= 0:
+        return daily
+    weekday = (np.arange(n) - n) % 7  # aligned on the last day, whatever weekday the history starts on
+    index = np.array([float(np.median(daily[weekday == w])) / overall for w in range(7)])
+    index = np.where(index > 0, index, 1.0)
+    return daily / index[weekday]
+
+
+def level_shift(history: Floats, *, days: int, z: float, min_change: float, min_days: int = 3) -> Shift | None:
+    """The most significant single step in the (weekday-adjusted) daily means of the last `days`, if it is one.
+
+    For each split leaving at least `min_days` on each side, the step is the difference of the medians of the
+    daily means after and before it, tested against the robust spread (MAD) of the days around their own side's
+    median. The best split counts when it is `z` standard errors and `min_change` of the level before, and when
+    a step fits the days better than a straight line does (so steady growth is left to the trend).
+    """
+    n = min(days, history.size // 24)
+    if n < 2 * min_days + 1:
+        return None
+    end = history.size
+    daily = _weekday_adjusted(history[end - n * 24 :].reshape(n, 24).mean(axis=1))
+    best: tuple[float, int, float, float] | None = None
+    for split in range(min_days, n - min_days + 1):
+        a, b = float(np.median(daily[:split])), float(np.median(daily[split:]))
+        resid = np.concatenate([daily[:split] - a, daily[split:] - b])
+        scale = 1.4826 * float(np.median(np.abs(resid))) * np.sqrt(np.pi / 2)
+        if scale <= 0:
+            scale = 1e-9 * max(abs(a), abs(b), 1e-9)
+        t = abs(b - a) / (scale * np.sqrt(1 / split + 1 / (n - split)))
+        if best is None or t > best[0]:
+            best = (t, split, a, b)
+    assert best is not None
+    t, split, a, b = best
+    if t < z or abs(b - a) < min_change * max(a, 1e-12):
+        return None
+    x = np.arange(n, dtype=float)
+    line = np.polyfit(x, daily, 1)
+    step = np.where(x < split, a, b)
+    if np.median(np.abs(daily - step)) >= np.median(np.abs(daily - np.polyval(line, x))):
+        return None
+    return Shift(hours_ago=(n - split) * 24, before=a, after=b, z=float(t))
 
 
 @dataclass(frozen=True)
@@ -414,6 +491,13 @@ class Forecast:
     """[j]: the share of a month's hours each point stands for (they add up to 1)."""
     trend: Trend
     recent: Floats
+    """The hours the forecast rests on: the lookback window, or what followed a level shift in it."""
+    shift: Shift | None = None
+
+    @property
+    def flat(self) -> bool:
+        """No trend: every month ahead is the recent distribution itself."""
+        return self.trend.per_hour == 0.0
 
 
 def _grid(points: int, levels: Sequence[float]) -> tuple[Floats, Floats]:
@@ -429,26 +513,36 @@ def forecast(
 ) -> Forecast:
     """Monthly usage distributions ahead: the recent distribution, de-trended to now, shifted by a robust trend.
 
-    A rising trend is carried only to the middle of the next month (the ladder buys later growth later); a falling
-    trend is carried all the way, floored at zero: the forecast is pessimistic on purpose, since excess commitment
-    costs in full and a shortfall costs little.
+    Recent means the lookback window, cut to what followed a level shift down when one is found; the trend is
+    then fitted on the same stretch only, so a step is never read as a slope. A rising trend is carried only to
+    the middle of the next month (the ladder buys later growth later); a falling trend is carried all the way,
+    floored at zero: the forecast is pessimistic on purpose, since excess commitment costs in full and a
+    shortfall costs little.
     """
     h = np.asarray(history, dtype=float)
-    recent = h[-settings.lookback_hours :]
+    shift = level_shift(h, days=settings.shift_days, z=settings.shift_z, min_change=settings.shift_min)
+    if shift is not None and not shift.down:
+        shift = None  # a step up reaches the lookback window's quantile within weeks; buying it sooner is a bet
+    since = h[-shift.hours_ago :] if shift is not None else h
+    recent = since[-settings.lookback_hours :]
     trend = robust_trend(
-        h, days=settings.trend_days, z=settings.trend_z, growth_z=settings.growth_z, min_days=settings.min_trend_days
+        since,
+        days=settings.trend_days,
+        z=settings.trend_z,
+        growth_z=settings.growth_z,
+        min_days=settings.min_trend_days,
     )
     if recent.size == 0:
-        return Forecast(np.zeros((settings.horizon_months, 1)), np.ones(1), trend, recent)
+        return Forecast(np.zeros((settings.horizon_months, 1)), np.ones(1), trend, recent, shift)
     base = recent + trend.per_hour * (recent.size - np.arange(recent.size))
     probs, weights = _grid(settings.quantile_points, levels)
-    q = np.quantile(base, probs)
+    q = np.quantile(base, probs, method="inverted_cdf")
     mid = np.arange(settings.horizon_months) * hours_per_month + hours_per_month / 2
     if trend.per_hour >= 0:
-        shift = trend.per_hour * np.minimum(mid, settings.growth_anticipation_hours)
+        step = trend.per_hour * np.minimum(mid, settings.growth_anticipation_hours)
     else:
-        shift = trend.per_hour * mid
-    return Forecast(np.maximum(q[None, :] + shift[:, None], 0.0), weights, trend, recent)
+        step = trend.per_hour * mid
+    return Forecast(np.maximum(q[None, :] + step[:, None], 0.0), weights, trend, recent, shift)
 
 
 def _coverage_level(points: Floats, weights: Floats, target: float) -> float:
@@ -481,6 +575,37 @@ class _Decision:
     existing: Floats
     purchases: Floats
     instruments: tuple[Instrument, ...]
+    rule: bool
+    """True when the forecast was flat and the purchases are the quantile rule's ladder (no LP needed)."""
+
+
+def _flat_ladder(
+    recent: Floats,
+    existing: Floats,
+    instruments: Sequence[Instrument],
+    *,
+    margin: float,
+    cap: float,
+    coverage_level: float,
+) -> Floats:
+    """The LP's solution when every month ahead has the recent distribution: the deepest discount at its
+    quantile (for a flat forecast a layer worth any instrument is worth the deepest one, and the quantile rule
+    says how many layers), topped up in each month where existing commitments fall below it. Computed by the
+    rule itself, with the same quantile as the provider-style recommender, so that on steady usage the two buy
+    exactly the same and ours can never lose to it there by a rounding."""
+    best = max(range(len(instruments)), key=lambda i: (instruments[i].discount, -instruments[i].term_months))
+    inst = instruments[best]
+    level = min(quantile_commitment(recent, max(inst.discount - margin, 1e-6)), coverage_level)
+    months = existing.size
+    purchases = np.zeros((len(instruments), months))
+    added = np.zeros(months)
+    for k in range(months):
+        need = level - existing[k] - added[k]
+        if need > 1e-9:
+            buy = min(need, max(cap, 0.0))
+            purchases[best, k] = buy
+            added[k : k + inst.term_months] += buy
+    return purchases
 
 
 def _decide(
@@ -495,20 +620,28 @@ def _decide(
     fc = forecast(history, settings, levels=levels, hours_per_month=hours_per_month)
     horizon = settings.horizon_months
     existing = np.array([active_amount(held, month + k) for k in range(horizon)])
-    weights = [fc.weights * hours_per_month] * horizon
     median = float(np.median(fc.points[0]))
+    margin = _margin(settings, fc.trend)
+    coverage = np.array([_coverage_level(p, fc.weights, settings.coverage_target) for p in fc.points])
+    if fc.flat:
+        purchases = _flat_ladder(
+            fc.recent, existing, instruments, margin=margin, cap=settings.tranche_cap * median,
+            coverage_level=float(coverage[0]),
+        )  # fmt: skip
+        return _Decision(fc, existing, purchases, tuple(instruments), rule=True)
+    weights = [fc.weights * hours_per_month] * horizon
     purchases = _solve(
         list(fc.points),
         weights,
         existing,
         instruments,
         buy_months=horizon,
-        risk_margin=_margin(settings, fc.trend),
+        risk_margin=margin,
         tranche_cap=settings.tranche_cap * median,
-        max_coverage=np.array([_coverage_level(p, fc.weights, settings.coverage_target) for p in fc.points]),
+        max_coverage=coverage,
         prefer_early=True,
     )
-    return _Decision(fc, existing, purchases, tuple(instruments))
+    return _Decision(fc, existing, purchases, tuple(instruments), rule=False)
 
 
 @dataclass(frozen=True)
