@@ -157,6 +157,9 @@ async def test_plan_is_approved_purchased_and_verified_against_the_bill(service_
             for d in (first, second):
                 mine = [type(e) for e in events if e.decision_id == d]
                 assert mine == [DecisionProposed, ApprovalRequested, DecisionApproved, PurchaseRequested]
+            asked = next(e for e in events if isinstance(e, ApprovalRequested) and e.decision_id == first)
+            assert asked.approvers == ("bob", "fiona")  # who can fill finance and business: notify reaches them
+            assert [r.persona for r in asked.requirements] == ["finance", "business"]
             requests = {e.decision_id: e for e in events if isinstance(e, PurchaseRequested)}
             assert requests[first].client_token == str(first) and requests[second].client_token == str(second)
             assert requests[first].purchase == rec.purchases[0] and requests[first].provider_name == "AWS"

@@ -351,14 +351,24 @@ async def delegations_to(conn: asyncpg.Connection, delegate: str, now: datetime)
     return [_delegation(r) for r in rows]
 
 
-async def delegates_for(conn: asyncpg.Connection, personas: Sequence[str], now: datetime) -> list[str]:
-    """Delegates now holding the approvals of these personas: named in ApprovalRequested."""
-    rows = await conn.fetch(
-        "SELECT DISTINCT delegate FROM delegation WHERE persona = ANY($1::text[]) AND valid_until > $2 ORDER BY 1",
-        list(personas),
+async def approvers_for(conn: asyncpg.Connection, requirements: Sequence[Requirement], now: datetime) -> list[str]:
+    """The people who can fill these requirements: holders of a token of the persona (engineering of the
+    requirement's team), and delegates of the persona now. ApprovalRequested names them, so notify can reach them."""
+    people = await conn.fetch(
+        "SELECT name, role, teams FROM api_token WHERE revoked_at IS NULL AND role = ANY($1::text[])",
+        [r.persona.value for r in requirements],
+    )
+    delegates = await conn.fetch(
+        "SELECT delegate, persona, teams FROM delegation WHERE persona = ANY($1::text[]) AND valid_until > $2",
+        [r.persona.value for r in requirements],
         now,
     )
-    return [r["delegate"] for r in rows]
+    names = set()
+    for r in requirements:
+        for who, persona, teams in [*people, *delegates]:
+            if persona == r.persona.value and (r.team is None or r.team in teams):
+                names.add(who)
+    return sorted(names)
 
 
 def _delegation(r: asyncpg.Record) -> Delegation:

@@ -187,13 +187,15 @@ async def _judge(
 
 async def _request_approval(conn: asyncpg.Connection, d: Decision, trail: Trail, *, now: datetime) -> None:
     assert d.due_at is not None
-    personas = sorted({r.persona.value for r in d.requirements})
+    counted = {g.person for g in approvals.counting(d.approvals, validity=d.rule.approval_validity, now=now)}
+    waiting_for = approvals.open_requirements(d.case(), now)
+    named = await repository.approvers_for(conn, waiting_for, now)
     trail.events.append(
         ApprovalRequested(
             **d.event_fields(),
             title=d.title,
             requirements=d.requirements,
-            approvers=tuple(await repository.delegates_for(conn, personas, now)),
+            approvers=tuple(n for n in named if n != d.proposer and n not in counted),
             policy_version=d.policy_version,
             policy_rule=d.policy_rule,
             due_at=d.due_at,
