@@ -61,9 +61,9 @@ def webhook_item(m: Message) -> bytes:
     return b'{"data":' + data.encode() + b"," + head[1:].encode()
 
 
-def webhook_body(delivery_id: int, items: list[bytes]) -> bytes:
-    """The signed body: `{"delivery_id": …, "events": [item, …]}`, the items in log order."""
-    return b'{"delivery_id":%d,"events":[' % delivery_id + b",".join(items) + b"]}"
+def webhook_body(delivery_id: int, items: bytes) -> bytes:
+    """The signed body: `{"delivery_id": …, "events": [item, …]}`, from the items already joined by commas."""
+    return b'{"delivery_id":%d,"events":[' % delivery_id + items + b"]}"
 
 
 def slack_body(m: Message) -> dict[str, Any]:

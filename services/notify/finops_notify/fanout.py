@@ -121,6 +121,26 @@ def heard(c: Cursor, original: Entry | None) -> bool:
     return subscribed_before and routing.matches(c.subscriber, original.notification)
 
 
+class Matcher:
+    """routing.matches, asked once per entry and distinct subscriber filter rather than per subscriber: a round
+    asks it for every (subscriber, entry) pair, and many subscribers share one filter."""
+
+    def __init__(self) -> None:
+        self._filters: dict[tuple[Any, ...], int] = {}
+        self._answers: dict[tuple[int, int], bool] = {}
+
+    def __call__(self, s: routing.Subscriber, e: Entry) -> bool:
+        if e.notification.approvers:
+            return routing.matches(s, e.notification)  # named approvers: the subscriber's name matters too
+        kind = self._filters.setdefault((s.persona, s.teams, s.cost_centers, s.event_types, s.min_severity),
+                                        len(self._filters))  # fmt: skip
+        key = (kind, e.id)
+        answer = self._answers.get(key)
+        if answer is None:
+            answer = self._answers[key] = routing.matches(s, e.notification)
+        return answer
+
+
 def plan(
     c: Cursor,
     entries: Sequence[Entry],
@@ -130,9 +150,11 @@ def plan(
     now: datetime,
     max_events: int,
     rng: random.Random | None = None,
+    matcher: Matcher | None = None,
 ) -> Plan:
     """What subscriber `c` gets from `entries` (the log after its cursor, in order, read up to `upto`)."""
     s = c.subscriber
+    matches = matcher or Matcher()
     cap = max_events if s.channel == "webhook" else 1
     limit = c.limit
     window = policy.rate_window(now)
@@ -145,7 +167,7 @@ def plan(
     position = upto
     for e in entries:
         n = e.notification
-        if not n.immediate or not routing.matches(s, n):
+        if not n.immediate or not matches(s, e):
             continue
         if e.duplicate_of is not None and heard(c, originals.get(e.duplicate_of)):
             suppressed.append(e)

@@ -60,11 +60,21 @@ async def add_notification(
 ) -> int | None:
     """Record the notification once per ce_id; its id, or None when it was already recorded. A notification that
     repeats news already logged within the window (same dedup key) records which one it repeats."""
-    notification_id = await conn.fetchval(
-        """INSERT INTO notification (event_id, ce_type, subject, severity, personas, teams, cost_centers, approvers,
-                                     title, facts, payload, dedup_key, immediate, occurred_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11::jsonb, $12, $13, $14)
-           ON CONFLICT (event_id) DO NOTHING RETURNING id""",
+    # One round trip in the common case: the row, its news entry and the wake-up of the fan-out.
+    row = await conn.fetchrow(
+        """WITH logged AS (
+               INSERT INTO notification (event_id, ce_type, subject, severity, personas, teams, cost_centers,
+                                         approvers, title, facts, payload, dedup_key, immediate, occurred_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11::jsonb, $12, $13, $14)
+               ON CONFLICT (event_id) DO NOTHING RETURNING id
+           ), first AS (
+               INSERT INTO news (dedup_key, notification_id) SELECT $12, id FROM logged WHERE $13
+               ON CONFLICT (dedup_key) DO UPDATE SET notification_id = excluded.notification_id, first_at = now()
+                   WHERE news.first_at < now() - $15 * interval '1 second'
+               RETURNING notification_id
+           )
+           SELECT (SELECT id FROM logged) AS id, (SELECT notification_id FROM first) AS first,
+                  pg_notify($16, '') AS woke""",
         envelope.id,
         envelope.type,
         envelope.subject,
@@ -79,28 +89,16 @@ async def add_notification(
         n.dedup_key,
         n.immediate,
         envelope.time,
+        DEDUP_WINDOW_S,
+        WAKE_LOGGED,
     )
-    if notification_id is None:
-        return None
-    if n.immediate:
-        original = await conn.fetchval(
-            """WITH first AS (
-                   INSERT INTO news (dedup_key, notification_id) VALUES ($1, $2)
-                   ON CONFLICT (dedup_key) DO UPDATE SET notification_id = excluded.notification_id, first_at = now()
-                       WHERE news.first_at < now() - $3 * interval '1 second'
-                   RETURNING notification_id
-               )
-               SELECT coalesce((SELECT notification_id FROM first),
-                               (SELECT notification_id FROM news WHERE dedup_key = $1))""",
-            n.dedup_key,
-            notification_id,
-            DEDUP_WINDOW_S,
-        )
-        if original is None:  # a concurrent transaction logged the original after this statement's snapshot
-            original = await conn.fetchval("SELECT notification_id FROM news WHERE dedup_key = $1", n.dedup_key)
-        if original is not None and original != notification_id:
-            await conn.execute("UPDATE notification SET duplicate_of = $2 WHERE id = $1", notification_id, original)
-    await conn.execute("SELECT pg_notify($1, '')", WAKE_LOGGED)
+    notification_id = row["id"]
+    if notification_id is None or not n.immediate or row["first"] is not None:
+        return notification_id
+    # The same news was logged within the window (this statement sees it committed, even if it raced).
+    original = await conn.fetchval("SELECT notification_id FROM news WHERE dedup_key = $1", n.dedup_key)
+    if original is not None and original != notification_id:
+        await conn.execute("UPDATE notification SET duplicate_of = $2 WHERE id = $1", notification_id, original)
     return notification_id
 
 

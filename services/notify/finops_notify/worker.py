@@ -70,6 +70,9 @@ class Job:
     entries: list[fanout.Entry] = field(default_factory=list)
     body: str | None = None
     """A digest's composed body."""
+    items: bytes | None = None
+    """The webhook items joined, shared with other subscribers' requests that carry the same events."""
+    types: str = ""
 
     @property
     def size(self) -> int:
@@ -183,6 +186,7 @@ class Deliverer:
         self._inflight: set[asyncio.Task[None]] = set()
         self._claimed: set[asyncio.Task[None]] = set()
         self._succeeded: list[tuple[Job, channels.Outcome, int]] = []
+        self._flushing = asyncio.Lock()
         self._client = transport.HttpClient(timeout_s=settings.http_timeout_s, allowlist=settings.allowlist)
 
     async def run(self) -> None:
@@ -252,6 +256,7 @@ class Deliverer:
         cursors in one transaction, then send what is due now. Returns how many requests it started."""
         s = self._s
         jobs: list[Job] = []
+        await self._flush()  # free the cursors of what was delivered since the last round
         async with self._pool.acquire() as conn:
             await queue.sequence(conn)
             head = await queue.head(conn)
@@ -282,10 +287,11 @@ class Deliverer:
                     reads.append((r, endpoint, cursor, await self._log.between(conn, r["position"], upto), upto))
                 wanted = {e.duplicate_of for *_, entries, _ in reads for e in entries if e.duplicate_of is not None}
                 originals = await self._log.by_id(conn, sorted(wanted)) if wanted else {}
+                matcher = fanout.Matcher()
                 for r, endpoint, cursor, entries, upto in reads:
                     p = fanout.plan(
                         cursor, entries, upto, originals=originals, now=now, max_events=s.batch_max_events,
-                        rng=self._rng,
+                        rng=self._rng, matcher=matcher,
                     )  # fmt: skip
                     planned.append((r, endpoint, p))
                 count = sum(len(p.batches) for *_, p in planned)
@@ -318,7 +324,17 @@ class Deliverer:
                     await conn.execute(_INSERT_DELIVERIES, *(list(col) for col in zip(*deliveries, strict=True)))
                 if moves:
                     await conn.execute(_MOVE_CURSORS, *(list(col) for col in zip(*moves, strict=True)))
+        # Subscribers with the same filter get the same events: join and describe them once.
+        shared: dict[tuple[int, ...], tuple[bytes, str]] = {}
         for job in jobs:
+            if job.channel == "webhook":
+                key = tuple(e.id for e in job.entries)
+                if key not in shared:
+                    shared[key] = (
+                        b",".join(e.item() for e in job.entries),
+                        ",".join(sorted({e.notification.ce_type for e in job.entries})),
+                    )
+                job.items, job.types = shared[key]
             self._spawn(job, claimed=False)
         return len(jobs)
 
@@ -445,18 +461,17 @@ class Deliverer:
     async def _send(self, job: Job) -> channels.Outcome:
         channel = job.channel
         if channel == "webhook":
-            if job.kind == "digest":
+            if job.items is None:
                 items = [channels.webhook_item(m) for m in job.messages()]
-            else:
-                items = [e.item() for e in job.entries]
-            types = sorted({e.notification.ce_type for e in job.entries}) or ["finops.notify.digest.v1"]
+                job.items = b",".join(items)
+                job.types = ",".join(sorted({m.ce_type for m in job.messages()}))
             return await channels.signed_post(
                 self._client,
                 job.target,
-                channels.webhook_body(job.id, items),
+                channels.webhook_body(job.id, job.items),
                 secret=self._open(job.secret),
                 idempotency_key=f"delivery-{job.id}",
-                headers={"X-Finops-Event-Count": str(len(items)), "X-Finops-Event-Type": ",".join(types)},
+                headers={"X-Finops-Event-Count": str(job.size), "X-Finops-Event-Type": job.types},
             )
         outcome = channels.Outcome(True, 200)
         for message in job.messages():  # one message each: batches of other channels hold one event
@@ -483,15 +498,21 @@ class Deliverer:
                 if not self._succeeded:
                     await self._wait(self._flush_wake)
                     continue
-                done, self._succeeded = self._succeeded, []
-                try:
-                    await self.record_successes(done)
-                except BaseException:
-                    self._succeeded[:0] = done
-                    raise
+                await self._flush()
                 self._round_wake.set()
 
         await self._forever("delivery recorder", step)
+
+    async def _flush(self) -> None:
+        async with self._flushing:
+            done, self._succeeded = self._succeeded, []
+            if not done:
+                return
+            try:
+                await self.record_successes(done)
+            except BaseException:
+                self._succeeded[:0] = done
+                raise
 
     async def record_successes(self, done: Sequence[tuple[Job, channels.Outcome, int]]) -> None:
         await self._pool.execute(

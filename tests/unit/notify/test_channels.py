@@ -54,7 +54,7 @@ def test_a_webhook_body_carries_a_batch_of_events_each_with_its_idempotency_key(
         occurred_at="2026-10-02T00:00:00+00:00", data_json='{"kind": "idle", "amount": "1.10"}',
     )  # fmt: skip
 
-    body = json.loads(channels.webhook_body(7, [channels.webhook_item(MESSAGE), channels.webhook_item(other)]))
+    body = json.loads(channels.webhook_body(7, channels.webhook_item(MESSAGE) + b"," + channels.webhook_item(other)))
 
     assert body["delivery_id"] == 7
     first, second = body["events"]
