@@ -16,7 +16,7 @@ import asyncpg
 from finops_contracts.decisions import DecisionState, Requirement
 from finops_contracts.money import Money
 from finops_contracts.recommendations import CommitmentPurchase, Kind, Persona
-from finops_decision import approvals, policy
+from finops_decision import approvals, audit, policy
 from finops_decision.approvals import Delegation, Given
 from finops_decision.policy import Policy, Rule
 
@@ -410,6 +410,7 @@ async def current_policy(conn: asyncpg.Connection) -> tuple[int, Policy]:
     r = await conn.fetchrow("SELECT version, document FROM policy_version ORDER BY version DESC LIMIT 1")
     if r is not None:
         return r["version"], Policy.model_validate_json(r["document"])
+    await audit.lock(conn)  # a writer takes the audit lock before anything another writer could wait on
     source = policy.default_source()
     default = policy.parse(source)
     await conn.execute(
