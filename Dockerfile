@@ -32,6 +32,9 @@ RUN pip install --no-cache-dir -c constraints.txt \
         ./services/allocation \
         ./services/recommend \
         ./services/notify \
+        ./services/decision \
+        ./services/purchase \
+        ./services/console \
     && pip check
 
 # ---------------------------------------------------------------- runtime stage

@@ -14,10 +14,10 @@ import sys
 import asyncpg
 import httpx
 import pytest
-from finops_decision.proposals import decision_id
 
 from finops_contracts.recommendations import Kind
 from finops_contracts.topics import RECOMMENDATION
+from finops_decision.proposals import decision_id
 from tests.support.decision import decision, finding, people, plan, record, running, tranche
 from tests.support.kafka import produce
 from tests.support.platform import ADMIN

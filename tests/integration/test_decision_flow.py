@@ -13,7 +13,6 @@ from datetime import timedelta
 from decimal import Decimal
 
 import httpx
-from finops_decision.proposals import decision_id
 
 from finops_contracts.decisions import (
     ApprovalRequested,
@@ -26,6 +25,7 @@ from finops_contracts.decisions import (
 from finops_contracts.events import CostBatchIngested, CostLine
 from finops_contracts.recommendations import Kind
 from finops_contracts.topics import COST, DECISION, PURCHASE, RECOMMENDATION
+from finops_decision.proposals import decision_id
 from tests.support.decision import (
     AS_OF,
     decision,

@@ -11,11 +11,11 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from finops_decision.proposals import decision_id
 
 from finops_contracts.decisions import ApprovalRequested, DecisionApproved, DecisionExpired, PurchaseRequested
 from finops_contracts.recommendations import Kind, RecommendationSuperseded, RecommendationUpdated
 from finops_contracts.topics import DECISION, RECOMMENDATION
+from finops_decision.proposals import decision_id
 from tests.support.decision import decision, decision_events, finding, people, plan, record, running, tranche
 from tests.support.kafka import produce
 from tests.support.platform import ADMIN

@@ -10,9 +10,9 @@ from decimal import Decimal
 
 import httpx
 import pytest
+
 from finops_purchase.adapters.sandbox import SandboxProvider
 from finops_purchase.provider import IdempotencyMismatch, Order, OutcomeUnknown
-
 from tests.support.purchase import sandbox, sandbox_ledger
 
 

@@ -9,13 +9,13 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import httpx
-from finops_decision.app import DecisionSettings, create_app
 
 from finops_contracts.cloudevents import Envelope, now
 from finops_contracts.decisions import CommitmentPurchased
 from finops_contracts.events import EVENT_TYPES, Event
 from finops_contracts.money import Money
 from finops_contracts.recommendations import CommitmentPurchase, Kind, Persona, RecommendationIssued
+from finops_decision.app import DecisionSettings, create_app
 from tests.support.kafka import read_topic
 from tests.support.platform import ADMIN, ADMIN_TOKEN
 from tests.support.services import free_port, serve_in_process

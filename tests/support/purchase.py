@@ -11,16 +11,16 @@ from decimal import Decimal
 
 import asyncpg
 import httpx
-from finops_purchase.app import PurchaseSettings
-from finops_purchase.app import create_app as purchase_app
-from finops_purchase.sandbox.server import SandboxSettings
-from finops_purchase.sandbox.server import create_app as sandbox_app
 
 from finops_contracts.cloudevents import Envelope, now
 from finops_contracts.decisions import PurchaseRequested
 from finops_contracts.events import EVENT_TYPES, Event
 from finops_contracts.money import Money
 from finops_contracts.recommendations import CommitmentPurchase, Kind
+from finops_purchase.app import PurchaseSettings
+from finops_purchase.app import create_app as purchase_app
+from finops_purchase.sandbox.server import SandboxSettings
+from finops_purchase.sandbox.server import create_app as sandbox_app
 from tests.support.kafka import read_topic
 from tests.support.platform import ADMIN_TOKEN
 from tests.support.services import free_port, serve_in_process

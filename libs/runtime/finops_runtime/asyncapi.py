@@ -25,6 +25,8 @@ SERVICES = {
     "allocation": "finops_allocation.app:build_runtime",
     "recommend": "finops_recommend.app:build_runtime",
     "notify": "finops_notify.app:build_runtime",
+    "decision": "finops_decision.app:build_runtime",
+    "purchase": "finops_purchase.app:build_runtime",
 }
 
 _HEADERS = {

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from finops_decision import approvals
-from finops_decision.approvals import Actor, Case, Delegation, Given, Refused
 
 from finops_contracts.decisions import Requirement
 from finops_contracts.recommendations import Persona
+from finops_decision import approvals
+from finops_decision.approvals import Actor, Case, Delegation, Given, Refused
 from finops_runtime.access import Role
 
 NOW = datetime(2026, 3, 10, 12, tzinfo=UTC)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from finops_decision import policy
-from finops_decision.policy import Facts, PolicyError
 
 from finops_contracts.recommendations import Kind, Persona
+from finops_decision import policy
+from finops_decision.policy import Facts, PolicyError
 
 DEFAULT = policy.default()
 

@@ -6,10 +6,9 @@ import uuid
 from datetime import timedelta
 from decimal import Decimal
 
-from finops_decision import proposals
-
 from finops_contracts.money import Money
 from finops_contracts.recommendations import Kind
+from finops_decision import proposals
 from tests.support.decision import AS_OF, finding, plan, tranche
 
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from finops_decision import savings
-
 from finops_contracts import costframe
 from finops_contracts.events import CostLine
+from finops_decision import savings
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 

@@ -6,10 +6,10 @@ import re
 import uuid
 
 import pytest
-from finops_decision import states
-from finops_decision.states import InvalidTransition
 
 from finops_contracts.decisions import FINAL_STATES, DecisionState
+from finops_decision import states
+from finops_decision.states import InvalidTransition
 
 S = DecisionState
 

@@ -12,6 +12,7 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.stub import Stubber
+
 from finops_purchase.adapters.aws import TAG, AwsOptions, AwsProvider
 from finops_purchase.provider import Order, OutcomeUnknown, Refused
 

@@ -10,11 +10,11 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+
 from finops_purchase.adapters.azure import AzureOptions, AzureProvider
 from finops_purchase.adapters.gcp import GcpOptions, GcpProvider
 from finops_purchase.adapters.rest import json_text
 from finops_purchase.provider import Order, OutcomeUnknown, Refused, Transient
-
 from tests.support.purchase_recorder import recording_server
 
 TOKEN = str(uuid.UUID("0f8e2d4c-3b1a-4c5d-9e6f-7a8b9c0d1e2f"))

@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from pydantic import ValidationError
+
 from finops_purchase.app import PurchaseSettings
 from finops_purchase.provider import Order, Refused
-from pydantic import ValidationError
 
 ORDER = Order(
     decision_id="d-1",

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+
 from finops_purchase.provider import Order, Refused, add_months, upfront_amount
 from finops_purchase.sandbox import catalog
 from finops_purchase.sandbox.server import Faults, SandboxSettings
