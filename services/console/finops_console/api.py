@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -194,8 +195,8 @@ def build_router(runtime: ServiceRuntime, settings: ConsoleSettings, sampler: Sa
     async def signin(request: Request) -> Response:
         if request.method == "GET":
             return HTMLResponse(pages.signin(), headers=_SECURITY_HEADERS)
-        form = await request.form()
-        token = str(form.get("token") or "").strip()
+        form = parse_qs((await request.body()).decode("utf-8", "replace"))
+        token = (form.get("token") or [""])[0].strip()
         if not token:
             return HTMLResponse(pages.signin("Enter your API token."), status_code=400, headers=_SECURITY_HEADERS)
         async with runtime.pool.acquire() as conn:

@@ -8,14 +8,28 @@ import json
 from pathlib import Path
 from typing import Any
 
+from finops_contracts.events import EVENT_TYPES
 from finops_runtime import asyncapi
 from finops_runtime.app import ServiceRuntime
 
 _REPO_DOCS = Path(__file__).resolve().parents[3] / "docs" / "asyncapi"
 
 
+def _own(runtime: ServiceRuntime) -> dict[str, Any]:
+    # The generator takes each message's summary from its model's docstring; a contract without one would make
+    # it fail, so lend those the event type as a docstring while the document is generated.
+    undocumented = [m for m in EVENT_TYPES.values() if not (m.__doc__ or "").strip()]
+    for model in undocumented:
+        model.__doc__ = model.TYPE
+    try:
+        return asyncapi.document(runtime, service="console")
+    finally:
+        for model in undocumented:
+            model.__doc__ = None
+
+
 def merged(runtime: ServiceRuntime, folder: str | None) -> dict[str, Any]:
-    own = asyncapi.document(runtime, service="console")
+    own = _own(runtime)
     result: dict[str, Any] = {
         "asyncapi": own["asyncapi"],
         "info": {

@@ -135,7 +135,7 @@ async def cost_page(conn: asyncpg.Connection, query: CostQuery, scope: Scope) ->
     names = [*query.group_by, "currency"]
     grouped = (
         f"SELECT {', '.join(f'{k} AS k{i}' for i, k in enumerate(keys))}, sum(billed_cost) AS billed, "
-        f"sum(effective_cost) AS effective, sum(line_count) AS lines FROM {table} {sql.where} "
+        f"sum(effective_cost) AS effective, sum(line_count)::bigint AS lines FROM {table} {sql.where} "
         f"GROUP BY {', '.join(f'k{i}' for i in range(len(keys)))}"
     )
     key_cols = ", ".join(f"k{i}" for i in range(len(keys)))
@@ -197,7 +197,8 @@ async def allocation_page(
     sql.any_of("a.billing_account_id", accounts)
     sql.scope(scope, {"team": "a.owner"})
     grouped = f"""SELECT to_char(a.period, 'YYYY-MM') AS period, a.billing_account_id, a.owner, a.currency,
-                         sum(a.billed_cost) AS billed, sum(a.effective_cost) AS effective, sum(a.line_count) AS lines
+                         sum(a.billed_cost) AS billed, sum(a.effective_cost) AS effective,
+                         sum(a.line_count)::bigint AS lines
                   FROM allocation a JOIN cost_version v ON v.billing_account_id = a.billing_account_id
                       AND v.period = a.period AND v.ingest_id = a.ingest_id
                   {sql.where} GROUP BY 1, 2, 3, 4"""
