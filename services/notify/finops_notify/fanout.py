@@ -8,6 +8,7 @@ one row per request and moves the cursors.
 - quiet hours: non-critical entries go into held deliveries due when the quiet hours end; critical ones go now;
 - the per-minute rate limit: entries beyond it go into one held delivery due in the next minute;
 - batching: a webhook request carries up to `max_events` entries; Slack, Teams and email one message each.
+A round asks routing.matches once per distinct subscriber filter and entry (Selector), not per subscriber.
 The delivery sent now, or held by the rate limit, blocks the cursor until it is delivered or dead-lettered, so
 a subscriber's retries never let later events overtake, and one subscriber's failures delay nobody else.
 """
@@ -102,6 +103,8 @@ class Batch:
     blocking: bool = False
     now: bool = False
     """Sent right away by the process that formed it."""
+    prefix: bool = False
+    """Its entries are the first ones of those the plan was given."""
 
 
 @dataclass
@@ -121,24 +124,55 @@ def heard(c: Cursor, original: Entry | None) -> bool:
     return subscribed_before and routing.matches(c.subscriber, original.notification)
 
 
-class Matcher:
-    """routing.matches, asked once per entry and distinct subscriber filter rather than per subscriber: a round
-    asks it for every (subscriber, entry) pair, and many subscribers share one filter."""
+def matching(s: routing.Subscriber, entries: Sequence[Entry]) -> list[Entry]:
+    """The entries subscriber `s` hears of: immediate notifications it matches, in log order."""
+    return [e for e in entries if e.notification.immediate and routing.matches(s, e.notification)]
 
-    def __init__(self) -> None:
-        self._filters: dict[tuple[Any, ...], int] = {}
-        self._answers: dict[tuple[int, int], bool] = {}
 
-    def __call__(self, s: routing.Subscriber, e: Entry) -> bool:
-        if e.notification.approvers:
-            return routing.matches(s, e.notification)  # named approvers: the subscriber's name matters too
-        kind = self._filters.setdefault((s.persona, s.teams, s.cost_centers, s.event_types, s.min_severity),
-                                        len(self._filters))  # fmt: skip
-        key = (kind, e.id)
-        answer = self._answers.get(key)
-        if answer is None:
-            answer = self._answers[key] = routing.matches(s, e.notification)
-        return answer
+class Selection:
+    """What one subscriber filter matches in a range of the log, computed once for every subscriber sharing it."""
+
+    __slots__ = ("entries", "seqs", "duplicates", "key")
+
+    def __init__(self, entries: list[Entry], key: int) -> None:
+        self.entries = entries
+        self.seqs = [e.seq for e in entries]
+        self.duplicates = [i for i, e in enumerate(entries) if e.duplicate_of is not None]
+        """Indexes of the entries that repeat earlier news."""
+        self.key = key
+
+    def after(self, position: int) -> tuple[int, list[Entry]]:
+        """(index, entries) of what comes after `position`."""
+        start = bisect.bisect_right(self.seqs, position)
+        return start, self.entries[start:]
+
+    def duplicate_within(self, start: int, count: int) -> bool:
+        """Whether entries[start:start + count] hold a duplicate."""
+        i = bisect.bisect_left(self.duplicates, start)
+        return i < len(self.duplicates) and self.duplicates[i] < start + count
+
+    def duplicate_entries(self) -> list[Entry]:
+        return [self.entries[i] for i in self.duplicates]
+
+
+class Selector:
+    """Per round, the Selection of each distinct subscriber filter over the entries held in memory: a round would
+    otherwise ask routing.matches for every (subscriber, entry) pair, and subscribers share filters."""
+
+    def __init__(self, window: list[Entry]) -> None:
+        self._window = window
+        self._selections: dict[tuple[Any, ...], Selection] = {}
+        # An approval request names people: while one is in the window, the subscriber's name is part of its filter.
+        self._personal = any(e.notification.approvers for e in window)
+
+    def of(self, s: routing.Subscriber) -> Selection:
+        kind: tuple[Any, ...] = (s.persona, s.teams, s.cost_centers, s.event_types, s.min_severity)
+        if self._personal:
+            kind += (s.name, s.id)
+        selection = self._selections.get(kind)
+        if selection is None:
+            selection = self._selections[kind] = Selection(matching(s, self._window), len(self._selections))
+        return selection
 
 
 def plan(
@@ -150,16 +184,29 @@ def plan(
     now: datetime,
     max_events: int,
     rng: random.Random | None = None,
-    matcher: Matcher | None = None,
+    duplicates: bool | None = None,
 ) -> Plan:
-    """What subscriber `c` gets from `entries` (the log after its cursor, in order, read up to `upto`)."""
+    """What subscriber `c` gets from `entries`: what it hears of (`matching`) after its cursor, in log order, the
+    log having been read up to `upto`. `duplicates`: whether the first `max_events` entries hold a duplicate
+    (computed when not given)."""
     s = c.subscriber
-    matches = matcher or Matcher()
     cap = max_events if s.channel == "webhook" else 1
     limit = c.limit
     window = policy.rate_window(now)
     sent = c.window_sent if c.window_start == window else 0
     quiet_end = policy.quiet_until(now, s.extra.get("quiet_start"), s.extra.get("quiet_end"), s.extra["timezone"])
+    if duplicates is None:
+        duplicates = any(e.duplicate_of is not None for e in entries[:cap])
+    if quiet_end is None and not duplicates and limit - sent >= min(cap, len(entries)):
+        # The common case, without a loop: no quiet hours, no duplicate, room in the rate window.
+        result = Plan(position=upto, window_start=c.window_start, window_sent=c.window_sent)
+        if len(entries) > cap:
+            result.position = max(c.position, entries[cap].seq - 1)  # type: ignore[operator]
+        if entries:
+            send = list(entries[:cap])
+            result.batches.append(Batch(send, "pending", now, blocking=True, now=True, prefix=True))
+            result.window_start, result.window_sent = window, sent + len(send)
+        return result
     send: list[Entry] = []
     over_limit: list[Entry] = []
     quiet: list[list[Entry]] = []
@@ -167,8 +214,6 @@ def plan(
     position = upto
     for e in entries:
         n = e.notification
-        if not n.immediate or not matches(s, e):
-            continue
         if e.duplicate_of is not None and heard(c, originals.get(e.duplicate_of)):
             suppressed.append(e)
             continue
@@ -243,6 +288,10 @@ class Log:
         if drop > 0:
             self._lo = self._seqs[drop - 1] + 1
             del self._seqs[:drop], self._entries[:drop]
+
+    def window(self, after: int, upto: int) -> list[Entry]:
+        """The entries held in (after, upto] (cover it first)."""
+        return self._entries[bisect.bisect_right(self._seqs, after) : bisect.bisect_right(self._seqs, upto)]
 
     def holds(self, after: int) -> bool:
         return self._lo - 1 <= after <= self._hi

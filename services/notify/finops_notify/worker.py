@@ -98,6 +98,40 @@ def digest_message(delivery_id: int, body: dict[str, Any]) -> channels.Message:
     )
 
 
+@dataclass
+class _Read:
+    """One subscriber in a round: its cursor row and what it hears of after it."""
+
+    row: asyncpg.Record
+    endpoint: str
+    cursor: fanout.Cursor
+    entries: list[fanout.Entry]
+    upto: int
+    duplicates: bool | None
+    shared: tuple[int, int] | None
+    """(selection, start) when its entries are a selection shared with other subscribers."""
+
+
+class _Shared:
+    """What requests carrying the same events share: their ids for the delivery row, items and types."""
+
+    def __init__(self, entries: list[fanout.Entry]) -> None:
+        self._entries = entries
+        self.ids = "{" + ",".join(str(e.id) for e in entries) + "}"
+        self._items: bytes | None = None
+        self._types: str | None = None
+
+    def items(self) -> bytes:
+        if self._items is None:
+            self._items = b",".join(e.item() for e in self._entries)
+        return self._items
+
+    def types(self) -> str:
+        if self._types is None:
+            self._types = ",".join(sorted({e.notification.ce_type for e in self._entries}))
+        return self._types
+
+
 _CURSORS = """
     SELECT s.*, c.position, c.start_position, c.window_start, c.window_sent
     FROM subscriber_cursor c JOIN subscriber s ON s.id = c.subscriber_id
@@ -255,7 +289,6 @@ class Deliverer:
         """One round: sequence the log, plan every idle subscriber's next deliveries, write them and move the
         cursors in one transaction, then send what is due now. Returns how many requests it started."""
         s = self._s
-        jobs: list[Job] = []
         await self._flush()  # free the cursors of what was delivered since the last round
         async with self._pool.acquire() as conn:
             await queue.sequence(conn)
@@ -268,33 +301,45 @@ class Deliverer:
                 circuits = await conn.fetch("SELECT endpoint FROM circuit WHERE open_until > now()")
                 open_endpoints = {r["endpoint"] for r in circuits}
                 near = [r["position"] for r in rows if r["position"] >= head - s.scan_limit]
+                base = min(near, default=head)
+                selector = None
                 if near:
-                    await self._log.cover(conn, min(near), head)
-                planned: list[tuple[asyncpg.Record, str, fanout.Plan]] = []
-                reads: list[tuple[asyncpg.Record, str, fanout.Cursor, list[fanout.Entry], int]] = []
+                    await self._log.cover(conn, base, head)
+                    selector = fanout.Selector(self._log.window(base, head))
+                reads: list[_Read] = []
+                selections: dict[int, fanout.Selection] = {}
                 for r in rows:
                     endpoint = queue.endpoint_of(r["channel"], r["endpoint"], s.smtp_endpoint)
                     if endpoint in open_endpoints:
                         continue  # the endpoint rests: its subscribers wait, without spending attempts
-                    upto = min(head, r["position"] + s.scan_limit)
+                    subscriber = queue.subscriber_from(r)
                     cursor = fanout.Cursor(
-                        subscriber=queue.subscriber_from(r),
+                        subscriber=subscriber,
                         position=r["position"],
                         start_position=r["start_position"],
                         window_start=r["window_start"],
                         window_sent=r["window_sent"],
                     )
-                    reads.append((r, endpoint, cursor, await self._log.between(conn, r["position"], upto), upto))
-                wanted = {e.duplicate_of for *_, entries, _ in reads for e in entries if e.duplicate_of is not None}
-                originals = await self._log.by_id(conn, sorted(wanted)) if wanted else {}
-                matcher = fanout.Matcher()
-                for r, endpoint, cursor, entries, upto in reads:
-                    p = fanout.plan(
-                        cursor, entries, upto, originals=originals, now=now, max_events=s.batch_max_events,
-                        rng=self._rng, matcher=matcher,
-                    )  # fmt: skip
-                    planned.append((r, endpoint, p))
-                count = sum(len(p.batches) for *_, p in planned)
+                    if selector is not None and r["position"] >= base:
+                        selection = selector.of(subscriber)
+                        selections[selection.key] = selection
+                        start, entries = selection.after(r["position"])
+                        cap = s.batch_max_events if r["channel"] == "webhook" else 1
+                        duplicates = selection.duplicate_within(start, cap)
+                        reads.append(_Read(r, endpoint, cursor, entries, head, duplicates, (selection.key, start)))
+                    else:  # far behind: read its own range from the database
+                        upto = min(head, r["position"] + s.scan_limit)
+                        entries = fanout.matching(subscriber, await self._log.between(conn, r["position"], upto))
+                        reads.append(_Read(r, endpoint, cursor, entries, upto, None, None))
+                wanted = {e.duplicate_of for sel in selections.values() for e in sel.duplicate_entries()}
+                wanted |= {e.duplicate_of for x in reads if x.shared is None for e in x.entries if e.duplicate_of}
+                originals = await self._log.by_id(conn, sorted(i for i in wanted if i)) if wanted else {}
+                planned = [
+                    (x, fanout.plan(x.cursor, x.entries, x.upto, originals=originals, now=now,
+                                    max_events=s.batch_max_events, rng=self._rng, duplicates=x.duplicates))
+                    for x in reads
+                ]  # fmt: skip
+                count = sum(len(p.batches) for _, p in planned)
                 ids = iter(
                     sorted(
                         row[0]
@@ -306,35 +351,38 @@ class Deliverer:
                 )
                 deliveries: list[tuple[Any, ...]] = []
                 moves: list[tuple[Any, ...]] = []
+                jobs: list[Job] = []
+                # Subscribers with the same filter get the same events: describe them once.
+                shared: dict[tuple[int, ...], _Shared] = {}
                 lease = now + timedelta(seconds=s.lease_s)
-                for r, endpoint, p in planned:
+                for x, p in planned:
+                    r = x.row
                     blocking = None
                     for batch in p.batches:
                         delivery_id = next(ids)
+                        key = (*x.shared, len(batch.entries)) if batch.prefix and x.shared else None
+                        same = shared.get(key) if key else None
+                        if same is None:
+                            same = _Shared(batch.entries)
+                            if key:
+                                shared[key] = same
                         deliveries.append(
-                            (delivery_id, r["id"], endpoint, batch.status, batch.reason, 1 if batch.now else 0,
-                             lease if batch.now else batch.due, "{" + ",".join(str(e.id) for e in batch.entries) + "}")
+                            (delivery_id, r["id"], x.endpoint, batch.status, batch.reason, 1 if batch.now else 0,
+                             lease if batch.now else batch.due, same.ids)
                         )  # fmt: skip
                         if batch.blocking:
                             blocking = delivery_id
                         if batch.now:
-                            jobs.append(self._job(r, endpoint, delivery_id, 1, batch.entries))
+                            job = self._job(r, x.endpoint, delivery_id, 1, batch.entries)
+                            if job.channel == "webhook":
+                                job.items, job.types = same.items(), same.types()
+                            jobs.append(job)
                     moves.append((r["id"], p.position, blocking, p.window_start, p.window_sent))
                 if deliveries:
                     await conn.execute(_INSERT_DELIVERIES, *(list(col) for col in zip(*deliveries, strict=True)))
                 if moves:
                     await conn.execute(_MOVE_CURSORS, *(list(col) for col in zip(*moves, strict=True)))
-        # Subscribers with the same filter get the same events: join and describe them once.
-        shared: dict[tuple[int, ...], tuple[bytes, str]] = {}
         for job in jobs:
-            if job.channel == "webhook":
-                key = tuple(e.id for e in job.entries)
-                if key not in shared:
-                    shared[key] = (
-                        b",".join(e.item() for e in job.entries),
-                        ",".join(sorted({e.notification.ce_type for e in job.entries})),
-                    )
-                job.items, job.types = shared[key]
             self._spawn(job, claimed=False)
         return len(jobs)
 
