@@ -1,6 +1,9 @@
-"""Load the demo bill into the running platform and reconcile allocation's totals with the file's own.
+"""Load the demo bill into the running platform and reconcile allocation's totals with the file's own; then run
+the decision loop: a month of compute becomes a commitment plan, finance and business approve it, the sandbox
+provider sells it, the next bill uses it and the savings are verified.
 
-Exits non-zero when any BilledCost or EffectiveCost total per billing account and currency differs."""
+Exits non-zero when any BilledCost or EffectiveCost total per billing account and currency differs, or when the
+loop does not reach verified savings."""
 
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.support.focus_files import file_totals, write_focus_csv  # noqa: E402 - the tests' independent reader
+from tests.support.loop_bills import ACCOUNT, october, september  # noqa: E402 - the end-to-end test's bills
 
 SAMPLE = ROOT.parent / "shared" / "data" / "focus" / "focus-1.0_multi-provider_aws-azure-oci_focus_sample_1000.csv"
 
@@ -47,11 +51,76 @@ DEMO_RULES = {
 }  # fmt: skip
 
 
+def wait_for(what: str, check, timeout: float = 180):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if found := check():
+            return found
+        time.sleep(0.5)
+    sys.exit(f"the demo waited {timeout}s for {what}: see .local/logs/")
+
+
+def decision_loop(client: httpx.Client, urls: argparse.Namespace, admin: dict[str, str]) -> None:
+    """Cost -> recommendation -> approvals by two personas -> purchase -> the next bill -> verified savings."""
+    work = ROOT / ".local" / "demo"
+    work.mkdir(parents=True, exist_ok=True)
+    client.post(f"{urls.ingest}/v1/ingest", params={"name": "compute-2026-09.csv"},
+                content=september(work / "compute-2026-09.csv").read_bytes()).raise_for_status()  # fmt: skip
+
+    def commitment_decisions() -> list[dict]:
+        body = client.get(f"{urls.decision}/v1/decisions", params={"kind": "commitment_plan"}, headers=admin).json()
+        return [d for d in body["decisions"] if d["billing_account_id"] == ACCOUNT]
+
+    decision = wait_for("a commitment decision", lambda: next(iter(commitment_decisions()), None))
+    print(f"\ndecision {decision['id']}: {decision['title']}")
+    print(f"  owner team {decision['owner_team']}, estimated savings {decision['estimated_monthly_savings']['amount']}"
+          f" {decision['estimated_monthly_savings']['currency']}/month, state {decision['state']}")  # fmt: skip
+    people = {"finance": "fiona (finance)", "business": "bo (business)", "practitioner": "pat (practitioner)"}
+    for requirement in decision["requirements"]:
+        persona = requirement["persona"]
+        if not requirement["missing"] or persona not in people:
+            continue
+        token = client.post(f"{urls.decision}/v1/tokens", headers=admin,
+                            json={"name": people[persona], "role": persona, "teams": []})  # fmt: skip
+        token.raise_for_status()
+        approved = client.post(
+            f"{urls.decision}/v1/decisions/{decision['id']}/approve",
+            headers={"Authorization": f"Bearer {token.json()['token']}"},
+            json={"comment": "demo: within budget and coverage target"},
+        )
+        approved.raise_for_status()
+        print(f"  approved by {people[persona]}")
+
+    def one() -> dict:
+        return client.get(f"{urls.decision}/v1/decisions/{decision['id']}", headers=admin).json()
+
+    bought = wait_for("the purchase", lambda: (d := one())["commitment_id"] and d)
+    print(f"  purchased from the sandbox provider: {bought['commitment_id']}")
+    tranche = bought["purchase"]
+    bill, realized = october(
+        work / "compute-2026-10.csv",
+        commitment_id=bought["commitment_id"],
+        per_hour=Decimal(tranche["commitment_per_hour"]["amount"]),
+        covered=Decimal(tranche["covered_usage_per_hour"]),
+        hours=8 * 24,  # a week and a day: decision verifies after a week of lines (FINOPS_VERIFY_MIN_HOURS)
+    )
+    client.post(f"{urls.ingest}/v1/ingest", params={"name": bill.name}, content=bill.read_bytes()).raise_for_status()
+    final = wait_for("savings verification", lambda: (d := one())["state"].startswith("savings_") and d)
+    verification = final["outcome"]["verification"]
+    print(f"  next bill: {verification['lines']} lines use it over {verification['hours']} hours; estimated "
+          f"{verification['estimated']}, realized {verification['realized']} -> {final['state']}")  # fmt: skip
+    if final["state"] != "savings_verified" or Decimal(verification["realized"]) != realized:
+        sys.exit(f"the loop ended in {final['state']} with {verification['realized']}, the bill shows {realized}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--file", type=Path, default=None, help="a FOCUS CSV (default: the shared sample)")
     parser.add_argument("--ingest", default="http://127.0.0.1:8001")
     parser.add_argument("--allocation", default="http://127.0.0.1:8002")
+    parser.add_argument("--decision", default="http://127.0.0.1:8005")
+    parser.add_argument("--purchase", default="http://127.0.0.1:8006")
+    parser.add_argument("--console", default="http://127.0.0.1:8007")
     args = parser.parse_args()
     bill = args.file
     if bill is None:
@@ -60,7 +129,8 @@ def main() -> None:
     admin = {"Authorization": f"Bearer {os.environ.get('FINOPS_ADMIN_TOKEN', 'demo-admin')}"}
     with httpx.Client(timeout=120) as client:
         wait_ready(client, args.ingest)
-        wait_ready(client, args.allocation)
+        for url in (args.allocation, args.decision, args.purchase):
+            wait_ready(client, url)
         rules = client.put(f"{args.allocation}/v1/allocation/rules", json=DEMO_RULES, headers=admin)
         if rules.status_code != 200:
             sys.exit(f"allocation refused the demo rules: {rules.status_code} {rules.text}")
@@ -86,6 +156,7 @@ def main() -> None:
             period: client.get(f"{args.allocation}/v1/chargeback", params={"period": period}, headers=admin).json()
             for period in periods
         }
+        decision_loop(client, args, admin)
     allocated = {(r["billing_account_id"], r["billing_currency"].strip()): r for r in got}
     print(
         f"\n{'billing account':<55} {'cur':<4} {'BilledCost file':>20} {'allocated':>20} "
@@ -115,6 +186,9 @@ The platform is running:
   allocation  {args.allocation}   GET /v1/showback, /v1/chargeback?period=YYYY-MM, PUT /v1/allocation/rules,
               POST /v1/periods/close, /v1/budgets, /v1/unit-costs ... (Authorization: Bearer $FINOPS_ADMIN_TOKEN,
               demo-admin unless set; POST /v1/tokens issues role tokens)
+  decision    {args.decision}   GET /v1/decisions, /v1/decisions/waiting, POST /v1/decisions/ID/approve|reject,
+              GET /v1/policy, /v1/audit; verify the audit chain: .venv/bin/python -m finops_decision.audit verify
+  purchase    {args.purchase}   GET /v1/purchases, /v1/offerings (sandbox provider on :8066)
   every service: /health, /ready, /metrics;  logs: .local/logs/;  stop it all: make down""")
     if not all_ok:
         sys.exit("allocation's totals do not equal the file's totals")
