@@ -1,8 +1,10 @@
 """Recommendations through the real pipeline: cost batches in Kafka -> the recommend service's usage model in
 PostgreSQL -> recommendation and KPI events on finops.recommendation.v1, through its outbox. A month of hourly
-compute gives a commitment plan owned by the team that runs it; an unattached address with a steady tiny cost
-and a volume with no compute near it give idle findings owned by their teams. Re-sending the same cost events,
-under their own or new ce_ids, publishes nothing new; the next month's data supersedes the plan."""
+compute of one instance family gives a commitment plan owned by the team that runs it (an EC2 Instance Savings
+Plan for that family and region: its deeper discount beats the Compute plan's flexibility); an unattached
+address with a steady tiny cost and a volume with no compute near it give idle findings owned by their teams.
+Re-sending the same cost events, under their own or new ce_ids, publishes nothing new; the next month's data
+supersedes the plan."""
 
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ from tests.support.services import free_port, serve_in_process, wait_until
 
 ACCOUNT = "111122223333"
 POOL = f"aws_compute_savings_plan/{ACCOUNT}"
+FAMILY_POOL = f"aws_ec2_instance_savings_plan/{ACCOUNT}/us-east-1/m5"
 
 
 def month_of_lines(start: datetime) -> list[CostLine]:
@@ -169,7 +172,9 @@ async def test_cost_events_become_recommendations_with_owner_and_savings(service
         idle = {e.resource_id: e for _, e in first if isinstance(e, RecommendationIssued) and e.kind == "idle"}
         plan = issued["commitment_plan"]
         assert plan.owner_team == "payments"
-        assert plan.target == f"pool/{POOL}/USD"
+        assert plan.target == f"pool/{FAMILY_POOL}/USD"
+        assert plan.purchases[0].program == "aws_ec2_instance_savings_plan"
+        assert plan.purchases[0].scope == {"region": "us-east-1", "instance_family": "m5"}
         assert plan.estimated_monthly_savings.currency == "USD"
         assert plan.estimated_monthly_savings.amount > 0
         assert plan.purchases and plan.purchases[0].commitment_per_hour.amount > 0

@@ -4,6 +4,7 @@ findings per resource, cost anomalies per team. Pure functions over what the rep
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -15,9 +16,10 @@ import numpy as np
 
 from finops_contracts.money import Money
 from finops_contracts.recommendations import CommitmentPurchase, Kind, KpiMeasured, Persona
-from finops_recommend import anomaly, commitments, findings
-from finops_recommend.prices import NO_UPFRONT, PriceTable, Program
-from finops_recommend.usage import hourly
+from finops_recommend import anomaly, commitments, existing, findings
+from finops_recommend.prices import NO_UPFRONT, Instrument, PriceTable, Program
+from finops_recommend.usage import hourly, scoped_program_of
+from finops_recommend.usage import pool_key as usage_pool_key
 
 RATIO = Decimal("0.0001")
 DAYS_PER_MONTH = Decimal("365.25") / 12
@@ -28,6 +30,17 @@ class Settings:
     min_history_hours: int = 168
     """A pool needs a week of usage before a plan is worth proposing."""
     min_monthly_savings: Decimal = Decimal("1")
+    max_families: int = 8
+    """An account's largest instance families (by usage) planned as their own pools, at most."""
+    min_family_share: float = 0.02
+    """... each with at least this share of the account's flexible pool usage."""
+    count_dry_run_purchases: bool = True
+    """A purchase reported with dry_run (nothing was really bought) counts as held, so a platform run without real
+    purchases still closes the loop; set False to plan as if dry runs had not happened."""
+    rejection_cooldown_days: int = 30
+    """Advice a person rejected is not given again for the same target before this many days."""
+    utilization_days: int = 14
+    """The metrics feed's window for the utilization p95 of rightsizing."""
     anomaly_recent_days: int = 7
     """Only incidents that were still going on in the last days of the data are news."""
     anomaly_resource_children: int = 20
@@ -71,12 +84,66 @@ def _text(value: object) -> object:
     return value
 
 
+def _aligned(rows: Sequence[tuple[datetime, int, Decimal]], start: datetime, hours: int) -> np.ndarray:
+    """An hourly series of `hours` from `start` (days spread over their hours; missing hours are zero)."""
+    series = hourly([(b, h, float(max(a, Decimal(0)))) for b, h, a in rows])
+    out = np.zeros(hours)
+    if series is None:
+        return out
+    offset = int((series.start - start).total_seconds() // 3600)
+    lo, hi = max(offset, 0), min(offset + series.values.size, hours)
+    if hi > lo:
+        out[lo:hi] = series.values[lo - offset : hi - offset]
+    return out
+
+
+def _held(holdings: Sequence[existing.Holding], now: datetime, horizon: int) -> list[commitments.Tranche]:
+    """Holdings as tranches in months from `now` (an unknown end: held beyond the horizon)."""
+    month = timedelta(hours=commitments.HOURS_PER_MONTH)
+    out = []
+    for h in holdings:
+        start = math.floor((h.starts_at - now) / month)
+        end = horizon + 1 if h.ends_at is None else round((h.ends_at - now) / month)
+        if end <= max(start, 0):
+            continue
+        inst = Instrument(f"held/{h.program}", end - start, min(max(h.discount, 1e-6), 1 - 1e-6))
+        out.append(commitments.Tranche(inst, start, h.capacity_per_hour))
+    return out
+
+
+def _held_evidence(holdings: Sequence[existing.Holding]) -> list[dict[str, Any]]:
+    return [
+        {
+            "commitment_id": h.commitment_id,
+            "program": h.program,
+            "covered_usage_per_hour": _text(round(h.capacity_per_hour, 4)),
+            "ends_at": h.ends_at.isoformat() if h.ends_at else "unknown",
+            "sources": list(h.sources),
+            **({"dry_run": True} if h.dry_run else {}),
+        }
+        for h in holdings
+    ]
+
+
 def commitment_plans(
     buckets: Mapping[tuple[str, str], Sequence[tuple[datetime, int, Decimal]]],
     teams: Mapping[tuple[str, str], Sequence[tuple[str, Decimal]]],
     settings: Settings,
+    *,
+    families: Mapping[tuple[str, str, str, str, str], Sequence[tuple[datetime, int, Decimal]]] | None = None,
+    family_teams: Mapping[tuple[str, str, str, str, str], Sequence[tuple[str, Decimal]]] | None = None,
+    lines: Sequence[existing.LineStats] = (),
+    known: Sequence[existing.KnownCommitment] = (),
 ) -> list[Draft]:
-    """A plan per pool and currency whose tranches to buy now save at least `min_monthly_savings` a month."""
+    """A plan per pool and currency whose tranches to buy now save at least `min_monthly_savings` a month.
+
+    A flexible pool (`<program>/<account>`) is planned with the commitments it holds, expiries included. When the
+    account's lines name instance families, the pool is planned together with its families' pools
+    (`<scoped program>/<account>/<region>/<family>`): one LP chooses between an Instance plan per family and the
+    flexible plan.
+    """
+    families = families or {}
+    family_teams = family_teams or {}
     drafts = []
     for (pool, currency), rows in sorted(buckets.items()):
         series = hourly([(b, h, float(max(a, Decimal(0)))) for b, h, a in rows])
@@ -84,64 +151,167 @@ def commitment_plans(
             continue
         program_name, _, account = pool.partition("/")
         program = Program(program_name)
-        instruments = settings.prices.instruments(program)
-        plan = commitments.plan_pool(
-            pool, series.values, instruments, settings=settings.planner, currency=currency, now=series.end
-        )
-        now = [t for t in plan.tranches if t.start_month == 0]
-        if not now or plan.expected_monthly_savings.amount < settings.min_monthly_savings:
-            continue
-        shares = teams.get((pool, currency), [])
-        total = sum((u for _, u in shares), Decimal(0))
-        owner = shares[0][0] if shares else "unallocated"
-        evidence = {
-            **_text(dataclasses.asdict(plan.evidence)),
-            "program": program.value,
-            "break_even_month": plan.break_even_month,
-            "horizon_months": plan.horizon_months,
-            "expected_savings": _text(plan.expected_savings.amount),
-            "projected_esr": _text(plan.projected_esr),
-            "projected_coverage": _text(plan.projected_coverage),
-            "projected_utilization": _text(plan.projected_utilization),
-            "projected_unused_commitment_cost": _text(plan.projected_unused_commitment_cost.amount),
-            "team_shares": {t: _text((u / total).quantize(RATIO)) for t, u in shares} if total else {},
+        provider = next((k[0] for k in families if k[1] == account and k[4] == currency), None)
+        scoped_program = next((scoped_program_of(k[0]) for k in families if k[1] == account), None)
+        n = series.values.size
+        candidates = []
+        for key, frows in families.items():
+            prov, acct, region, family, cur = key
+            if acct != account or cur != currency or scoped_program is None:
+                continue
+            values = _aligned(frows, series.start, n)
+            if np.count_nonzero(values) < settings.min_history_hours:
+                continue
+            candidates.append((float(values.sum()), key, region, family, values))
+        candidates.sort(key=lambda c: (-c[0], c[1]))
+        total = float(series.values.sum())
+        chosen = [c for c in candidates if total > 0 and c[0] >= settings.min_family_share * total]
+        chosen = chosen[: settings.max_families]
+        scoped_pools = {
+            usage_pool_key(scoped_program, account, region, family): (key, values)
+            for _, key, region, family, values in chosen
         }
-        purchases = tuple(
-            CommitmentPurchase(
-                program=program.value,
-                term_months=t.term_months,
-                payment=NO_UPFRONT,
-                start=t.start or series.end,
-                commitment_per_hour=t.commitment_per_hour,
-                covered_usage_per_hour=t.covered_usage_per_hour,
+        held = existing.holdings(
+            lines, [k for k in known if k.currency in (None, currency)], now=series.end,
+            planned_pools={pool, *scoped_pools}, prices=settings.prices,
+            count_dry_runs=settings.count_dry_run_purchases,
+        )  # fmt: skip
+        by_pool: dict[str, list[existing.Holding]] = defaultdict(list)
+        for h in held:
+            if h.currency == currency:
+                by_pool[h.pool].append(h)
+        horizon = settings.planner.horizon_months
+        if scoped_pools:
+            plans = commitments.plan_account(
+                pool,
+                series.values,
+                settings.prices.instruments(program),
+                [
+                    commitments.ScopedPool(
+                        p, values, settings.prices.instruments(scoped_program), tuple(_held(by_pool[p], series.end,
+                                                                                              horizon))
+                    )
+                    for p, (_, values) in scoped_pools.items()
+                ],
+                existing=_held(by_pool[pool], series.end, horizon),
+                settings=settings.planner,
+                currency=currency,
+                now=series.end,
+            )  # fmt: skip
+        else:
+            plans = [
+                commitments.plan_pool(
+                    pool,
+                    series.values,
+                    settings.prices.instruments(program),
+                    existing=_held(by_pool[pool], series.end, horizon),
+                    settings=settings.planner,
+                    currency=currency,
+                    now=series.end,
+                )  # fmt: skip
+            ]
+        for plan in plans:
+            now = [t for t in plan.tranches if t.start_month == 0]
+            if not now or plan.expected_monthly_savings.amount < settings.min_monthly_savings:
+                continue
+            if plan.pool in scoped_pools:
+                fkey, _ = scoped_pools[plan.pool]
+                shares = list(family_teams.get(fkey, []))
+                plan_program, scope = scoped_program, {"region": fkey[2], "instance_family": fkey[3]}
+                where = f"{fkey[3]} in {fkey[2]}, billing account {account}"
+            else:
+                shares = list(teams.get((pool, currency), []))
+                plan_program, scope = program, {}
+                where = f"billing account {account}"
+            drafts.append(
+                _plan_draft(
+                    plan,
+                    plan_program,
+                    scope,
+                    where,
+                    account,
+                    provider,
+                    currency,
+                    series.end,
+                    shares,
+                    by_pool[plan.pool],
+                )  # fmt: skip
             )
-            for t in plan.tranches
-        )
-        per_hour = sum((t.commitment_per_hour.amount for t in now), Decimal(0))
-        drafts.append(
-            Draft(
-                kind=Kind.COMMITMENT_PLAN,
-                target=f"pool/{pool}/{currency}",
-                generation=f"{series.end:%Y-%m}",
-                title=f"Commit {per_hour} {currency}/h of {program.value} in billing account {account}",
-                owner_team=owner,
-                personas=(Persona.PRACTITIONER, Persona.FINANCE),
-                savings=plan.expected_monthly_savings,
-                evidence=evidence,
-                as_of=series.end,
-                billing_account_id=account,
-                purchases=purchases,
-            )
-        )
     return drafts
 
 
-def resource_findings(resources: Sequence[findings.Resource], last_day: date | None, settings: Settings) -> list[Draft]:
+def _plan_draft(
+    plan: commitments.PoolPlan,
+    program: Program,
+    scope: dict[str, str],
+    where: str,
+    account: str,
+    provider: str | None,
+    currency: str,
+    as_of: datetime,
+    shares: Sequence[tuple[str, Decimal]],
+    held: Sequence[existing.Holding],
+) -> Draft:
+    total = sum((u for _, u in shares), Decimal(0))
+    owner = shares[0][0] if shares else "unallocated"
+    evidence = {
+        **_text(dataclasses.asdict(plan.evidence)),
+        "program": program.value,
+        "break_even_month": plan.break_even_month,
+        "horizon_months": plan.horizon_months,
+        "expected_savings": _text(plan.expected_savings.amount),
+        "projected_esr": _text(plan.projected_esr),
+        "projected_coverage": _text(plan.projected_coverage),
+        "projected_utilization": _text(plan.projected_utilization),
+        "projected_unused_commitment_cost": _text(plan.projected_unused_commitment_cost.amount),
+        "team_shares": {t: _text((u / total).quantize(RATIO)) for t, u in shares} if total else {},
+        "existing_commitments": _held_evidence(held),
+        **({"scope": scope} if scope else {}),
+    }
+    purchases = tuple(
+        CommitmentPurchase(
+            program=program.value,
+            term_months=t.term_months,
+            payment=NO_UPFRONT,
+            start=t.start or as_of,
+            commitment_per_hour=t.commitment_per_hour,
+            covered_usage_per_hour=t.covered_usage_per_hour,
+            scope=scope,
+        )
+        for t in plan.tranches
+    )
+    per_hour = sum((t.commitment_per_hour.amount for t in plan.tranches if t.start_month == 0), Decimal(0))
+    return Draft(
+        kind=Kind.COMMITMENT_PLAN,
+        target=f"pool/{plan.pool}/{currency}",
+        generation=f"{as_of:%Y-%m}",
+        title=f"Commit {per_hour} {currency}/h of {program.value} ({where})",
+        owner_team=owner,
+        personas=(Persona.PRACTITIONER, Persona.FINANCE),
+        savings=plan.expected_monthly_savings,
+        evidence=evidence,
+        as_of=as_of,
+        billing_account_id=account,
+        provider_name=provider,
+        purchases=purchases,
+    )
+
+
+def resource_findings(
+    resources: Sequence[findings.Resource],
+    last_day: date | None,
+    settings: Settings,
+    *,
+    utilization: Mapping[str, findings.Utilization] | None = None,
+) -> list[Draft]:
+    """Idle and rightsizing findings per resource, owned by the resource's team; `utilization` is the metrics
+    feed's p95 per resource id (over-provisioned instances)."""
     if last_day is None:
         return []
     as_of = datetime.combine(last_day + timedelta(days=1), time(), tzinfo=UTC)
     drafts = []
-    for f in findings.judge(resources, last_day=last_day, settings=settings.findings):
+    found = findings.judge(resources, last_day=last_day, utilization_p95=utilization, settings=settings.findings)
+    for f in found:
         r = f.resource
         what = f.rule.replace("_", " ")
         drafts.append(

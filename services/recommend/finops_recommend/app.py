@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import asyncpg
@@ -13,17 +14,25 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from finops_contracts.cloudevents import Envelope
+from finops_contracts.decisions import CommitmentPurchased, DecisionRejected, PurchaseRequested
 from finops_contracts.events import CostBatchIngested, CostPeriodCompleted, Event
 from finops_contracts.recommendations import RECOMMENDATION_EVENTS
-from finops_contracts.topics import COST, RECOMMENDATION
-from finops_recommend import analysis, repository, runs, usage
+from finops_contracts.topics import COST, DECISION, PURCHASE, RECOMMENDATION
+from finops_recommend import analysis, existing, repository, runs, usage, utilization
+from finops_recommend.prices import Program
+from finops_recommend.uploads import UnreadableUpload, read_rows
+from finops_runtime import outbox
 from finops_runtime.access import Denied, Role, authenticate
 from finops_runtime.app import ServiceRuntime
+from finops_runtime.inbox import Handler
 from finops_runtime.settings import Settings
 
 SCHEMA = "recommend"
 CONSUMER_GROUP = "recommend"
 READERS = frozenset({Role.ENGINEERING, Role.FINANCE, Role.PRACTITIONER, Role.AUTOMATION, Role.ADMIN})
+COMMITMENT_WRITERS = frozenset({Role.FINANCE, Role.PRACTITIONER, Role.AUTOMATION, Role.ADMIN})
+METRICS_WRITERS = frozenset({Role.PRACTITIONER, Role.AUTOMATION, Role.ADMIN})
+MAX_UPLOAD_BYTES = 32 * 1024 * 1024
 STATUSES = ("open", "issued", "updated", "superseded", "expired")
 
 
@@ -48,6 +57,8 @@ async def on_cost_batch(conn: asyncpg.Connection, envelope: Envelope, event: Eve
         return
     await repository.add_pool_usage(conn, event.ingest_id, usage.pool_usage(event.frame))
     await repository.add_resource_days(conn, event.ingest_id, usage.resource_days(event.frame))
+    await repository.add_family_usage(conn, event.ingest_id, usage.family_usage(event.frame))
+    await repository.add_commitment_usage(conn, event.ingest_id, usage.commitment_usage(event.frame))
 
 
 async def on_period_completed(conn: asyncpg.Connection, envelope: Envelope, event: Event) -> None:
@@ -66,6 +77,72 @@ async def on_period_completed(conn: asyncpg.Connection, envelope: Envelope, even
     await repository.mark(conn)
 
 
+async def on_purchase_requested(conn: asyncpg.Connection, envelope: Envelope, event: Event) -> None:
+    """Remember what a requested purchase covers (account, program, scope, usage per hour) until it is bought."""
+    assert isinstance(event, PurchaseRequested)
+    p = event.purchase
+    await repository.save_purchase_request(
+        conn,
+        decision_id=event.decision_id,
+        recommendation_id=event.recommendation_id,
+        billing_account_id=event.billing_account_id,
+        provider_name=event.provider_name,
+        program=p.program,
+        term_months=p.term_months,
+        payment=p.payment,
+        scope=dict(p.scope),
+        commitment_per_hour=p.commitment_per_hour.amount,
+        covered_usage_per_hour=p.covered_usage_per_hour,
+        currency=p.commitment_per_hour.currency,
+    )
+
+
+async def on_commitment_purchased(conn: asyncpg.Connection, envelope: Envelope, event: Event) -> None:
+    """A bought commitment counts as held from its start; the next analysis plans with it."""
+    assert isinstance(event, CommitmentPurchased)
+    program = Program(event.program) if event.program in Program._value2member_map_ else None
+    await repository.save_commitment(
+        conn,
+        existing.KnownCommitment(
+            commitment_id=event.commitment_id,
+            source="purchase",
+            program=program,
+            starts_at=event.start,
+            ends_at=event.end,
+            term_months=event.term_months,
+            payment=event.payment,
+            provider_name=event.provider_name,
+            commitment_per_hour=event.commitment_per_hour.amount,
+            currency=event.commitment_per_hour.currency,
+            dry_run=event.dry_run,
+        ),
+        decision_id=event.decision_id,
+    )
+    await repository.mark(conn)
+
+
+def on_decision_rejected_for(model: analysis.Settings) -> Handler:
+    async def on_decision_rejected(conn: asyncpg.Connection, envelope: Envelope, event: Event) -> None:
+        """Advice a person rejected is not given again for its target during the cool-down; the open one ends."""
+        assert isinstance(event, DecisionRejected)
+        rec = await repository.recommendation(conn, event.recommendation_id)
+        if rec is None:
+            return  # a decision on advice this service did not give (proposed by a person)
+        until = event.at + timedelta(days=model.rejection_cooldown_days)
+        await repository.save_rejection(
+            conn, recommendation_id=event.recommendation_id, decision_id=event.decision_id, kind=rec["kind"],
+            target=rec["target"], principal=event.principal, comment=event.comment, rejected_at=event.at, until=until,
+        )  # fmt: skip
+        opened = await repository.open_recommendations(conn)
+        current = opened.get((rec["kind"], rec["target"]))
+        if current is not None:
+            reason = f"rejected by {event.principal}: not advised again for {rec['target']} before {until:%Y-%m-%d}"
+            messages = await runs.expire(conn, current, now=event.at, reason=reason)
+            await outbox.add(conn, messages)
+
+    return on_decision_rejected
+
+
 def build_runtime(
     settings: RecommendSettings | None = None, *, model: analysis.Settings | None = None, **fields: object
 ) -> ServiceRuntime:
@@ -76,7 +153,7 @@ def build_runtime(
         settings,
         schema=SCHEMA,
         migrations=Path(__file__).parent / "migrations",
-        topics=[COST, RECOMMENDATION],
+        topics=[COST, RECOMMENDATION, DECISION, PURCHASE],
         publishes=RECOMMENDATION_EVENTS,
         description="Turns cost into recommendations (commitment purchase plans, rightsizing, idle resources, cost "
         "anomalies) with owner team and savings, and measures commitment KPIs per pool and month.",
@@ -85,6 +162,17 @@ def build_runtime(
         COST,
         group=CONSUMER_GROUP,
         handlers={CostBatchIngested.TYPE: on_cost_batch, CostPeriodCompleted.TYPE: on_period_completed},
+    )
+    runtime.subscribe(
+        DECISION,
+        group=f"{CONSUMER_GROUP}-decision",
+        handlers={
+            DecisionRejected.TYPE: on_decision_rejected_for(model),
+            PurchaseRequested.TYPE: on_purchase_requested,
+        },
+    )
+    runtime.subscribe(
+        PURCHASE, group=f"{CONSUMER_GROUP}-purchase", handlers={CommitmentPurchased.TYPE: on_commitment_purchased}
     )
 
     async def recommendations(request: Request) -> JSONResponse:
@@ -115,7 +203,73 @@ def build_runtime(
             ]
         )
 
+    async def body_of(request: Request) -> bytes:
+        if request.method != "POST":
+            raise Denied(405, "use POST")
+        size = int(request.headers.get("content-length") or 0)
+        if size > MAX_UPLOAD_BYTES:
+            raise Denied(413, f"the body is over {MAX_UPLOAD_BYTES // 2**20} MiB: send it in parts")
+        body = await request.body()
+        if len(body) > MAX_UPLOAD_BYTES:
+            raise Denied(413, f"the body is over {MAX_UPLOAD_BYTES // 2**20} MiB: send it in parts")
+        return body
+
+    async def commitments(request: Request) -> JSONResponse:
+        """POST a FOCUS Contract Commitment dataset (CSV or JSON rows; ?billing_account_id= places rows the cost
+        lines do not): the commitments held, with their terms and expiry, for the planner."""
+        async with runtime.pool.acquire() as conn:
+            try:
+                await authenticate(conn, request, allowed=COMMITMENT_WRITERS)
+                body = await body_of(request)
+                rows = read_rows(body, request.headers.get("content-type", ""))
+                found, skipped = existing.parse_contract_commitments(
+                    rows, billing_account_id=request.query_params.get("billing_account_id")
+                )
+            except Denied as denied:
+                return denied.response()
+            except (UnreadableUpload, existing.InvalidCommitments) as exc:
+                return JSONResponse({"error": str(exc)}, status_code=400)
+            async with conn.transaction():
+                for c in found:
+                    await repository.save_commitment(conn, c)
+                if found:
+                    await repository.mark(conn)
+                seen = {s.commitment_id for s in await repository.commitment_lines(conn)}
+        unplaced = [c.commitment_id for c in found if not c.billing_account_id and c.commitment_id not in seen]
+        return JSONResponse(
+            {
+                "stored": len(found),
+                "skipped": skipped,
+                "unplaced": unplaced,
+                **(
+                    {"note": "unplaced commitments name no billing account and no cost line uses them yet: send "
+                             "?billing_account_id= to place them"} if unplaced else {}
+                ),
+            },
+            status_code=200,
+        )  # fmt: skip
+
+    async def metrics(request: Request) -> JSONResponse:
+        """POST utilization rows (CSV or JSON: resource_id, timestamp, cpu_utilization, memory_utilization as
+        fractions): the feed behind over-provisioned instance findings."""
+        async with runtime.pool.acquire() as conn:
+            try:
+                await authenticate(conn, request, allowed=METRICS_WRITERS)
+                body = await body_of(request)
+                rows = utilization.parse(read_rows(body, request.headers.get("content-type", "")))
+            except Denied as denied:
+                return denied.response()
+            except (UnreadableUpload, utilization.InvalidMetrics) as exc:
+                return JSONResponse({"error": str(exc)}, status_code=400)
+            async with conn.transaction():
+                stored = await repository.add_utilization(conn, rows)
+                if stored:
+                    await repository.mark(conn)
+        return JSONResponse({"stored": stored, "resources": len({r[0] for r in rows})}, status_code=200)
+
     runtime.route("/v1/recommendations", recommendations)
+    runtime.route("/v1/commitments", commitments)
+    runtime.route("/v1/metrics", metrics)
     runtime.on_started(
         lambda: [
             asyncio.create_task(

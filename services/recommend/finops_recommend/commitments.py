@@ -367,6 +367,8 @@ class Settings:
     purchase at the quantile, none for one that a burst in the lookback window inflated."""
     quantile_points: int = 40
     """Points that represent one month's forecast usage distribution in the LP."""
+    joint_points: int = 144
+    """Hours of the lookback window that represent a month when an account's pools are planned together."""
     horizon_months: int = 36
     """Months the LP plans over (at least the longest term)."""
     plan_months: int = 12
@@ -520,11 +522,22 @@ def forecast(
     shortfall costs little.
     """
     h = np.asarray(history, dtype=float)
+    recent, trend, shift = _evidence(h, settings)
+    if recent.size == 0:
+        return Forecast(np.zeros((settings.horizon_months, 1)), np.ones(1), trend, recent, shift)
+    base = recent + trend.per_hour * (recent.size - np.arange(recent.size))
+    probs, weights = _grid(settings.quantile_points, levels)
+    q = np.quantile(base, probs, method="inverted_cdf")
+    step = _trend_steps(trend, settings, hours_per_month)
+    return Forecast(np.maximum(q[None, :] + step[:, None], 0.0), weights, trend, recent, shift)
+
+
+def _evidence(h: Floats, settings: Settings) -> tuple[Floats, Trend, Shift | None]:
+    """The recent hours a forecast rests on, the trend fitted on them, and the level shift down that cut them."""
     shift = level_shift(h, days=settings.shift_days, z=settings.shift_z, min_change=settings.shift_min)
     if shift is not None and not shift.down:
         shift = None  # a step up reaches the lookback window's quantile within weeks; buying it sooner is a bet
     since = h[-shift.hours_ago :] if shift is not None else h
-    recent = since[-settings.lookback_hours :]
     trend = robust_trend(
         since,
         days=settings.trend_days,
@@ -532,17 +545,15 @@ def forecast(
         growth_z=settings.growth_z,
         min_days=settings.min_trend_days,
     )
-    if recent.size == 0:
-        return Forecast(np.zeros((settings.horizon_months, 1)), np.ones(1), trend, recent, shift)
-    base = recent + trend.per_hour * (recent.size - np.arange(recent.size))
-    probs, weights = _grid(settings.quantile_points, levels)
-    q = np.quantile(base, probs, method="inverted_cdf")
+    return since[-settings.lookback_hours :], trend, shift
+
+
+def _trend_steps(trend: Trend, settings: Settings, hours_per_month: int) -> Floats:
+    """How far the trend moves usage by the middle of each month ahead (growth only to the first month's)."""
     mid = np.arange(settings.horizon_months) * hours_per_month + hours_per_month / 2
     if trend.per_hour >= 0:
-        step = trend.per_hour * np.minimum(mid, settings.growth_anticipation_hours)
-    else:
-        step = trend.per_hour * mid
-    return Forecast(np.maximum(q[None, :] + step[:, None], 0.0), weights, trend, recent, shift)
+        return trend.per_hour * np.minimum(mid, settings.growth_anticipation_hours)
+    return trend.per_hour * mid
 
 
 def _coverage_level(points: Floats, weights: Floats, target: float) -> float:
@@ -730,6 +741,8 @@ class Evidence:
     forecast_median_per_month: tuple[float, ...]
     risk_margin: float
     coverage_target: float
+    joint: Mapping[str, float] = field(default_factory=dict)
+    """For a pool planned with the other pools of its account: the account-wide figures the choice rests on."""
 
 
 @dataclass(frozen=True)
@@ -883,3 +896,341 @@ def plan(
         plan_pool(pool, usage, instruments, existing=held.get(pool, ()), settings=settings, currency=currency, now=now)
         for pool, usage in usage_by_pool.items()
     ]
+
+
+# --- several pools of one account: Compute flexibility or Instance plans per family -------------------------
+
+
+@dataclass(frozen=True)
+class ScopedPool:
+    """Usage that narrower, deeper-discount instruments can cover: one instance family in one region (EC2 Instance
+    Savings Plans and RIs, Azure reservations, GCP resource CUDs), with the commitments it already holds."""
+
+    pool: str
+    usage: ArrayLike
+    """Hourly on-demand-equivalent usage of the family in the region, aligned with the account's series."""
+    instruments: tuple[Instrument, ...]
+    existing: tuple[Tranche, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Joint:
+    """The forecast of an account's pools as representative hours: points[c][k, j] for component c (each scoped
+    pool, then the usage only the flexible instruments cover), weights[j] the share of a month each stands for."""
+
+    points: list[Floats]
+    weights: Floats
+    trends: list[Trend]
+    shifts: list[Shift | None]
+    recent: list[Floats]
+
+
+def _joint_forecast(series: Sequence[Floats], settings: Settings, hours_per_month: int) -> _Joint:
+    """Each component's own trend and level shift, on common recent hours, sampled as representative hours.
+
+    Every `stride`-th hour of the lookback window, with a stride prime to 24 so that every hour of the day is
+    sampled, stands for its share of the month, whole: actual hours keep what a quantile or an average cannot,
+    which families are busy at the same time, and that is what flexibility across families is worth.
+    """
+    n = min(s.size for s in series)
+    window = min(n, settings.lookback_hours)
+    bases, trends, shifts, recents = [], [], [], []
+    for s in series:
+        h = np.asarray(s[-n:], dtype=float)
+        recent, trend, shift = _evidence(h, settings)
+        base = h[-window:].copy() if window else np.zeros(0)
+        if shift is not None and shift.before > 0:
+            before = base.size - min(shift.hours_ago, base.size)
+            base[:before] *= shift.after / shift.before  # the hours before a step down, at the new level
+        base = base + trend.per_hour * (base.size - np.arange(base.size))
+        bases.append(base)
+        trends.append(trend)
+        shifts.append(shift)
+        recents.append(recent)
+    if window == 0:
+        zero = [np.zeros((settings.horizon_months, 1)) for _ in series]
+        return _Joint(zero, np.ones(1), trends, shifts, recents)
+    stack = np.vstack(bases)  # [component, hour]
+    stride = max(1, -(-window // settings.joint_points))
+    while np.gcd(stride, 24) != 1:
+        stride += 1
+    reps = stack[:, window - 1 :: -stride]  # [component, j], the newest hour first
+    weights = np.full(reps.shape[1], 1.0 / reps.shape[1])
+    points = []
+    for c, trend in enumerate(trends):
+        step = _trend_steps(trend, settings, hours_per_month)
+        points.append(np.maximum(reps[c][None, :] + step[:, None], 0.0))
+    return _Joint(points, weights, trends, shifts, recents)
+
+
+def _solve_joint(
+    joint: _Joint,
+    instruments: Sequence[Sequence[Instrument]],
+    existing: Sequence[Floats],
+    *,
+    hours_per_month: int,
+    risk_margin: float,
+    tranche_caps: Sequence[float],
+) -> list[Floats]:
+    """Minimum-cost purchases per pool [instrument, month] for scoped pools 0..n-2 and the flexible pool n-1.
+
+    Usage of a scoped pool is covered by its own commitments first; what they leave, with the usage no scoped
+    instrument covers, is covered by the flexible commitments; the rest is paid on demand. Per representative
+    hour j of month k: s[c] >= u[c] - existing[c] - X[c] for each scoped pool c, and
+    r >= sum(s) + u[flex] - existing[flex] - X[flex]; the cost is the commitments' plus sum(r) weighted in hours.
+    """
+    months = joint.points[0].shape[0]
+    n_pools = len(instruments)
+    n_j = joint.weights.size
+    hours = joint.weights * hours_per_month
+    cols: list[int] = []
+    offsets = []
+    n = 0
+    for insts in instruments:
+        offsets.append(n)
+        n += len(insts) * months
+    x0 = n
+    n += n_pools * months
+    s0 = n
+    n += (n_pools - 1) * months * n_j
+    r0 = n
+    n += months * n_j
+    c = np.zeros(n)
+    month_hours = np.full(months, float(hours_per_month))
+    for p, insts in enumerate(instruments):
+        for i, inst in enumerate(insts):
+            for m in range(months):
+                active = month_hours[m : m + inst.term_months].sum()
+                c[offsets[p] + i * months + m] = (1.0 - inst.discount + risk_margin) * active * (1 + 1e-6 * m)
+    c[r0:] = np.tile(hours, months)
+    rows, cols, vals, rhs = [], [], [], []
+    row = 0
+    flex = n_pools - 1
+    for k in range(months):
+        for j in range(n_j):
+            for p in range(flex):
+                si = s0 + (p * months + k) * n_j + j
+                rows += [row, row]
+                cols += [si, x0 + p * months + k]
+                vals += [-1.0, -1.0]
+                rhs.append(-(joint.points[p][k, j] - existing[p][k]))
+                row += 1
+            ri = r0 + k * n_j + j
+            rows += [row, row]
+            cols += [ri, x0 + flex * months + k]
+            vals += [-1.0, -1.0]
+            for p in range(flex):
+                rows.append(row)
+                cols.append(s0 + (p * months + k) * n_j + j)
+                vals.append(1.0)
+            rhs.append(-(joint.points[flex][k, j] - existing[flex][k]))
+            row += 1
+    for p, insts in enumerate(instruments):
+        for m in range(months):
+            for i in range(len(insts)):
+                rows.append(row)
+                cols.append(offsets[p] + i * months + m)
+                vals.append(1.0)
+            rhs.append(max(tranche_caps[p], 0.0))
+            row += 1
+    a_ub = sparse.csr_matrix((vals, (rows, cols)), shape=(row, n))
+    er, ec, ev = [], [], []
+    for p, insts in enumerate(instruments):
+        for k in range(months):
+            e = p * months + k
+            er.append(e)
+            ec.append(x0 + e)
+            ev.append(1.0)
+            for i, inst in enumerate(insts):
+                for m in range(max(0, k - inst.term_months + 1), k + 1):
+                    er.append(e)
+                    ec.append(offsets[p] + i * months + m)
+                    ev.append(-1.0)
+    a_eq = sparse.csr_matrix((ev, (er, ec)), shape=(n_pools * months, n))
+    res = linprog(
+        c, A_ub=a_ub, b_ub=np.array(rhs), A_eq=a_eq, b_eq=np.zeros(n_pools * months), bounds=(0, None),
+        method="highs",
+    )  # fmt: skip
+    if res.status != 0:
+        raise OptimizerFailed(f"account commitment LP not solved: {res.message}")
+    x = np.maximum(res.x, 0.0)
+    return [x[offsets[p] : offsets[p] + len(insts) * months].reshape(len(insts), months) for p, insts in
+            enumerate(instruments)]  # fmt: skip
+
+
+def _joint_monthly_cost(
+    joint: _Joint, coverage: Sequence[Floats], discounts: Sequence[Floats], hours_per_month: int
+) -> tuple[Floats, list[Floats], list[Floats]]:
+    """Cost per forecast month under coverage[p][i, k], and per pool the usage left to it and what it covered."""
+    flex = len(coverage) - 1
+    leftover = joint.points[flex].copy()
+    left_to: list[Floats] = []
+    used: list[Floats] = []
+    cost = np.zeros(joint.points[0].shape[0])
+    for p in range(len(coverage)):
+        total = coverage[p].sum(axis=0)[:, None]
+        usage = joint.points[p] if p < flex else leftover
+        left_to.append(usage)
+        covered = np.minimum(usage, total)
+        used.append(covered)
+        if p < flex:
+            leftover = leftover + (usage - covered)
+        cost += ((1.0 - discounts[p])[:, None] * coverage[p]).sum(axis=0) * hours_per_month
+    cost += (np.maximum(leftover - coverage[flex].sum(axis=0)[:, None], 0.0) @ joint.weights) * hours_per_month
+    return cost, left_to, used
+
+
+def plan_account(
+    flexible_pool: str,
+    total: ArrayLike,
+    flexible_instruments: Sequence[Instrument],
+    scoped: Sequence[ScopedPool],
+    *,
+    existing: Sequence[Tranche] = (),
+    settings: Settings | None = None,
+    currency: str = "USD",
+    now: datetime | None = None,
+    hours_per_month: int = HOURS_PER_MONTH,
+) -> list[PoolPlan]:
+    """Plans for an account's flexible pool and its scoped pools at once: one LP chooses, layer by layer, between
+    an Instance plan of a family (deeper discount, that family only) and the flexible plan (any family).
+
+    `total` is all the hourly usage the flexible instruments can cover, the scoped pools' included; `existing` are
+    the flexible commitments held. A family whose usage is steady gets its own plan; usage that moves between
+    families, or a family that is shrinking, is left to the flexible plan. Returns the flexible pool's plan first.
+    """
+    s = settings or Settings()
+    t = np.maximum(np.asarray(total, dtype=float), 0.0)
+    parts = [np.maximum(np.asarray(p.usage, dtype=float), 0.0) for p in scoped]
+    n = min([t.size, *(p.size for p in parts)])
+    parts = [p[-n:] for p in parts]
+    rest = np.maximum(t[-n:] - (np.sum(parts, axis=0) if parts else 0.0), 0.0)
+    joint = _joint_forecast([*parts, rest], s, hours_per_month)
+    horizon = s.horizon_months
+    pools = [*(p.pool for p in scoped), flexible_pool]
+    insts = [tuple(sorted(p.instruments, key=lambda i: i.term_months)) for p in scoped]
+    insts.append(tuple(sorted(flexible_instruments, key=lambda i: i.term_months)))
+    held = [list(p.existing) for p in scoped] + [list(existing)]
+    existing_cov = [np.array([active_amount(h, k) for k in range(horizon)]) for h in held]
+    caps = [s.tranche_cap * float(np.median(pt[0] if pt.size else 0.0)) for pt in joint.points]
+    caps[-1] = s.tranche_cap * float(np.median(sum(pt[0] for pt in joint.points)))
+    purchases = _solve_joint(
+        joint, insts, existing_cov, hours_per_month=hours_per_month, risk_margin=s.risk_margin, tranche_caps=caps
+    )
+    new = [_tranches(purchases[p], insts[p]) for p in range(len(pools))]
+    new = [[t for t in tr if t.start_month < s.plan_months] for tr in new]
+
+    def coverage(tranches: Sequence[Sequence[Tranche]]) -> list[Floats]:
+        out = []
+        for p, tr in enumerate(tranches):
+            cov = np.zeros((len(insts[p]) + 1, horizon))
+            for t in tr:
+                i = insts[p].index(t.instrument) if t.instrument in insts[p] else len(insts[p])
+                cov[i, max(t.start_month, 0) : max(min(t.end_month, horizon), 0)] += float(t.amount)
+            out.append(cov)
+        return out
+
+    def discounts(tranches: Sequence[Sequence[Tranche]]) -> list[Floats]:
+        out = []
+        for p, tr in enumerate(tranches):
+            foreign = [t.instrument.discount for t in tr if t.instrument not in insts[p]]
+            out.append(np.array([*(i.discount for i in insts[p]), float(np.mean(foreign)) if foreign else 0.0]))
+        return out
+
+    before_t = held
+    after_t = [h + nw for h, nw in zip(held, new, strict=True)]
+    disc = discounts(after_t)
+    cost_before, _, _ = _joint_monthly_cost(joint, coverage(before_t), disc, hours_per_month)
+    cost_after, left_to, used = _joint_monthly_cost(joint, coverage(after_t), disc, hours_per_month)
+    plans = []
+    for p in reversed(range(len(pools))):  # the flexible pool first
+        without = [h + (nw if q != p else []) for q, (h, nw) in enumerate(zip(held, new, strict=True))]
+        cost_without, _, _ = _joint_monthly_cost(joint, coverage(without), disc, hours_per_month)
+        added = cost_without - cost_after
+        cov_p = coverage(after_t)[p]
+        usage_p = left_to[p]
+        flat = usage_p.reshape(-1)
+        k = kpis(
+            flat,
+            np.repeat(cov_p, joint.weights.size, axis=1),
+            disc[p],
+            hours=np.tile(joint.weights, horizon) * hours_per_month,
+        )
+        series = parts[p] if p < len(parts) else t[-n:]
+        plans.append(
+            _pool_plan(
+                pools[p], new[p], added, k, joint.recent[p], joint.trends[p], series, existing_cov[p],
+                np.median(joint.points[p], axis=1), insts[p], s, currency, now, hours_per_month,
+                alternatives={"account_added_savings": float((cost_before - cost_after).sum())},
+            )
+        )  # fmt: skip
+    del used
+    return plans
+
+
+def _pool_plan(
+    pool: str,
+    new: Sequence[Tranche],
+    added: Floats,
+    k: Kpis,
+    recent: Floats,
+    trend: Trend,
+    history: Floats,
+    existing: Floats,
+    forecast_median: Floats,
+    insts: Sequence[Instrument],
+    s: Settings,
+    currency: str,
+    now: datetime | None,
+    hours_per_month: int,
+    alternatives: Mapping[str, float] | None = None,
+) -> PoolPlan:
+    """A PoolPlan from a solved plan's numbers: the added savings per month, the projected KPIs, the evidence."""
+    cumulative = np.cumsum(added)
+    break_even = None
+    if new:
+        ok = [m for m in range(cumulative.size) if np.all(cumulative[m:] >= -1e-9)]
+        break_even = int(ok[0]) + 1 if ok else None
+    r = recent if recent.size else np.zeros(1)
+    evidence = Evidence(
+        history_hours=int(history.size),
+        lookback_hours=int(recent.size),
+        recent_p10=float(np.quantile(r, 0.1)),
+        recent_p50=float(np.quantile(r, 0.5)),
+        recent_p90=float(np.quantile(r, 0.9)),
+        trend_per_month=trend.raw_per_hour * hours_per_month,
+        trend_significant=trend.significant,
+        quantile_rule={i.name: quantile_commitment(r, i.discount) for i in insts},
+        existing_per_month=tuple(float(x) for x in existing),
+        forecast_median_per_month=tuple(float(x) for x in forecast_median),
+        risk_margin=s.risk_margin,
+        coverage_target=s.coverage_target,
+        joint=dict(alternatives or {}),
+    )
+    ordered = sorted(new, key=lambda t: (t.start_month, t.instrument.term_months))
+    planned = tuple(
+        PlannedTranche(
+            instrument=t.instrument.name,
+            term_months=t.instrument.term_months,
+            discount=t.instrument.discount,
+            start_month=t.start_month,
+            start=None if now is None else now + timedelta(hours=t.start_month * hours_per_month),
+            covered_usage_per_hour=t.amount.quantize(PER_HOUR, rounding=ROUND_HALF_EVEN),
+            commitment_per_hour=_money((1.0 - t.instrument.discount) * float(t.amount), currency, PER_HOUR),
+        )
+        for t in ordered
+    )
+    total_added = float(added.sum())
+    return PoolPlan(
+        pool=pool,
+        tranches=planned,
+        horizon_months=s.horizon_months,
+        expected_savings=_money(total_added, currency),
+        expected_monthly_savings=_money(total_added / s.horizon_months, currency),
+        break_even_month=break_even,
+        projected_esr=round(k.esr, 4),
+        projected_coverage=round(k.coverage, 4),
+        projected_utilization=round(k.utilization, 4),
+        projected_unused_commitment_cost=_money(k.unused_commitment_cost, currency),
+        evidence=evidence,
+    )

@@ -8,8 +8,8 @@ day of the data:
   cost anything over the window, so there is nothing for it to be attached to;
 - steady tiny cost: a resource that has cost the same small amount every day for `steady_days` days or more (an
   unattached address, an idle load balancer, a forgotten small instance): real work varies, idle capacity does not;
-- over-provisioned: a compute resource whose peak (p95) utilization, from a metrics feed, stays under
-  `overprovisioned_p95`: one size down halves its cost.
+- over-provisioned: a compute resource whose peak (p95) CPU and memory utilization, from the metrics feed, both
+  stay under `overprovisioned_p95` over at least `min_utilization_samples` samples: one size down halves its cost.
 A resource gets at most one finding, the first rule above that holds. Savings are the monthly run rate (the mean
 daily cost of the last `run_rate_days` days x 365.25 / 12), or half of it for a one-size-down.
 """
@@ -40,6 +40,8 @@ class Settings:
     """At most this per day (in the billing currency) is "tiny"."""
     stale_snapshot_days: int = 30
     overprovisioned_p95: float = 0.40
+    min_utilization_samples: int = 24
+    """A day of hourly samples at least, before a p95 says anything."""
     min_monthly_savings: Decimal = Decimal("1")
     """Findings that would save less than this per month are not worth a person's time."""
 
@@ -59,6 +61,22 @@ class Resource:
     currency: str
     snapshot: bool
     daily: Mapping[date, Decimal]
+
+
+@dataclass(frozen=True)
+class Utilization:
+    """A resource's peak utilization from the metrics feed: p95 of CPU and of memory (fractions, None when the feed
+    sends none) over `samples` samples."""
+
+    cpu_p95: float | None
+    memory_p95: float | None = None
+    samples: int = 1_000_000
+
+    @property
+    def peak(self) -> float | None:
+        """The higher of the two: a resource is over-provisioned only if neither CPU nor memory is used."""
+        known = [v for v in (self.cpu_p95, self.memory_p95) if v is not None]
+        return max(known) if known else None
 
 
 @dataclass(frozen=True)
@@ -102,7 +120,7 @@ def judge(
     resources: Iterable[Resource],
     *,
     last_day: date,
-    utilization_p95: Mapping[str, float] | None = None,
+    utilization_p95: Mapping[str, float | Utilization] | None = None,
     settings: Settings | None = None,
 ) -> list[Finding]:
     """The findings among `resources`, whose data ends on `last_day`, ordered by savings (largest first)."""
@@ -140,9 +158,15 @@ def judge(
             evidence["compute_in_scope"] = "none"
             finding = Finding(Kind.IDLE, "storage_without_compute", r, _money(run_rate, r.currency), evidence)
         elif r.resource_id in metrics and r.service_category == "Compute":
-            p95 = metrics[r.resource_id]
-            if p95 < s.overprovisioned_p95:
-                evidence["utilization_p95"] = f"{p95:.4f}"
+            m = metrics[r.resource_id]
+            u = m if isinstance(m, Utilization) else Utilization(cpu_p95=float(m))
+            if u.peak is not None and u.peak < s.overprovisioned_p95 and u.samples >= s.min_utilization_samples:
+                evidence["utilization_p95"] = f"{u.peak:.4f}"
+                if u.cpu_p95 is not None:
+                    evidence["cpu_p95"] = f"{u.cpu_p95:.4f}"
+                if u.memory_p95 is not None:
+                    evidence["memory_p95"] = f"{u.memory_p95:.4f}"
+                evidence["utilization_samples"] = u.samples
                 half = run_rate / 2
                 finding = Finding(Kind.RIGHTSIZING, "overprovisioned", r, _money(half, r.currency), evidence)
         if finding is None:

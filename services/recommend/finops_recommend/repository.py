@@ -14,8 +14,19 @@ from typing import Any
 import asyncpg
 import pyarrow as pa
 
+from finops_recommend.existing import KnownCommitment, LineStats
 from finops_recommend.findings import Resource
-from finops_recommend.usage import POOL_AMOUNTS, POOL_KEYS, RESOURCE_AMOUNTS, RESOURCE_KEYS
+from finops_recommend.prices import Program
+from finops_recommend.usage import (
+    COMMITMENT_AMOUNTS,
+    COMMITMENT_KEYS,
+    FAMILY_AMOUNTS,
+    FAMILY_KEYS,
+    POOL_AMOUNTS,
+    POOL_KEYS,
+    RESOURCE_AMOUNTS,
+    RESOURCE_KEYS,
+)
 
 _CURRENT = """JOIN period_version v ON v.ingest_id = u.ingest_id"""
 
@@ -73,6 +84,34 @@ async def add_resource_days(conn: asyncpg.Connection, ingest_id: uuid.UUID, rows
     )
 
 
+async def _add(conn: asyncpg.Connection, table: str, ingest_id: uuid.UUID, rows: pa.Table, keys: tuple[str, ...],
+               amounts: tuple[str, ...], types: tuple[str, ...]) -> None:  # fmt: skip
+    """Add a batch's sums to `table`, adding to the sums of the same key already there (same ingest, other batch)."""
+    if rows.num_rows == 0:
+        return
+    columns = [k if k != "billing_currency" else "currency" for k in (*keys, *amounts)]
+    key_columns = ", ".join(columns[: len(keys)])
+    params = ", ".join(f"${i + 2}::{t}[]" for i, t in enumerate(types))
+    update = ", ".join(f"{a} = {table}.{a} + EXCLUDED.{a}" for a in amounts)
+    await conn.execute(
+        f"""INSERT INTO {table} (ingest_id, {", ".join(columns)})
+            SELECT $1, * FROM unnest({params})
+            ON CONFLICT (ingest_id, {key_columns}) DO UPDATE SET {update}""",
+        ingest_id,
+        *_columns(rows, (*keys, *amounts)),
+    )
+
+
+async def add_family_usage(conn: asyncpg.Connection, ingest_id: uuid.UUID, rows: pa.Table) -> None:
+    types = ("text", "text", "text", "text", "timestamptz", "int", "text", "text", "numeric", "numeric")
+    await _add(conn, "family_usage", ingest_id, rows, FAMILY_KEYS, FAMILY_AMOUNTS, types)
+
+
+async def add_commitment_usage(conn: asyncpg.Connection, ingest_id: uuid.UUID, rows: pa.Table) -> None:
+    types = ("text", "text", "text", "text", "text", "text", "timestamptz", "int", "text", *(["numeric"] * 4))
+    await _add(conn, "commitment_usage", ingest_id, rows, COMMITMENT_KEYS, COMMITMENT_AMOUNTS, types)
+
+
 async def current_version(
     conn: asyncpg.Connection, *, billing_account_id: str, period: datetime
 ) -> asyncpg.Record | None:
@@ -113,6 +152,8 @@ async def drop_ingest(conn: asyncpg.Connection, ingest_id: uuid.UUID) -> None:
     await conn.execute("DELETE FROM usage_batch WHERE ingest_id = $1", ingest_id)
     await conn.execute("DELETE FROM pool_usage WHERE ingest_id = $1", ingest_id)
     await conn.execute("DELETE FROM resource_day WHERE ingest_id = $1", ingest_id)
+    await conn.execute("DELETE FROM family_usage WHERE ingest_id = $1", ingest_id)
+    await conn.execute("DELETE FROM commitment_usage WHERE ingest_id = $1", ingest_id)
 
 
 # --- analysis marks -------------------------------------------------------------------------------------------
@@ -139,16 +180,237 @@ async def take_mark(conn: asyncpg.Connection, *, quiet_s: float) -> str | None:
 
 
 async def pool_buckets(conn: asyncpg.Connection) -> dict[tuple[str, str], list[tuple[datetime, int, Decimal]]]:
-    """Per (pool, currency): (bucket, hours, usage not covered by existing commitments), current versions only."""
+    """Per (pool, currency): (bucket, hours, usage), current versions only. Usage is on-demand equivalent, less
+    what commitments the lines do not name covered (the named ones are planned with their expiry instead)."""
     rows = await conn.fetch(
-        f"""SELECT u.pool, u.currency, u.bucket, u.grain_hours, sum(u.on_demand_equivalent - u.covered) AS uncovered
-            FROM pool_usage u {_CURRENT}
-            GROUP BY u.pool, u.currency, u.bucket, u.grain_hours ORDER BY u.pool, u.currency, u.bucket"""
+        f"""WITH p AS (
+                SELECT u.pool, u.billing_account_id, u.currency, u.bucket, u.grain_hours,
+                       sum(u.on_demand_equivalent) AS ode, sum(u.covered) AS covered
+                FROM pool_usage u {_CURRENT}
+                GROUP BY 1, 2, 3, 4, 5),
+            c AS (
+                SELECT u.billing_account_id, u.currency, u.bucket, u.grain_hours, sum(u.covered) AS covered
+                FROM commitment_usage u {_CURRENT}
+                GROUP BY 1, 2, 3, 4)
+            SELECT p.pool, p.currency, p.bucket, p.grain_hours,
+                   p.ode - greatest(p.covered - coalesce(c.covered, 0), 0) AS usage
+            FROM p LEFT JOIN c USING (billing_account_id, currency, bucket, grain_hours)
+            ORDER BY p.pool, p.currency, p.bucket"""
     )
     out: dict[tuple[str, str], list[tuple[datetime, int, Decimal]]] = defaultdict(list)
     for r in rows:
-        out[(r["pool"], r["currency"])].append((r["bucket"], r["grain_hours"], r["uncovered"]))
+        out[(r["pool"], r["currency"])].append((r["bucket"], r["grain_hours"], r["usage"]))
     return dict(out)
+
+
+async def family_buckets(
+    conn: asyncpg.Connection,
+) -> dict[tuple[str, str, str, str, str], list[tuple[datetime, int, Decimal]]]:
+    """Per (provider, billing account, region, family, currency): (bucket, hours, on-demand-equivalent usage)."""
+    rows = await conn.fetch(
+        f"""SELECT u.provider_name, u.billing_account_id, u.region_id, u.family, u.currency, u.bucket, u.grain_hours,
+                   sum(u.on_demand_equivalent) AS usage
+            FROM family_usage u {_CURRENT}
+            GROUP BY 1, 2, 3, 4, 5, 6, 7 ORDER BY 1, 2, 3, 4, 5, 6"""
+    )
+    out: dict[tuple[str, str, str, str, str], list[tuple[datetime, int, Decimal]]] = defaultdict(list)
+    for r in rows:
+        key = (r["provider_name"], r["billing_account_id"], r["region_id"], r["family"], r["currency"])
+        out[key].append((r["bucket"], r["grain_hours"], r["usage"]))
+    return dict(out)
+
+
+async def family_teams(conn: asyncpg.Connection) -> dict[tuple[str, str, str, str, str], list[tuple[str, Decimal]]]:
+    """Per (provider, account, region, family, currency): each team's usage, largest first."""
+    rows = await conn.fetch(
+        f"""SELECT u.provider_name, u.billing_account_id, u.region_id, u.family, u.currency, u.team,
+                   sum(u.on_demand_equivalent) AS usage
+            FROM family_usage u {_CURRENT}
+            GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, usage DESC, u.team"""
+    )
+    out: dict[tuple[str, str, str, str, str], list[tuple[str, Decimal]]] = defaultdict(list)
+    for r in rows:
+        key = (r["provider_name"], r["billing_account_id"], r["region_id"], r["family"], r["currency"])
+        out[key].append((r["team"], r["usage"]))
+    return dict(out)
+
+
+async def commitment_lines(conn: asyncpg.Connection, *, recent_hours: int = 168) -> list[LineStats]:
+    """What the lines say of each commitment: when it was first and last seen, and its sums over its last
+    `recent_hours` hours (where most of what it covered ran, for a scoped one)."""
+    rows = await conn.fetch(
+        f"""WITH c AS (SELECT u.* FROM commitment_usage u {_CURRENT}),
+            span AS (SELECT commitment_id, min(bucket) AS first_seen,
+                            max(bucket + make_interval(hours => grain_hours)) AS last_seen
+                     FROM c GROUP BY commitment_id),
+            recent AS (
+                SELECT c.commitment_id, c.billing_account_id, c.provider_name, c.category, c.currency,
+                       sum(c.covered) AS covered, sum(c.used_cost) AS used_cost, sum(c.unused_cost) AS unused_cost,
+                       extract(epoch FROM max(s.last_seen) - greatest(min(c.bucket),
+                               max(s.last_seen) - make_interval(hours => $1::int))) / 3600 AS hours
+                FROM c JOIN span s USING (commitment_id)
+                WHERE c.bucket >= s.last_seen - make_interval(hours => $1::int)
+                GROUP BY 1, 2, 3, 4, 5),
+            place AS (
+                SELECT DISTINCT ON (commitment_id) commitment_id, region_id, family
+                FROM c GROUP BY commitment_id, region_id, family
+                ORDER BY commitment_id, sum(covered) DESC, region_id, family)
+            SELECT r.*, s.first_seen, s.last_seen, p.region_id, p.family
+            FROM recent r JOIN span s USING (commitment_id) JOIN place p USING (commitment_id)
+            ORDER BY r.commitment_id, r.currency""",
+        recent_hours,
+    )
+    return [
+        LineStats(
+            commitment_id=r["commitment_id"],
+            billing_account_id=r["billing_account_id"],
+            provider_name=r["provider_name"],
+            category=r["category"],
+            currency=r["currency"],
+            first_seen=r["first_seen"],
+            last_seen=r["last_seen"],
+            hours=max(int(r["hours"]), 1),
+            covered=r["covered"],
+            used_cost=r["used_cost"],
+            unused_cost=r["unused_cost"],
+            region_id=r["region_id"],
+            family=r["family"],
+        )  # fmt: skip
+        for r in rows
+    ]
+
+
+async def known_commitments(conn: asyncpg.Connection) -> list[KnownCommitment]:
+    """Commitments with their terms (dataset rows, purchases), a purchase completed by the request behind it."""
+    rows = await conn.fetch(
+        """SELECT c.*, p.billing_account_id AS request_account, p.scope AS request_scope,
+                  p.covered_usage_per_hour AS request_covered, p.commitment_per_hour AS request_per_hour
+           FROM commitment c LEFT JOIN purchase_request p ON p.decision_id = c.decision_id
+           ORDER BY c.commitment_id"""
+    )
+    out = []
+    for r in rows:
+        covered = r["covered_usage_per_hour"]
+        if covered is None and r["request_covered"] is not None and r["request_per_hour"]:
+            # the request's covered usage, scaled to what was bought if the provider rounded the commitment
+            covered = r["request_covered"] * (r["commitment_per_hour"] or r["request_per_hour"]) / r["request_per_hour"]
+        scope = json.loads(r["request_scope"]) if r["request_scope"] is not None else {}
+        scope.update(json.loads(r["scope"]) if r["scope"] else {})
+        out.append(
+            KnownCommitment(
+                commitment_id=r["commitment_id"],
+                source=r["source"],
+                program=Program(r["program"]) if r["program"] in Program._value2member_map_ else None,
+                starts_at=r["starts_at"],
+                ends_at=r["ends_at"],
+                term_months=r["term_months"],
+                payment=r["payment"],
+                billing_account_id=r["billing_account_id"] or r["request_account"],
+                provider_name=r["provider_name"],
+                scope=scope,
+                commitment_per_hour=r["commitment_per_hour"],
+                covered_usage_per_hour=covered,
+                currency=r["currency"],
+                category=r["category"],
+                description=r["description"],
+                dry_run=r["dry_run"],
+            )  # fmt: skip
+        )
+    return out
+
+
+async def save_commitment(
+    conn: asyncpg.Connection, c: KnownCommitment, *, decision_id: uuid.UUID | None = None
+) -> None:
+    """Record a commitment's terms; a purchase's record is never replaced by a dataset row."""
+    await conn.execute(
+        """INSERT INTO commitment (commitment_id, source, program, billing_account_id, provider_name, scope,
+                                   term_months, payment, starts_at, ends_at, commitment_per_hour,
+                                   covered_usage_per_hour, currency, category, description, decision_id, dry_run)
+           VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+           ON CONFLICT (commitment_id) DO UPDATE
+           SET source = EXCLUDED.source, program = EXCLUDED.program,
+               billing_account_id = coalesce(EXCLUDED.billing_account_id, commitment.billing_account_id),
+               provider_name = coalesce(EXCLUDED.provider_name, commitment.provider_name),
+               scope = EXCLUDED.scope, term_months = EXCLUDED.term_months, payment = EXCLUDED.payment,
+               starts_at = EXCLUDED.starts_at, ends_at = EXCLUDED.ends_at,
+               commitment_per_hour = EXCLUDED.commitment_per_hour,
+               covered_usage_per_hour = EXCLUDED.covered_usage_per_hour, currency = EXCLUDED.currency,
+               category = EXCLUDED.category, description = EXCLUDED.description,
+               decision_id = coalesce(EXCLUDED.decision_id, commitment.decision_id), dry_run = EXCLUDED.dry_run,
+               updated_at = now()
+           WHERE commitment.source <> 'purchase' OR EXCLUDED.source = 'purchase'""",
+        c.commitment_id, c.source, c.program.value if c.program else None, c.billing_account_id, c.provider_name,
+        json.dumps(dict(c.scope)), c.term_months, c.payment, c.starts_at, c.ends_at, c.commitment_per_hour,
+        c.covered_usage_per_hour, c.currency, c.category, c.description, decision_id, c.dry_run,
+    )  # fmt: skip
+
+
+async def save_purchase_request(conn: asyncpg.Connection, **fields: Any) -> None:
+    await conn.execute(
+        """INSERT INTO purchase_request (decision_id, recommendation_id, billing_account_id, provider_name, program,
+                                         term_months, payment, scope, commitment_per_hour, covered_usage_per_hour,
+                                         currency)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11)
+           ON CONFLICT (decision_id) DO NOTHING""",
+        fields["decision_id"], fields["recommendation_id"], fields["billing_account_id"], fields["provider_name"],
+        fields["program"], fields["term_months"], fields["payment"], json.dumps(fields["scope"]),
+        fields["commitment_per_hour"], fields["covered_usage_per_hour"], fields["currency"],
+    )  # fmt: skip
+
+
+# --- decision feedback and metrics ------------------------------------------------------------------------------
+
+
+async def save_rejection(conn: asyncpg.Connection, **fields: Any) -> None:
+    await conn.execute(
+        """INSERT INTO rejection (recommendation_id, decision_id, kind, target, principal, comment, rejected_at, until)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+           ON CONFLICT (recommendation_id) DO UPDATE SET until = greatest(rejection.until, EXCLUDED.until)""",
+        fields["recommendation_id"], fields["decision_id"], fields["kind"], fields["target"], fields["principal"],
+        fields["comment"], fields["rejected_at"], fields["until"],
+    )  # fmt: skip
+
+
+async def cooling_down(conn: asyncpg.Connection, *, now: datetime) -> dict[tuple[str, str], asyncpg.Record]:
+    """(kind, target) of advice rejected whose cool-down has not ended, with the latest rejection."""
+    rows = await conn.fetch(
+        """SELECT DISTINCT ON (kind, target) kind, target, until, principal, comment, recommendation_id
+           FROM rejection WHERE until > $1 ORDER BY kind, target, until DESC""",
+        now,
+    )
+    return {(r["kind"], r["target"]): r for r in rows}
+
+
+async def add_utilization(
+    conn: asyncpg.Connection, rows: list[tuple[str, datetime, Decimal | None, Decimal | None]]
+) -> int:
+    """Store metric rows (a resend of the same resource and timestamp replaces it); how many were stored."""
+    if not rows:
+        return 0
+    await conn.execute(
+        """INSERT INTO utilization (resource_id, ts, cpu, memory)
+           SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::numeric[], $4::numeric[])
+           ON CONFLICT (resource_id, ts) DO UPDATE SET cpu = EXCLUDED.cpu, memory = EXCLUDED.memory,
+                                                        received_at = now()""",
+        [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows],
+    )  # fmt: skip
+    return len(rows)
+
+
+async def utilization_p95(conn: asyncpg.Connection, *, until: datetime, days: int) -> dict[str, dict[str, Any]]:
+    """Per resource, over the `days` before `until`: the p95 of CPU and of memory utilization and the sample count."""
+    rows = await conn.fetch(
+        """SELECT resource_id, count(*) AS samples,
+                  percentile_cont(0.95) WITHIN GROUP (ORDER BY cpu) AS cpu_p95,
+                  percentile_cont(0.95) WITHIN GROUP (ORDER BY memory) AS memory_p95,
+                  min(ts) AS first, max(ts) AS last
+           FROM utilization WHERE ts > $1::timestamptz - make_interval(days => $2::int) AND ts <= $1::timestamptz
+           GROUP BY resource_id""",
+        until,
+        days,
+    )
+    return {r["resource_id"]: dict(r) for r in rows}
 
 
 async def pool_teams(conn: asyncpg.Connection) -> dict[tuple[str, str], list[tuple[str, Decimal]]]:

@@ -7,7 +7,9 @@ Lifecycle, per kind and target (a pool, a resource, an anomaly):
   incident's first day for anomalies), so a rerun on the same data computes the same ids;
 - a draft whose id is open with the same content publishes nothing; with other content, RecommendationUpdated;
 - a draft with a new id supersedes the open one of its target, then is issued;
-- an open recommendation that no run draft matches any more, or whose expiry passed, expires.
+- an open recommendation that no run draft matches any more, or whose expiry passed, expires;
+- advice a person rejected (finops.decision.v1) is not drafted again for its kind and target during the
+  cool-down: its open recommendation expires at the rejection, and drafts for that target are dropped.
 Event ids derive from the recommendation id and the transition (and the content, for updates), so even a run
 repeated after a crash between commit and publish cannot announce one transition under two ids.
 """
@@ -18,7 +20,7 @@ import asyncio
 import hashlib
 import json
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import asyncpg
 
@@ -29,7 +31,7 @@ from finops_contracts.recommendations import (
     RecommendationSuperseded,
     RecommendationUpdated,
 )
-from finops_recommend import analysis, repository
+from finops_recommend import analysis, findings, repository
 from finops_runtime import jobs, outbox
 
 SOURCE = "/finops/recommend"
@@ -73,6 +75,7 @@ def fingerprint(content: dict[str, object]) -> str:
 async def reconcile(conn: asyncpg.Connection, drafts: list[analysis.Draft], *, now: datetime) -> list[Event]:
     """Bring the stored recommendations to the drafts; queue each transition in the outbox; return the events."""
     opened = await repository.open_recommendations(conn)
+    cooling = await repository.cooling_down(conn, now=now)
     messages: list[outbox.OutboxMessage] = []
     events: list[Event] = []
 
@@ -84,6 +87,8 @@ async def reconcile(conn: asyncpg.Connection, drafts: list[analysis.Draft], *, n
     for draft in sorted(drafts, key=lambda d: (d.kind.value, d.target)):
         rec_id = recommendation_id(draft)
         key = (draft.kind.value, draft.target)
+        if key in cooling:
+            continue  # rejected advice: not again before the cool-down ends
         drafted.add(key)
         content = _content(draft, rec_id)
         digest = fingerprint(content)
@@ -117,7 +122,11 @@ async def reconcile(conn: asyncpg.Connection, drafts: list[analysis.Draft], *, n
         queue(RecommendationIssued.model_validate(full), "issued", rec_id)
     for key, current in opened.items():
         if key not in drafted:
-            (expired,) = await _expire(conn, current, now=now, reason="the finding no longer holds in the data")
+            reason = "the finding no longer holds in the data"
+            if key in cooling:
+                c = cooling[key]
+                reason = f"rejected by {c['principal']}: not advised again before {c['until']:%Y-%m-%d}"
+            (expired,) = await _expire(conn, current, now=now, reason=reason)
             queue(expired, "expired", current["id"])
     await outbox.add(conn, messages)
     return events
@@ -135,6 +144,14 @@ async def _expire(conn: asyncpg.Connection, current: asyncpg.Record, *, now: dat
             reason=reason,
         )
     ]
+
+
+async def expire(
+    conn: asyncpg.Connection, current: asyncpg.Record, *, now: datetime, reason: str
+) -> list[outbox.OutboxMessage]:
+    """Expire one open recommendation now; the outbox messages to add in the caller's transaction."""
+    (event,) = await _expire(conn, current, now=now, reason=reason)
+    return [outbox.message_for(event, source=SOURCE, event_id=_event_id(current["id"], "expired"))]
 
 
 async def expire_due(conn: asyncpg.Connection, *, now: datetime) -> int:
@@ -173,13 +190,26 @@ async def analyse(conn: asyncpg.Connection, settings: analysis.Settings, *, now:
     """One analysis of the whole model in the caller's transaction: KPIs, then every kind of recommendation."""
     await publish_kpis(conn)
     buckets, teams = await repository.pool_buckets(conn), await repository.pool_teams(conn)
+    families, family_teams = await repository.family_buckets(conn), await repository.family_teams(conn)
+    lines, known = await repository.commitment_lines(conn), await repository.known_commitments(conn)
     resources, last_day = await repository.resources(conn)
     team_days = [dict(r) for r in await repository.team_days(conn)]
+    used: dict[str, findings.Utilization] = {}
+    if last_day is not None:
+        until = datetime.combine(last_day + timedelta(days=1), time(), tzinfo=UTC)
+        for rid, m in (await repository.utilization_p95(conn, until=until, days=settings.utilization_days)).items():
+            used[rid] = findings.Utilization(
+                cpu_p95=None if m["cpu_p95"] is None else float(m["cpu_p95"]),
+                memory_p95=None if m["memory_p95"] is None else float(m["memory_p95"]),
+                samples=int(m["samples"]),
+            )
 
     def draft() -> list[analysis.Draft]:
         return [
-            *analysis.commitment_plans(buckets, teams, settings),
-            *analysis.resource_findings(resources, last_day, settings),
+            *analysis.commitment_plans(
+                buckets, teams, settings, families=families, family_teams=family_teams, lines=lines, known=known
+            ),
+            *analysis.resource_findings(resources, last_day, settings, utilization=used),
             *analysis.anomalies(team_days, settings),
         ]
 

@@ -12,12 +12,24 @@ On-demand-equivalent cost of a line, what it would have cost with no commitment:
   EffectiveCost (the amortized commitment cost: no savings visible);
 - an unused-commitment line (`Unused`): nothing; it is commitment cost that covered no usage (waste);
 - any other usage line: its EffectiveCost, what was paid on demand.
-The planner buys for `on_demand_equivalent - covered`, the usage that existing commitments did not cover.
+The planner sees the gross on-demand-equivalent usage and the existing commitments as tranches with their expiry
+(see `commitments`), so that an expiry is replaced in time; only usage covered by a commitment the lines do not
+name (no CommitmentDiscountId) is netted out, having no expiry to anticipate.
+
+Narrower pools: usage of one instance family in one region, which EC2 Instance Savings Plans and RIs, Azure
+reservations and GCP resource-based CUDs can cover at a deeper discount (`family_usage`). The family comes from
+the instance type named in the SKU or resource id (`m5.large`, `Standard_D4s_v5`, `n2-standard-8`); lines that
+name none stay in the flexible pool only.
+
+Commitments seen in the lines (`commitment_usage`): per CommitmentDiscountId and hour, the usage it covered at
+on-demand rates, what that cost, its unused part and its purchase fees; `existing` in the analysis turns them
+into tranches.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -38,24 +50,71 @@ RESOURCE_KEYS = (
 )  # fmt: skip
 RESOURCE_AMOUNTS = ("effective_cost", "billed_cost")
 
+FAMILY_KEYS = ("billing_account_id", "provider_name", "region_id", "family", "bucket", "grain_hours",
+               "billing_currency", "team")  # fmt: skip
+FAMILY_AMOUNTS = ("on_demand_equivalent", "covered")
+COMMITMENT_KEYS = ("billing_account_id", "provider_name", "commitment_id", "category", "region_id", "family",
+                   "bucket", "grain_hours", "billing_currency")  # fmt: skip
+COMMITMENT_AMOUNTS = ("covered", "used_cost", "unused_cost", "purchase_cost")
+
 _PROGRAMS = (
-    (("amazon", "aws"), Program.AWS_COMPUTE_SAVINGS_PLAN),
-    (("microsoft", "azure"), Program.AZURE_SAVINGS_PLAN),
-    (("google", "gcp"), Program.GCP_FLEXIBLE_CUD),
+    (("amazon", "aws"), Program.AWS_COMPUTE_SAVINGS_PLAN, Program.AWS_EC2_INSTANCE_SAVINGS_PLAN),
+    (("microsoft", "azure"), Program.AZURE_SAVINGS_PLAN, Program.AZURE_RESERVATION),
+    (("google", "gcp"), Program.GCP_FLEXIBLE_CUD, Program.GCP_RESOURCE_CUD),
 )
+_FAMILY_PATTERNS = (
+    # EC2 instance types: m5.large, c6gn.16xlarge, u-6tb1.metal
+    (Program.AWS_EC2_INSTANCE_SAVINGS_PLAN, re.compile(
+        r"(?<![a-z0-9])([a-z][a-z0-9-]*\d[a-z0-9-]*)\.(?:nano|micro|small|medium|large|\d*xlarge|metal)"),
+     lambda m: m.group(1)),
+    # Azure VM sizes: Standard_D4s_v5 -> Dsv5 (the instance size flexibility group)
+    (Program.AZURE_RESERVATION, re.compile(r"standard_([a-z]+)\d+(?:-\d+)?([a-z]*)(?:_v(\d+))?", re.IGNORECASE),
+     lambda m: f"{m.group(1).upper()}{m.group(2).lower()}" + (f"v{m.group(3)}" if m.group(3) else "")),
+    # GCP machine types: n2-standard-8 -> n2
+    (Program.GCP_RESOURCE_CUD, re.compile(
+        r"(?<![a-z0-9])(n1|n2|n2d|n4|e2|c2|c2d|c3|c3d|c4|c4a|m1|m2|m3|t2d|t2a|a2|a3|g2|h3)-"
+        r"(?:standard|highmem|highcpu|megamem|ultramem|custom|micro|small|medium|highgpu)"),
+     lambda m: m.group(1)),
+)  # fmt: skip
 
 
 def program_of(provider_name: str) -> Program | None:
-    """The commitment program planned for a provider's compute, None for providers the price table lacks."""
+    """The flexible commitment program planned for a provider's compute, None for providers the price table
+    lacks."""
     name = provider_name.lower()
-    for words, program in _PROGRAMS:
+    for words, program, _ in _PROGRAMS:
         if any(w in name for w in words):
             return program
     return None
 
 
-def pool_key(program: Program | str, billing_account_id: str) -> str:
-    return f"{Program(program).value}/{billing_account_id}"
+def scoped_program_of(provider_name: str) -> Program | None:
+    """The family-and-region program planned for a provider: EC2 Instance Savings Plans, Azure reservations, GCP
+    resource-based CUDs."""
+    name = provider_name.lower()
+    for words, _, program in _PROGRAMS:
+        if any(w in name for w in words):
+            return program
+    return None
+
+
+def family_of(provider_name: str, *names: str | None) -> str | None:
+    """The instance family named in any of `names` (SKU id, resource id...), for the provider's scoped program."""
+    program = scoped_program_of(provider_name)
+    for prog, pattern, family in _FAMILY_PATTERNS:
+        if prog is not program:
+            continue
+        for name in names:
+            if name and (m := pattern.search(name.lower() if prog is not Program.AZURE_RESERVATION else name)):
+                return family(m)
+    return None
+
+
+def pool_key(program: Program | str, billing_account_id: str, region: str | None = None,
+             family: str | None = None) -> str:  # fmt: skip
+    """`<program>/<billing account>` for a flexible pool, `<program>/<account>/<region>/<family>` for a scoped one."""
+    key = f"{Program(program).value}/{billing_account_id}"
+    return key if family is None else f"{key}/{region or ''}/{family}"
 
 
 def team_of(tags: str | None) -> str:
@@ -138,6 +197,113 @@ def pool_usage(frame: pa.Table) -> pa.Table:
         }
     )
     return _sum(table, POOL_KEYS, POOL_AMOUNTS)
+
+
+def _on_demand_equivalent(
+    lines: pa.Table,
+) -> tuple[pa.ChunkedArray, pa.ChunkedArray, pa.ChunkedArray, pa.ChunkedArray]:
+    """(on-demand equivalent, covered, effective, billed) per line, in one decimal type: see the module
+    docstring."""
+    money, cols = _common(lines, ("effective_cost", "contracted_cost", "list_cost", "billed_cost"))
+    zero = pa.scalar(0, money)
+    status = pc.utf8_lower(pc.fill_null(lines.column("commitment_discount_status"), ""))
+    used, unused = pc.equal(status, "used"), pc.equal(status, "unused")
+    usage_line = pc.equal(lines.column("charge_category"), "Usage")
+    effective = pc.fill_null(cols["effective_cost"], zero)
+    listed = pc.if_else(pc.greater(pc.fill_null(cols["list_cost"], zero), zero), cols["list_cost"], effective)
+    contracted = pc.fill_null(cols["contracted_cost"], zero)
+    undiscounted = pc.if_else(pc.greater(contracted, zero), contracted, listed)
+    plain = pc.and_(usage_line, pc.invert(pc.or_(used, unused)))
+    covered = pc.if_else(pc.and_(usage_line, used), undiscounted, zero)
+    return pc.if_else(plain, effective, covered), covered, effective, cols["billed_cost"]
+
+
+def _buckets(lines: pa.Table) -> tuple[pa.ChunkedArray, pa.ChunkedArray]:
+    start = lines.column("charge_period_start")
+    hours = pc.divide(pc.cast(pc.subtract(lines.column("charge_period_end"), start), pa.int64()), 3_600_000_000)
+    daily = pc.greater(hours, 1)
+    bucket = pc.if_else(daily, pc.floor_temporal(start, unit="day"), pc.floor_temporal(start, unit="hour"))
+    return bucket, pc.if_else(daily, pa.scalar(24, pa.int32()), pa.scalar(1, pa.int32()))
+
+
+def _families(lines: pa.Table) -> pa.Array:
+    """The instance family of each line (None where no instance type is named)."""
+    return pa.array(
+        [family_of(p or "", s, r) for p, s, r in zip(lines.column("provider_name").to_pylist(),
+                                                     lines.column("sku_id").to_pylist(),
+                                                     lines.column("resource_id").to_pylist(), strict=True)],
+        pa.string(),
+    )  # fmt: skip
+
+
+def family_usage(frame: pa.Table) -> pa.Table:
+    """Exact sums per billing account, region, instance family, bucket and team of the compute usage lines that
+    name an instance type (the usage scoped commitments can cover)."""
+    eligible = pc.and_(
+        pc.equal(pc.fill_null(frame.column("service_category"), ""), "Compute"),
+        pc.equal(frame.column("charge_category"), "Usage"),
+    )
+    lines = frame.filter(eligible)
+    empty = pa.table({k: [] for k in (*FAMILY_KEYS, *FAMILY_AMOUNTS)})
+    if lines.num_rows == 0:
+        return empty
+    families = _families(lines)
+    named = pc.is_valid(families)
+    lines, families = lines.filter(named), families.filter(named)
+    if lines.num_rows == 0:
+        return empty
+    ode, covered, _, _ = _on_demand_equivalent(lines)
+    bucket, grain = _buckets(lines)
+    table = pa.table(
+        {
+            "billing_account_id": lines.column("billing_account_id"),
+            "provider_name": lines.column("provider_name"),
+            "region_id": pc.fill_null(lines.column("region_id"), ""),
+            "family": families,
+            "bucket": bucket,
+            "grain_hours": grain,
+            "billing_currency": lines.column("billing_currency"),
+            "team": _teams(lines),
+            "on_demand_equivalent": ode,
+            "covered": covered,
+        }
+    )
+    return _sum(table, FAMILY_KEYS, FAMILY_AMOUNTS)
+
+
+def commitment_usage(frame: pa.Table) -> pa.Table:
+    """Exact sums per commitment (CommitmentDiscountId), region, family and bucket of the compute lines that name
+    one: the usage it covered at on-demand rates, what that usage cost (amortized), its unused cost, and purchase
+    fees billed for it."""
+    ids = frame.column("commitment_discount_id")
+    compute = pc.equal(pc.fill_null(frame.column("service_category"), ""), "Compute")
+    lines = frame.filter(pc.and_(compute, pc.not_equal(pc.fill_null(ids, ""), "")))
+    if lines.num_rows == 0:
+        return pa.table({k: [] for k in (*COMMITMENT_KEYS, *COMMITMENT_AMOUNTS)})
+    _, covered, effective, billed = _on_demand_equivalent(lines)
+    zero = pa.scalar(0, effective.type)
+    status = pc.utf8_lower(pc.fill_null(lines.column("commitment_discount_status"), ""))
+    usage_line = pc.equal(lines.column("charge_category"), "Usage")
+    purchase = pc.equal(lines.column("charge_category"), "Purchase")
+    bucket, grain = _buckets(lines)
+    table = pa.table(
+        {
+            "billing_account_id": lines.column("billing_account_id"),
+            "provider_name": lines.column("provider_name"),
+            "commitment_id": lines.column("commitment_discount_id"),
+            "category": pc.fill_null(lines.column("commitment_discount_category"), ""),
+            "region_id": pc.fill_null(lines.column("region_id"), ""),
+            "family": pc.fill_null(_families(lines), ""),
+            "bucket": bucket,
+            "grain_hours": grain,
+            "billing_currency": lines.column("billing_currency"),
+            "covered": covered,
+            "used_cost": pc.if_else(pc.and_(usage_line, pc.equal(status, "used")), effective, zero),
+            "unused_cost": pc.if_else(pc.and_(usage_line, pc.equal(status, "unused")), effective, zero),
+            "purchase_cost": pc.if_else(purchase, pc.fill_null(billed, zero), zero),
+        }
+    )
+    return _sum(table, COMMITMENT_KEYS, COMMITMENT_AMOUNTS)
 
 
 def resource_days(frame: pa.Table) -> pa.Table:
