@@ -450,31 +450,35 @@ def _weekday_adjusted(daily: Floats) -> Floats:
     return daily / index[weekday]
 
 
-def level_shift(history: Floats, *, days: int, z: float, min_change: float, min_days: int = 3) -> Shift | None:
+def level_shift(
+    history: Floats, *, days: int, z: float, min_change: float, min_days: int = 3, min_days_before: int = 7
+) -> Shift | None:
     """The most significant single step in the (weekday-adjusted) daily means of the last `days`, if it is one.
 
-    For each split leaving at least `min_days` on each side, the step is the difference of the medians of the
-    daily means after and before it, tested against the robust spread (MAD) of the days around their own side's
-    median. The best split counts when it is `z` standard errors and `min_change` of the level before, and when
-    a step fits the days better than a straight line does (so steady growth is left to the trend).
+    The split (`min_days_before` before it, so that the old level is a level, and `min_days` after) is where the
+    days lie closest to their own side's median (least absolute deviations); the step, the difference of the two
+    medians, is tested against the robust spread (MAD) of the days around them. It counts when it is `z` standard
+    errors and `min_change` of the level before, and when a step fits the days better than a straight line does
+    (so steady growth is left to the trend).
     """
     n = min(days, history.size // 24)
-    if n < 2 * min_days + 1:
+    if n < min_days + min_days_before:
         return None
     end = history.size
     daily = _weekday_adjusted(history[end - n * 24 :].reshape(n, 24).mean(axis=1))
-    best: tuple[float, int, float, float] | None = None
-    for split in range(min_days, n - min_days + 1):
+    best: tuple[float, int, float, float, Floats] | None = None
+    for split in range(min_days_before, n - min_days + 1):
         a, b = float(np.median(daily[:split])), float(np.median(daily[split:]))
         resid = np.concatenate([daily[:split] - a, daily[split:] - b])
-        scale = 1.4826 * float(np.median(np.abs(resid))) * np.sqrt(np.pi / 2)
-        if scale <= 0:
-            scale = 1e-9 * max(abs(a), abs(b), 1e-9)
-        t = abs(b - a) / (scale * np.sqrt(1 / split + 1 / (n - split)))
-        if best is None or t > best[0]:
-            best = (t, split, a, b)
+        cost = float(np.abs(resid).sum())  # least absolute deviations: where the step most likely is
+        if best is None or cost < best[0]:
+            best = (cost, split, a, b, resid)
     assert best is not None
-    t, split, a, b = best
+    _, split, a, b, resid = best
+    scale = 1.4826 * float(np.median(np.abs(resid))) * np.sqrt(np.pi / 2)
+    if scale <= 0:
+        scale = 1e-9 * max(abs(a), abs(b), 1e-9)
+    t = abs(b - a) / (scale * np.sqrt(1 / split + 1 / (n - split)))
     if t < z or abs(b - a) < min_change * max(a, 1e-12):
         return None
     x = np.arange(n, dtype=float)

@@ -187,7 +187,7 @@ def parse_contract_commitments(
             (p for pattern, p in _PAYMENT if pattern.search(described)), NO_UPFRONT
         )
         cost = _decimal(row.get("ContractCommitmentCost", ""), n, "ContractCommitmentCost")
-        per_hour = cost / hours if cost is not None and category.lower() != "usage" else None
+        per_hour = cost / hours if cost is not None else None
         currency = row.get("BillingCurrency", "").strip() or None
         if per_hour is not None and currency is None:
             raise InvalidCommitments(f"row {n}: BillingCurrency missing for a commitment with a cost")

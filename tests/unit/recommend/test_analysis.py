@@ -7,7 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from finops_contracts.recommendations import Kind
-from finops_recommend import analysis, runs
+from finops_recommend import analysis, existing, runs
+from finops_recommend.prices import Program
 
 T0 = datetime(2024, 9, 1, tzinfo=UTC)
 SETTINGS = analysis.Settings()
@@ -80,3 +81,48 @@ def test_ids_and_fingerprints_are_the_same_on_a_rerun_and_change_with_the_month(
     assert runs.recommendation_id(draft) != runs.recommendation_id(later)
     content = runs._content(draft, runs.recommendation_id(draft))
     assert runs.fingerprint(content) == runs.fingerprint(dict(reversed(content.items())))
+
+
+def test_a_commitment_held_is_netted_and_its_expiry_is_replaced_in_the_month_it_ends():
+    # Given 30 days of 100 per hour, and a savings plan of the contract dataset covering 60 of it that ends two
+    # months after the data does
+    hours = [(T0 + timedelta(hours=h), 1, Decimal(100)) for h in range(24 * 30)]
+    end = T0 + timedelta(days=30)
+    held = existing.KnownCommitment(
+        commitment_id="sp-1", source="contract_dataset", program=Program.AWS_COMPUTE_SAVINGS_PLAN,
+        starts_at=T0 - timedelta(days=300), ends_at=end + timedelta(hours=2 * 730), term_months=12,
+        billing_account_id="acct", covered_usage_per_hour=Decimal("60"), currency="USD",
+    )  # fmt: skip
+
+    # When
+    (plan,) = analysis.commitment_plans({("aws_compute_savings_plan/acct", "USD"): hours}, {}, SETTINGS, known=[held])
+
+    # Then 40 is bought now, and the 60 that expires is bought again at month 2 (anticipated in the plan)
+    assert [(p.start, p.covered_usage_per_hour) for p in plan.purchases] == [
+        (end, Decimal("40.0000")),
+        (end + timedelta(hours=2 * 730), Decimal("60.0000")),
+    ]
+    (shown,) = plan.evidence["existing_commitments"]
+    assert shown["commitment_id"] == "sp-1" and shown["sources"] == ["contract_dataset"]
+    assert plan.evidence["existing_per_month"][:3] == ["60.0000", "60.0000", "0.0000"]
+
+
+def test_an_account_with_one_steady_family_gets_the_family_instance_plan_with_its_scope():
+    # Given 30 days of m5 usage in us-east-1 at 10 per hour, all of the account's compute
+    hours = [(T0 + timedelta(hours=h), 1, Decimal(10)) for h in range(24 * 30)]
+    family = ("AWS", "acct", "us-east-1", "m5", "USD")
+
+    # When
+    (plan,) = analysis.commitment_plans(
+        {("aws_compute_savings_plan/acct", "USD"): hours}, {}, SETTINGS, families={family: hours},
+        family_teams={family: [("payments", Decimal(7200))]},
+    )  # fmt: skip
+
+    # Then the deeper-discount EC2 Instance Savings Plan covers it, for the family's team
+    assert plan.target == "pool/aws_ec2_instance_savings_plan/acct/us-east-1/m5/USD"
+    assert plan.owner_team == "payments" and plan.provider_name == "AWS"
+    (purchase,) = plan.purchases
+    assert purchase.program == "aws_ec2_instance_savings_plan" and purchase.term_months == 36
+    assert purchase.scope == {"region": "us-east-1", "instance_family": "m5"}
+    assert purchase.covered_usage_per_hour == Decimal("10.0000")
+    assert purchase.commitment_per_hour.amount == Decimal("4.4000")  # 10 x (1 - 0.56)

@@ -107,3 +107,53 @@ def test_hourly_series_spreads_a_day_over_its_hours_and_fills_gaps_with_zero():
     assert np.allclose(series.values[:24], 2.0)
     assert np.allclose(series.values[24:30], 0.0) and series.values[30] == 5.0
     assert usage.hourly([]) is None
+
+
+def test_the_instance_family_comes_from_the_instance_type_a_sku_or_resource_names():
+    assert usage.family_of("AWS", "BoxUsage:m5.large") == "m5"
+    assert usage.family_of("Amazon Web Services", None, "USW2-BoxUsage:c6gn.16xlarge") == "c6gn"
+    assert usage.family_of("Microsoft Azure", "Standard_D4s_v5") == "Dsv5"
+    assert usage.family_of("Google Cloud", "n2-standard-8") == "n2"
+    assert usage.family_of("AWS", "i-0abc", "SNA2C9ZKZQUUAPF8") is None  # an opaque SKU names no family
+
+
+def test_family_usage_sums_the_compute_lines_that_name_an_instance_type_per_region_and_family():
+    # Given two m5 lines (one covered by a commitment), a c5 line and a line with an opaque SKU
+    frame = frame_of([
+        line(sku_id="BoxUsage:m5.large", region_id="us-east-1"),
+        line(sku_id="BoxUsage:m5.xlarge", region_id="us-east-1", commitment_discount_id="ri-1",
+             commitment_discount_status="Used", effective_cost=Decimal("0.60"), contracted_cost=Decimal("1.00")),
+        line(sku_id="BoxUsage:c5.large", region_id="us-east-1", effective_cost=Decimal("0.40")),
+        line(sku_id="9MG5B7V4UUU2WPAV", region_id="us-east-1"),
+    ])  # fmt: skip
+
+    # When
+    found = {(r["region_id"], r["family"]): r for r in usage.family_usage(frame).to_pylist()}
+
+    # Then m5 is 1.50 on demand + 1.00 covered (at its contracted cost); the opaque SKU is in no family
+    assert set(found) == {("us-east-1", "m5"), ("us-east-1", "c5")}
+    assert found[("us-east-1", "m5")]["on_demand_equivalent"] == Decimal("2.50")
+    assert found[("us-east-1", "m5")]["covered"] == Decimal("1.00")
+    assert found[("us-east-1", "c5")]["on_demand_equivalent"] == Decimal("0.40")
+
+
+def test_commitment_usage_sums_what_each_commitment_covered_cost_left_unused_and_billed():
+    # Given a savings plan that covered 1.00 of usage for 0.70, left 0.30 unused, and billed its hourly fee
+    frame = frame_of([
+        line(commitment_discount_id="sp-1", commitment_discount_category="Spend",
+             commitment_discount_status="Used", effective_cost=Decimal("0.70"), contracted_cost=Decimal("1.00")),
+        line(commitment_discount_id="sp-1", commitment_discount_category="Spend",
+             commitment_discount_status="Unused", effective_cost=Decimal("0.30")),
+        line(commitment_discount_id="sp-1", commitment_discount_category="Spend", charge_category="Purchase",
+             billed_cost=Decimal("1.00"), effective_cost=Decimal(0)),
+        line(),
+    ])  # fmt: skip
+
+    # When
+    (row,) = usage.commitment_usage(frame).to_pylist()
+
+    # Then
+    assert row["commitment_id"] == "sp-1" and row["category"] == "Spend"
+    assert (row["covered"], row["used_cost"], row["unused_cost"], row["purchase_cost"]) == (
+        Decimal("1.00"), Decimal("0.70"), Decimal("0.30"), Decimal("1.00"),
+    )  # fmt: skip
