@@ -3,6 +3,7 @@ pages and their sign-in."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -27,6 +28,7 @@ STATIC = Path(__file__).parent / "static"
 READERS = frozenset(Role)
 OPERATORS = frozenset({Role.FINANCE, Role.PRACTITIONER, Role.AUTOMATION, Role.ADMIN})
 MAX_LIMIT = 1000
+_CONTROL = re.compile(r"[\x00-\x1f]")
 _SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
     "script-src 'self'; "
@@ -40,16 +42,28 @@ def problem(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-def values(request: Request, name: str) -> list[str] | None:
+def param(request: Request, name: str) -> str | None:
+    """A query parameter, None when absent; an empty one is a mistake worth naming."""
     raw = request.query_params.get(name)
-    if raw is None or raw == "":
+    if raw == "":
+        raise queries.BadQuery(f"{name} is empty; leave it out or give it a value")
+    if raw is not None and _CONTROL.search(raw):
+        raise queries.BadQuery(f"{name} contains a control character; send printable text")
+    return raw
+
+
+def values(request: Request, name: str) -> list[str] | None:
+    raw = param(request, name)
+    if raw is None:
         return None
-    parts = [v.strip() for v in raw.split(",") if v.strip()]
-    return parts or None
+    parts = raw.split(",")
+    if not all(parts):
+        raise queries.BadQuery(f"{name} has an empty value in {raw!r}; separate values with single commas")
+    return parts
 
 
 def limit_of(request: Request) -> int:
-    raw = request.query_params.get("limit")
+    raw = param(request, "limit")
     if raw is None:
         return 100
     try:
@@ -62,8 +76,8 @@ def limit_of(request: Request) -> int:
 
 
 def month_of(request: Request, name: str) -> Any:
-    raw = request.query_params.get(name)
-    return queries.parse_month(raw, name) if raw else None
+    raw = param(request, name)
+    return queries.parse_month(raw, name) if raw is not None else None
 
 
 Endpoint = Callable[[Any, Request, Principal], Awaitable[Any]]
@@ -107,9 +121,9 @@ def build_router(runtime: ServiceRuntime, settings: ConsoleSettings, sampler: Sa
             filters=filters,
             period_from=month_of(request, "period_from"),
             period_to=month_of(request, "period_to"),
-            sort=request.query_params.get("sort", "key"),
+            sort=param(request, "sort") or "key",
             limit=limit_of(request),
-            after=request.query_params.get("cursor") or None,
+            after=param(request, "cursor"),
         )
         return (await queries.cost_page(conn, query, who.scope())).body()
 
@@ -121,7 +135,7 @@ def build_router(runtime: ServiceRuntime, settings: ConsoleSettings, sampler: Sa
             owners=values(request, "owner"),
             accounts=values(request, "billing_account"),
             limit=limit_of(request),
-            after=request.query_params.get("cursor") or None,
+            after=param(request, "cursor"),
         )
         return page.body()
 
@@ -129,11 +143,11 @@ def build_router(runtime: ServiceRuntime, settings: ConsoleSettings, sampler: Sa
         page = await queries.recommendation_page(
             conn,
             scope=who.scope(),
-            status=request.query_params.get("status") or None,
+            status=param(request, "status"),
             kinds=values(request, "kind"),
             teams=values(request, "team"),
             limit=limit_of(request),
-            after=request.query_params.get("cursor") or None,
+            after=param(request, "cursor"),
         )
         return page.body()
 
@@ -145,7 +159,7 @@ def build_router(runtime: ServiceRuntime, settings: ConsoleSettings, sampler: Sa
             kinds=values(request, "kind"),
             teams=values(request, "team"),
             limit=limit_of(request),
-            after=request.query_params.get("cursor") or None,
+            after=param(request, "cursor"),
         )
         return page.body()
 

@@ -181,13 +181,18 @@ MODELS = (
 
 
 def _list(name: str, description: str, *, enum: tuple[str, ...] | None = None) -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": "string", "description": "one value, or several separated by commas"}
+    schema: dict[str, Any] = {
+        "type": "string",
+        "minLength": 1,
+        "pattern": r"^[^,\x00-\x1f]+(,[^,\x00-\x1f]+)*$",
+        "description": "one value, or several separated by commas",
+    }
     if enum:
         schema["pattern"] = f"^({'|'.join(enum)})(,({'|'.join(enum)}))*$"
     return {"name": name, "in": "query", "required": False, "description": description, "schema": schema}
 
 
-_MONTH = {"type": "string", "pattern": r"^\d{4}-(0[1-9]|1[0-2])$"}
+_MONTH = {"type": "string", "pattern": r"^(19|2[0-9])[0-9]{2}-(0[1-9]|1[0-2])$"}
 _PAGING = [
     {
         "name": "limit",
@@ -201,7 +206,7 @@ _PAGING = [
         "in": "query",
         "required": False,
         "description": "next_cursor of the previous page, as is",
-        "schema": {"type": "string"},
+        "schema": {"type": "string", "minLength": 1, "pattern": "^[A-Za-z0-9_-]+$"},
     },
 ]
 

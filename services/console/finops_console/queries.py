@@ -69,9 +69,12 @@ def month(value: date) -> str:
 
 def parse_month(value: str, name: str) -> date:
     try:
-        return datetime.strptime(value, "%Y-%m").date()
+        parsed = datetime.strptime(value, "%Y-%m").date()
     except ValueError as exc:
         raise BadQuery(f"{name} must be a month as YYYY-MM, got {value!r}") from exc
+    if not 1900 <= parsed.year <= 2999:
+        raise BadQuery(f"{name} must be a month between 1900-01 and 2999-12, got {value!r}")
+    return parsed
 
 
 @dataclass(frozen=True)
