@@ -112,10 +112,12 @@ def _held(holdings: Sequence[existing.Holding], now: datetime, horizon: int) -> 
 
 
 def _held_evidence(holdings: Sequence[existing.Holding]) -> list[dict[str, Any]]:
+    """The account's commitments held, for the approver: what each covers, where, and until when."""
     return [
         {
             "commitment_id": h.commitment_id,
             "program": h.program,
+            "pool": h.pool,
             "covered_usage_per_hour": _text(round(h.capacity_per_hour, 4)),
             "ends_at": h.ends_at.isoformat() if h.ends_at else "unknown",
             "sources": list(h.sources),
@@ -223,19 +225,11 @@ def commitment_plans(
                 shares = list(teams.get((pool, currency), []))
                 plan_program, scope = program, {}
                 where = f"billing account {account}"
+            in_account = [h for p, hs in sorted(by_pool.items()) if p.split("/")[1:2] == [account] for h in hs]
             drafts.append(
                 _plan_draft(
-                    plan,
-                    plan_program,
-                    scope,
-                    where,
-                    account,
-                    provider,
-                    currency,
-                    series.end,
-                    shares,
-                    by_pool[plan.pool],
-                )  # fmt: skip
+                    plan, plan_program, scope, where, account, provider, currency, series.end, shares, in_account
+                )
             )
     return drafts
 
