@@ -507,7 +507,7 @@ def _decide(s: Scenario, name: str, team: str, kind: Kind, amount: str, rec_at: 
         ApprovalRequested(
             **common,
             state=DecisionState.PENDING_APPROVAL,
-            title=f"{kind.value} for {team}",
+            title=f"{kind.value.replace('_', ' ')} for {team} ({name})",
             requirements=(Requirement(persona=Persona.FINANCE), Requirement(persona=Persona.ENGINEERING, team=team)),
             policy_version=1,
             policy_rule="commitments-over-1000",
