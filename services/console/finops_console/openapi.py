@@ -245,7 +245,10 @@ def _get(summary: str, roles: str, params: list[dict[str, Any]], ok: dict[str, A
 
 
 def document() -> dict[str, Any]:
-    _, schemas = models_json_schema([(m, "serialization") for m in MODELS], ref_template="#/components/schemas/{model}")
+    _, definitions = models_json_schema(
+        [(m, "serialization") for m in MODELS], ref_template="#/components/schemas/{model}"
+    )
+    schemas = definitions["$defs"]
     dims = costs.DIMENSIONS
     filters = [_list(d, f"only these {d.replace('_', ' ')} values") for d in dims if d not in ("period", "day")]
     readers = "engineering (its teams), business (its products), finance, practitioner, automation, admin"
