@@ -23,6 +23,8 @@ from tests.support.kafka import produce
 from tests.support.platform import ADMIN
 from tests.support.services import wait_until
 
+COLUMNS = ("seq", "at", "actor", "action", "decision_id", "method", "path", "status", "detail", "hash")
+
 
 async def verify(database_url: str) -> tuple[int, str]:
     """Run the verifier as an operator would: its own process, DATABASE_URL in its environment."""
@@ -141,5 +143,20 @@ async def test_denials_are_audited_and_tampering_is_named(service_env, database_
         code, out = await verify(database_url)
         assert code == 1
         assert f"broken at row {gone}: row {gone} is missing" in out
+
+        # When it is put back and the newest row is deleted instead (what is left still chains)
+        await conn.execute(
+            """INSERT INTO decision.audit_log (seq, at, actor, action, decision_id, method, path, status, detail, hash)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)""",
+            *(rows[len(rows) // 2][k] for k in COLUMNS),
+        )
+        assert (await verify(database_url))[0] == 0
+        newest = rows[-1]["seq"]
+        await conn.execute("DELETE FROM decision.audit_log WHERE seq = $1", newest)
+
+        # Then verification fails naming it: the log ends before the chain's head
+        code, out = await verify(database_url)
+        assert code == 1
+        assert f"broken at row {newest}: row {newest} is missing" in out
     finally:
         await conn.close()

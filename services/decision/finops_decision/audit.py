@@ -2,7 +2,9 @@
 change, each row hash-chained to the one before it.
 
 hash(row n) = sha256(hash(row n-1) || canonical JSON of row n), with 32 zero bytes before row 1. A trigger
-refuses UPDATE, DELETE and TRUNCATE; the chain catches what the trigger cannot (someone who switched it off):
+refuses UPDATE, DELETE and TRUNCATE; the chain catches what the trigger cannot (someone who switched it off).
+The chain's head (the newest row's number and hash, table audit_head) is written with every append, so deleting
+the newest rows is caught too: the log then ends before its head.
 
     python -m finops_decision.audit verify      # DATABASE_URL; exit 1 naming the first bad row
 
@@ -121,6 +123,12 @@ async def append(conn: asyncpg.Connection, entries: Sequence[Entry]) -> None:
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)""",
         rows,
     )
+    await conn.execute(
+        """INSERT INTO audit_head (one, seq, hash) VALUES (true, $1, $2)
+           ON CONFLICT (one) DO UPDATE SET seq = excluded.seq, hash = excluded.hash""",
+        seq,
+        previous,
+    )
 
 
 @dataclass(frozen=True)
@@ -171,6 +179,19 @@ class Walk:
     def report(self) -> Report:
         return self.broken or Report(True, self.expected - 1, self.expected - 1)
 
+    def end(self, head: Mapping[str, Any] | None) -> Report:
+        """The report once every row is walked, checked against the chain's recorded head."""
+        if self.broken is not None or head is None:
+            return self.report()
+        last = self.expected - 1
+        if head["seq"] > last:
+            gap = f"rows {last + 1} to {head['seq']} are" if head["seq"] > last + 1 else f"row {last + 1} is"
+            problem = f"{gap} missing: the log ends at row {last} but its head is row {head['seq']} (deleted)"
+            return Report(False, last, last, last + 1, problem)
+        if head["seq"] == last and bytes(head["hash"]) != self.previous:
+            return Report(False, last, last, last, "it does not end the chain its head recorded: it was replaced")
+        return self.report()
+
 
 def check(rows: Iterable[Mapping[str, Any]]) -> Report:
     walk = Walk()
@@ -191,7 +212,8 @@ async def verify(conn: asyncpg.Connection, *, schema: str = "decision") -> Repor
         ):
             if not walk.feed(r):
                 break
-    return walk.report()
+        head = await conn.fetchrow(f"SELECT seq, hash FROM {schema}.audit_head")
+    return walk.end(head)
 
 
 async def _verify_url(url: str, schema: str) -> Report:
