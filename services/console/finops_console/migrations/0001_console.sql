@@ -56,6 +56,7 @@ CREATE TABLE cost_day (
 );
 CREATE INDEX cost_day_account ON cost_day (billing_account_id, period);
 CREATE INDEX cost_day_day ON cost_day (day);
+CREATE INDEX cost_day_team ON cost_day (team, day);
 
 CREATE TABLE cost_month (
     billing_account_id text    NOT NULL,
