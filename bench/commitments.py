@@ -436,9 +436,9 @@ def main() -> None:
             "pass": bool(worst_scenario >= 0),
         },
         {
-            "target": "(information) ours >= AWS-style in every single run (exact)",
+            "target": "(information, not a target) ours >= AWS-style in every single run (exact)",
             "measured": f"worst run margin {_signed(worst_run)}; strictly below in {below}/{len(runs)} runs",
-            "pass": bool(below == 0),
+            "pass": None,
         },
         {
             "target": f"no policy's purchases up to month {PEEK_MONTH} change when the usage after it changes",
@@ -461,7 +461,7 @@ def main() -> None:
     print_table(
         "Targets",
         ["target", "measured", "result"],
-        [[t["target"], t["measured"], "PASS" if t["pass"] else "FAIL"] for t in targets],
+        [[t["target"], t["measured"], {None: "info", True: "PASS", False: "FAIL"}[t["pass"]]] for t in targets],
     )
     write_results(
         args.out,

@@ -1,7 +1,8 @@
 """Commitments already held, with their expiry dates, from three sources:
 
-- the cost lines: every CommitmentDiscountId that covered usage or went unused, with what it covered and cost
-  (`usage.commitment_usage`); its size is measured from them, its expiry is not in the lines;
+- the cost lines: every CommitmentDiscountId that covered usage or went unused, with what it covered and cost,
+  and its recurring fees on Purchase rows (`usage.commitment_usage`); its size is measured from them (from the
+  fees alone, at the price table's discount, when nothing used it yet); its expiry is not in the lines;
 - a FOCUS Contract Commitment dataset (1.3, or 1.4 with its extra columns) uploaded to the service: id, period
   start and end, cost, and a description that names the program, term and payment (`parse_contract_commitments`);
 - the purchase service's reports (finops.purchase.v1 CommitmentPurchased), joined to the decision service's
@@ -71,6 +72,8 @@ class LineStats:
     covered: Decimal
     used_cost: Decimal
     unused_cost: Decimal
+    purchase_cost: Decimal = Decimal(0)
+    """Its recurring fees billed on Purchase rows (a no-upfront commitment's cost per hour, whether used or not)."""
     region_id: str = ""
     family: str = ""
     """Where most of what it covered ran (for a commitment scoped to a family and region)."""
@@ -303,6 +306,8 @@ def holdings(
             capacity = (float(s.covered) + float(s.unused_cost) / max(1 - discount, 1e-9)) / s.hours
         elif k is not None and k.commitment_per_hour is not None:
             capacity = float(k.commitment_per_hour) / max(1 - discount, 1e-9)
+        elif s is not None and s.hours > 0 and s.purchase_cost > 0:
+            capacity = float(s.purchase_cost) / s.hours / max(1 - discount, 1e-9)  # only its fees are billed yet
         if not capacity or capacity <= 0:
             continue
         start = min(x for x in ((k.starts_at if k else None), (s.first_seen if s else None)) if x is not None)

@@ -246,6 +246,7 @@ async def commitment_lines(conn: asyncpg.Connection, *, recent_hours: int = 168)
             recent AS (
                 SELECT c.commitment_id, c.billing_account_id, c.provider_name, c.category, c.currency,
                        sum(c.covered) AS covered, sum(c.used_cost) AS used_cost, sum(c.unused_cost) AS unused_cost,
+                       sum(c.purchase_cost) AS purchase_cost,
                        extract(epoch FROM max(s.last_seen) - greatest(min(c.bucket),
                                max(s.last_seen) - make_interval(hours => $1::int))) / 3600 AS hours
                 FROM c JOIN span s USING (commitment_id)

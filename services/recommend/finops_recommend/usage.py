@@ -273,8 +273,8 @@ def family_usage(frame: pa.Table) -> pa.Table:
 
 def commitment_usage(frame: pa.Table) -> pa.Table:
     """Exact sums per commitment (CommitmentDiscountId), region, family and bucket of the compute lines that name
-    one: the usage it covered at on-demand rates, what that usage cost (amortized), its unused cost, and purchase
-    fees billed for it."""
+    one: the usage it covered at on-demand rates, what that usage cost (amortized), its unused cost, and its
+    recurring purchase fees."""
     ids = frame.column("commitment_discount_id")
     compute = pc.equal(pc.fill_null(frame.column("service_category"), ""), "Compute")
     lines = frame.filter(pc.and_(compute, pc.not_equal(pc.fill_null(ids, ""), "")))
@@ -284,7 +284,11 @@ def commitment_usage(frame: pa.Table) -> pa.Table:
     zero = pa.scalar(0, effective.type)
     status = pc.utf8_lower(pc.fill_null(lines.column("commitment_discount_status"), ""))
     usage_line = pc.equal(lines.column("charge_category"), "Usage")
-    purchase = pc.equal(lines.column("charge_category"), "Purchase")
+    # a recurring purchase line is the commitment's fee for its hour or day; a one-time (upfront) fee is not
+    purchase = pc.and_(
+        pc.equal(lines.column("charge_category"), "Purchase"),
+        pc.equal(pc.utf8_lower(pc.fill_null(lines.column("charge_frequency"), "")), "recurring"),
+    )
     bucket, grain = _buckets(lines)
     table = pa.table(
         {

@@ -111,3 +111,15 @@ def test_expired_commitments_are_dropped_and_dry_run_purchases_count_only_when_a
     # Then
     assert [(h.commitment_id, h.capacity_per_hour, h.dry_run) for h in counted] == [("dry", 40.0, True)]
     assert ignored == []
+
+
+def test_a_commitment_only_billed_on_purchase_rows_is_sized_from_its_fees_at_the_list_discount():
+    # Given a 3-year compute savings plan whose recurring fee is 5.00 an hour and that nothing used yet
+    stats = line_stats(covered=Decimal(0), used_cost=Decimal(0), unused_cost=Decimal(0), purchase_cost=Decimal("50"))
+
+    # When
+    (held,) = existing.holdings([stats], [], now=NOW, planned_pools=set())
+
+    # Then it covers 5.00 / (1 - 0.50) = 10 of on-demand usage per hour (the table's 3-year rate is the default
+    # when the term is unknown)
+    assert held.capacity_per_hour == pytest.approx(10.0)

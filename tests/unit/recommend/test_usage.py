@@ -138,14 +138,17 @@ def test_family_usage_sums_the_compute_lines_that_name_an_instance_type_per_regi
 
 
 def test_commitment_usage_sums_what_each_commitment_covered_cost_left_unused_and_billed():
-    # Given a savings plan that covered 1.00 of usage for 0.70, left 0.30 unused, and billed its hourly fee
+    # Given a savings plan that covered 1.00 of usage for 0.70, left 0.30 unused, and billed its hourly fee (and
+    # a one-time upfront fee, which is not an hour's cost)
     frame = frame_of([
         line(commitment_discount_id="sp-1", commitment_discount_category="Spend",
              commitment_discount_status="Used", effective_cost=Decimal("0.70"), contracted_cost=Decimal("1.00")),
         line(commitment_discount_id="sp-1", commitment_discount_category="Spend",
              commitment_discount_status="Unused", effective_cost=Decimal("0.30")),
         line(commitment_discount_id="sp-1", commitment_discount_category="Spend", charge_category="Purchase",
-             billed_cost=Decimal("1.00"), effective_cost=Decimal(0)),
+             charge_frequency="Recurring", billed_cost=Decimal("1.00"), effective_cost=Decimal(0)),
+        line(commitment_discount_id="sp-1", commitment_discount_category="Spend", charge_category="Purchase",
+             charge_frequency="One-Time", billed_cost=Decimal("500.00"), effective_cost=Decimal(0)),
         line(),
     ])  # fmt: skip
 
