@@ -4,6 +4,7 @@ become read models whose API answers match the events to the cent, in each perso
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 
 import asyncpg
@@ -12,40 +13,51 @@ import pytest
 
 from finops_console.app import ConsoleSettings, create_app
 from tests.support import console
-from tests.support.kafka import count_records
+from tests.support.kafka import count_records, delete_topics
 from tests.support.platform import ADMIN, ADMIN_TOKEN
 from tests.support.services import free_port, serve_in_process, wait_until
 
 
-@pytest.fixture
-async def fed_console(service_env, database_url, kafka_namespace):
-    """A console in this process that has read every event of the scenario."""
+@pytest.fixture(scope="module")
+async def fed_console(endpoints):
+    """One console in this process, with a database and Kafka namespace of its own, that has read every event of
+    the scenario; the tests only read it (or add tokens and sessions of their own)."""
+    test_id = uuid.uuid4().hex[:10]
+    name, namespace = f"t_{test_id}", f"t{test_id}."
+    admin = await asyncpg.connect(endpoints.database_url)
+    await admin.execute(f"CREATE DATABASE {name}")
+    database_url = f"{endpoints.database_url.rpartition('/')[0]}/{name}"
     settings = ConsoleSettings(
         database_url=database_url,
-        kafka_bootstrap_servers=service_env["KAFKA_BOOTSTRAP_SERVERS"],
-        kafka_namespace=kafka_namespace,
+        kafka_bootstrap_servers=endpoints.kafka,
+        kafka_namespace=namespace,
         admin_token=ADMIN_TOKEN,
         relay_poll_interval_s=0.2,
         pipeline_sample_s=0.5,
     )
     scenario = console.build()
-    async with serve_in_process(create_app(settings), free_port()) as url:
-        await scenario.publish(service_env["KAFKA_BOOTSTRAP_SERVERS"], kafka_namespace)
-        conn = await asyncpg.connect(database_url)
-        try:
+    try:
+        async with serve_in_process(create_app(settings), free_port()) as url:
+            await scenario.publish(endpoints.kafka, namespace)
+            conn = await asyncpg.connect(database_url)
+            try:
 
-            async def settled() -> bool:
-                final = await conn.fetchval(
-                    "SELECT count(*) FROM console.decision WHERE state NOT IN ('proposed', 'purchase_requested')"
-                )
-                versions = await conn.fetchval("SELECT count(*) FROM console.cost_version WHERE version = 2")
-                tallied = await conn.fetchval("SELECT coalesce(sum(events), 0) FROM console.event_tally")
-                return final == len(scenario.decisions) and versions == 1 and tallied == len(scenario.records) - 1
+                async def settled() -> bool:
+                    final = await conn.fetchval(
+                        "SELECT count(*) FROM console.decision WHERE state NOT IN ('proposed', 'purchase_requested')"
+                    )
+                    versions = await conn.fetchval("SELECT count(*) FROM console.cost_version WHERE version = 2")
+                    tallied = await conn.fetchval("SELECT coalesce(sum(events), 0) FROM console.event_tally")
+                    return final == len(scenario.decisions) and versions == 1 and tallied == len(scenario.records) - 1
 
-            await wait_until(settled, timeout=90, what="the console to read every event of the scenario")
-            yield url, scenario, conn
-        finally:
-            await conn.close()
+                await wait_until(settled, timeout=90, what="the console to read every event of the scenario")
+                yield url, scenario, conn, namespace
+            finally:
+                await conn.close()
+    finally:
+        await delete_topics(endpoints.kafka, prefix=namespace)
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await admin.close()
 
 
 async def token_for(client: httpx.AsyncClient, url: str, **body: object) -> dict[str, str]:
@@ -69,7 +81,7 @@ async def all_pages(client: httpx.AsyncClient, url: str, headers: dict[str, str]
 
 async def test_costs_match_the_newest_version_of_each_period_to_the_cent(fed_console):
     # Given the console has read a bill and a restatement of one account's period
-    url, scenario, _ = fed_console
+    url, scenario, _, _ = fed_console
 
     async with httpx.AsyncClient() as client:
         # When costs are read by team and period, and by service, a page of two at a time
@@ -91,7 +103,7 @@ async def test_costs_match_the_newest_version_of_each_period_to_the_cent(fed_con
 
 async def test_restated_period_replaces_the_older_version(fed_console):
     # Given version 1 of both accounts' period and version 2 of the first account's
-    url, scenario, conn = fed_console
+    url, scenario, conn, _ = fed_console
 
     # When the console's counted facts of the first account are read
     counted = await conn.fetchval(
@@ -105,7 +117,7 @@ async def test_restated_period_replaces_the_older_version(fed_console):
 
 async def test_allocations_count_only_the_current_version(fed_console):
     # Given allocations of every batch of both versions
-    url, scenario, _ = fed_console
+    url, scenario, _, _ = fed_console
 
     async with httpx.AsyncClient() as client:
         # When allocations are read
@@ -121,7 +133,7 @@ async def test_allocations_count_only_the_current_version(fed_console):
 
 async def test_funnel_counts_money_and_lead_times(fed_console):
     # Given decisions through every state
-    url, scenario, _ = fed_console
+    url, scenario, _, _ = fed_console
 
     async with httpx.AsyncClient() as client:
         # When the funnel is read
@@ -151,7 +163,7 @@ async def test_funnel_counts_money_and_lead_times(fed_console):
 
 async def test_decision_history_is_the_audit_trail_in_order(fed_console):
     # Given the verified commitment went proposed -> requested -> approved -> purchase requested -> bought -> verified
-    url, scenario, _ = fed_console
+    url, scenario, _, _ = fed_console
 
     async with httpx.AsyncClient() as client:
         # When it is opened
@@ -176,7 +188,7 @@ async def test_decision_history_is_the_audit_trail_in_order(fed_console):
 
 async def test_engineering_sees_only_its_team(fed_console):
     # Given an engineer of team checkout
-    url, scenario, _ = fed_console
+    url, scenario, _, _ = fed_console
     async with httpx.AsyncClient() as client:
         engineer = await token_for(client, url, name="erin", role="engineering", teams=["checkout"])
 
@@ -205,7 +217,7 @@ async def test_engineering_sees_only_its_team(fed_console):
 
 async def test_pipeline_shows_rates_lag_dead_letters_and_ingest_runs(fed_console):
     # Given the scenario, whose last decision record is unreadable
-    url, scenario, _ = fed_console
+    url, scenario, _, _ = fed_console
     bootstrap_dlq = f"{url}/v1/pipeline"
 
     async with httpx.AsyncClient() as client:
@@ -230,13 +242,13 @@ async def test_pipeline_shows_rates_lag_dead_letters_and_ingest_runs(fed_console
     }
 
 
-async def test_dead_lettered_record_reaches_the_dlq_topic(fed_console, service_env, kafka_namespace):
+async def test_dead_lettered_record_reaches_the_dlq_topic(fed_console, endpoints):
     # Given the unreadable decision record
-    url, scenario, _ = fed_console
+    url, scenario, _, namespace = fed_console
 
     # When the dead-letter topic is counted
     async def dead() -> int:
-        return await count_records(service_env["KAFKA_BOOTSTRAP_SERVERS"], f"{kafka_namespace}finops.decision.v1.dlq")
+        return await count_records(endpoints.kafka, f"{namespace}finops.decision.v1.dlq")
 
     # Then the console's outbox put it there
     assert await wait_until(dead, timeout=30, what="the dead letter") == scenario.poison
@@ -244,7 +256,7 @@ async def test_dead_lettered_record_reaches_the_dlq_topic(fed_console, service_e
 
 async def test_kpis_and_journals(fed_console):
     # Given KPIs, coverage, budgets, unit costs and a journal of 2026-09
-    url, scenario, _ = fed_console
+    url, scenario, _, _ = fed_console
 
     async with httpx.AsyncClient() as client:
         # When the KPIs and journals are read
@@ -275,7 +287,7 @@ async def test_kpis_and_journals(fed_console):
 
 async def test_bad_queries_say_what_to_send(fed_console):
     # Given the console
-    url, _, _ = fed_console
+    url, _, _, _ = fed_console
 
     async with httpx.AsyncClient() as client:
         # When queries are wrong
@@ -300,7 +312,7 @@ async def test_bad_queries_say_what_to_send(fed_console):
 
 async def test_sign_in_sets_a_strict_http_only_session_and_sign_out_ends_it(fed_console):
     # Given a finance token
-    url, _, conn = fed_console
+    url, _, conn, _ = fed_console
     async with httpx.AsyncClient(base_url=url) as client:
         finance = await token_for(client, url, name="fiona", role="finance")
         token = finance["Authorization"].removeprefix("Bearer ")
@@ -328,7 +340,7 @@ async def test_sign_in_sets_a_strict_http_only_session_and_sign_out_ends_it(fed_
 
 async def test_documents(fed_console):
     # Given the console
-    url, _, _ = fed_console
+    url, _, _, _ = fed_console
 
     async with httpx.AsyncClient() as client:
         # When its documents are read
