@@ -255,8 +255,9 @@ def plan(
 class Log:
     """Recent log entries in memory, read once per process whatever the number of subscribers."""
 
-    def __init__(self, keep: int = 20_000) -> None:
+    def __init__(self, keep: int = 10_000) -> None:
         self._keep = keep
+        """Entries held at most, unless a round needs more (a minute of the benchmark's rate)."""
         self._seqs: list[int] = []
         self._entries: list[Entry] = []
         self._lo = 1
@@ -272,19 +273,25 @@ class Log:
         return [Entry(r) for r in rows]
 
     async def cover(self, conn: asyncpg.Connection, after: int, upto: int) -> None:
-        """Hold every entry in (after, upto]."""
-        if self._hi < self._lo or after + 1 < self._lo or after > self._hi:
+        """Hold every entry in (after, upto], reading only what is not held yet."""
+        if self._hi < self._lo or after > self._hi:
             entries = await self._fetch(conn, after, upto)
             self._seqs = [e.seq for e in entries]  # type: ignore[misc]
             self._entries = entries
             self._lo, self._hi = after + 1, upto
-        elif upto > self._hi:
-            entries = await self._fetch(conn, self._hi, upto)
-            self._seqs.extend(e.seq for e in entries)  # type: ignore[misc]
-            self._entries.extend(entries)
-            self._hi = upto
-        # Forget what every cursor has passed, and never hold more than `keep`.
-        drop = max(bisect.bisect_right(self._seqs, after), len(self._seqs) - self._keep)
+        else:
+            if after + 1 < self._lo:  # a subscriber that was busy for a while needs older entries again
+                older = await self._fetch(conn, after, self._lo - 1)
+                self._seqs[:0] = [e.seq for e in older]  # type: ignore[misc]
+                self._entries[:0] = older
+                self._lo = after + 1
+            if upto > self._hi:
+                newer = await self._fetch(conn, self._hi, upto)
+                self._seqs.extend(e.seq for e in newer)  # type: ignore[misc]
+                self._entries.extend(newer)
+                self._hi = upto
+        # Hold no more than `keep`, oldest out first, but never what this round needs.
+        drop = min(len(self._seqs) - self._keep, bisect.bisect_right(self._seqs, after))
         if drop > 0:
             self._lo = self._seqs[drop - 1] + 1
             del self._seqs[:drop], self._entries[:drop]

@@ -163,15 +163,18 @@ class FakeConnection:
         return [r for r in self.rows if after < r["stream_seq"] <= upto]
 
 
-async def test_the_log_reads_each_entry_once_and_forgets_what_every_cursor_passed():
+async def test_the_log_reads_each_entry_once_and_holds_no_more_than_it_keeps():
     conn = FakeConnection([row(i) for i in range(1, 11)])
-    log = fanout.Log(keep=100)
+    log = fanout.Log(keep=4)
 
-    await log.cover(conn, 0, 5)
-    await log.cover(conn, 2, 10)
-    window = log.window(2, 10)
-    far = await log.between(conn, 0, 2)
+    await log.cover(conn, 0, 5)  # read 1: (0, 5]
+    await log.cover(conn, 2, 10)  # read 2: only (5, 10]; 1 and 2 go, 3..10 stay as the round needs them
+    kept = log.holds(2) and not log.holds(1)
+    older = await log.between(conn, 0, 2)  # read 3: no longer held, from the database
+    await log.cover(conn, 8, 10)  # every cursor is past 8: the oldest go, down to `keep`
+    forgotten = not log.holds(2)
+    await log.cover(conn, 2, 10)  # read 4: a cursor that was busy needs (2, 6] again, and only that
 
-    assert conn.reads == 3  # (0, 5], then only (5, 10], then the entries it forgot
-    assert [e.seq for e in window] == [3, 4, 5, 6, 7, 8, 9, 10]
-    assert [e.seq for e in far] == [1, 2] and not log.holds(0)
+    assert conn.reads == 4 and kept and forgotten
+    assert [e.seq for e in older] == [1, 2]
+    assert [e.seq for e in log.window(2, 10)] == [3, 4, 5, 6, 7, 8, 9, 10]
