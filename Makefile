@@ -13,7 +13,8 @@ down:      ## stop the demo's services, Kafka and PostgreSQL
 bench:     ## every benchmark (results in bench/results/)
 	bash deploy/install.sh && .venv/bin/python bench/flow.py && .venv/bin/python bench/ingest.py && \
 	.venv/bin/python bench/allocation.py && .venv/bin/python bench/forecast.py && \
-	.venv/bin/python bench/commitments.py && .venv/bin/python bench/anomaly.py
+	.venv/bin/python bench/commitments.py && .venv/bin/python bench/anomaly.py && \
+	.venv/bin/python bench/notify.py && .venv/bin/python bench/purchase.py && .venv/bin/python bench/console.py
 
 lint:
 	bash deploy/install.sh && .venv/bin/ruff check . && .venv/bin/ruff format --check .

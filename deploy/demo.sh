@@ -9,7 +9,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 RUN="$ROOT/.local/run"
 LOGS="$ROOT/.local/logs"
-SERVICES=(ingest:8001 allocation:8002 recommend:8003 notify:8004 decision:8005 purchase.sandbox:8066 purchase:8006)
+SERVICES=(ingest:8001 allocation:8002 recommend:8003 notify:8004 decision:8005 purchase.sandbox:8066 purchase:8006 console:8007)
 
 say() { printf '[demo] %s\n' "$*" >&2; }
 

@@ -113,6 +113,48 @@ def decision_loop(client: httpx.Client, urls: argparse.Namespace, admin: dict[st
         sys.exit(f"the loop ended in {final['state']} with {verification['realized']}, the bill shows {realized}")
 
 
+def all_decisions(client: httpx.Client, url: str, admin: dict[str, str]) -> list[dict]:
+    found, cursor = [], None
+    while True:
+        page = client.get(f"{url}/v1/decisions", params={"limit": 200, **({"cursor": cursor} if cursor else {})},
+                          headers=admin).json()  # fmt: skip
+        found += page["decisions"]
+        if not (cursor := page.get("next_cursor")):
+            return found
+
+
+def console_funnel(client: httpx.Client, urls: argparse.Namespace, admin: dict[str, str]) -> None:
+    """The practitioner's funnel on the console, checked against the decision service's own records."""
+    decisions = all_decisions(client, urls.decision, admin)
+    expected = {
+        "approved": sum(d["approved_at"] is not None for d in decisions),
+        "purchased": sum(d["commitment_id"] is not None for d in decisions),
+        "savings_verified": sum(d["state"] == "savings_verified" for d in decisions),
+    }
+    realized = sum(
+        (Decimal(d["outcome"]["verification"]["realized"]) for d in decisions if d["state"] == "savings_verified"),
+        Decimal(0),
+    )
+
+    def caught_up() -> dict | None:
+        body = client.get(f"{urls.console}/v1/funnel", headers=admin).json()
+        counts = {s["stage"]: s["count"] for s in body["stages"]}
+        return body if all(counts.get(k) == v for k, v in expected.items()) else None
+
+    body = wait_for("the console to show every decision", caught_up, timeout=60)
+    print("\nconsole funnel (http://127.0.0.1:8007/, sign in with the admin token):")
+    for stage in body["stages"]:
+        amounts = ", ".join(f"{a['amount']} {a['currency']}" for a in stage["amounts"]) or "-"
+        print(f"  {stage['stage']:<18} {stage['count']:>4}   {amounts}")
+    shown = sum(
+        (Decimal(a["amount"]) for s in body["stages"] if s["stage"] == "savings_verified" for a in s["amounts"]),
+        Decimal(0),
+    )
+    if shown != realized:
+        sys.exit(f"the console shows {shown} of verified savings, the decision service {realized}")
+    print(f"  matches the decision service: {expected}, realized {realized}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--file", type=Path, default=None, help="a FOCUS CSV (default: the shared sample)")
@@ -129,7 +171,7 @@ def main() -> None:
     admin = {"Authorization": f"Bearer {os.environ.get('FINOPS_ADMIN_TOKEN', 'demo-admin')}"}
     with httpx.Client(timeout=120) as client:
         wait_ready(client, args.ingest)
-        for url in (args.allocation, args.decision, args.purchase):
+        for url in (args.allocation, args.decision, args.purchase, args.console):
             wait_ready(client, url)
         rules = client.put(f"{args.allocation}/v1/allocation/rules", json=DEMO_RULES, headers=admin)
         if rules.status_code != 200:
@@ -157,6 +199,7 @@ def main() -> None:
             for period in periods
         }
         decision_loop(client, args, admin)
+        console_funnel(client, args, admin)
     allocated = {(r["billing_account_id"], r["billing_currency"].strip()): r for r in got}
     print(
         f"\n{'billing account':<55} {'cur':<4} {'BilledCost file':>20} {'allocated':>20} "
@@ -189,6 +232,8 @@ The platform is running:
   decision    {args.decision}   GET /v1/decisions, /v1/decisions/waiting, POST /v1/decisions/ID/approve|reject,
               GET /v1/policy, /v1/audit; verify the audit chain: .venv/bin/python -m finops_decision.audit verify
   purchase    {args.purchase}   GET /v1/purchases, /v1/offerings (sandbox provider on :8066)
+  console     {args.console}   the practitioner dashboard (sign in with the admin token or a role token);
+              query API /v1/costs, /v1/allocations, /v1/recommendations, /v1/decisions, /v1/funnel; /openapi.json
   every service: /health, /ready, /metrics;  logs: .local/logs/;  stop it all: make down""")
     if not all_ok:
         sys.exit("allocation's totals do not equal the file's totals")

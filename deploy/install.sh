@@ -19,13 +19,15 @@ command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || missing+=(maven)
 have_initdb || missing+=(postgresql)
 command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
+# The console's browser test drives Debian's Chromium headless (Playwright with no browser download).
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
     say "installing system packages: ${missing[*]}"
     apt-get update -qq >&2
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
   else
-    say "missing system packages: ${missing[*]}. Install them (a JDK 17+, Maven, PostgreSQL 15+ server) and rerun."
+    say "missing system packages: ${missing[*]}. Install them (a JDK 17+, Maven, PostgreSQL 15+ server, Chromium) and rerun."
     exit 1
   fi
 fi

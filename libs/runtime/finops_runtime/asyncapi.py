@@ -27,6 +27,7 @@ SERVICES = {
     "notify": "finops_notify.app:build_runtime",
     "decision": "finops_decision.app:build_runtime",
     "purchase": "finops_purchase.app:build_runtime",
+    "console": "finops_console.app:build_runtime",
 }
 
 _HEADERS = {
