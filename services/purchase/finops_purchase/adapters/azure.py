@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from finops_purchase.adapters.rest import RestApi
+from finops_purchase.adapters.rest import RestProvider, parse_time
 from finops_purchase.provider import (
     ALL_UPFRONT,
     NO_UPFRONT,
@@ -68,16 +68,10 @@ def alias_name(client_token: str) -> str:
     return f"finops-{order_id(client_token)}"
 
 
-def _at(value: Any, fallback: datetime) -> datetime:
-    if not value:
-        return fallback
-    at = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    return (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(UTC)
-
-
-class AzureProvider:
+class AzureProvider(RestProvider):
     name = "azure"
-    spends_money = True
+    api_name = "Azure"
+    options: AzureOptions
 
     def __init__(
         self,
@@ -86,17 +80,7 @@ class AzureProvider:
         token: Callable[[], str | None] = lambda: None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self.options = options or AzureOptions()
-        self.api = RestApi(
-            provider="Azure",
-            base_url=self.options.base_url,
-            token=token,
-            timeout_s=self.options.timeout_s,
-            transport=transport,
-        )
-
-    async def aclose(self) -> None:
-        await self.api.aclose()
+        super().__init__(options or AzureOptions(), token=token, transport=transport)
 
     def validate(self, order: Order) -> None:
         if order.program not in (RESERVATION, SAVINGS_PLAN):
@@ -193,7 +177,8 @@ class AzureProvider:
     def _order_commitment(self, answer: dict[str, Any], *, fallback: Order | None = None) -> Commitment:
         props = answer.get("properties") or {}
         now = datetime.now(UTC)
-        start = _at(props.get("benefitStartTime") or props.get("createdDateTime"), fallback.start if fallback else now)
+        began = props.get("benefitStartTime") or props.get("createdDateTime")
+        start = parse_time(began, fallback.start if fallback else now)
         term = {v: k for k, v in TERMS.items()}.get(props.get("term", ""), fallback.term_months if fallback else 12)
         payment = {v: k for k, v in BILLING_PLANS.items()}.get(
             props.get("billingPlan", ""), fallback.payment if fallback else NO_UPFRONT
@@ -204,7 +189,7 @@ class AzureProvider:
             term_months=term,
             payment=payment,
             start=start,
-            end=_at(props.get("expiryDateTime") or props.get("expiryDate"), add_months(start, term)),
+            end=parse_time(props.get("expiryDateTime") or props.get("expiryDate"), add_months(start, term)),
             commitment_per_hour=None,
             currency=fallback.currency if fallback else "USD",
             upfront=None,
@@ -234,7 +219,7 @@ class AzureProvider:
 
     def _plan_commitment(self, answer: dict[str, Any], *, fallback: Order | None = None) -> Commitment:
         props = answer.get("properties") or {}
-        start = _at(props.get("benefitStartTime"), fallback.start if fallback else datetime.now(UTC))
+        start = parse_time(props.get("benefitStartTime"), fallback.start if fallback else datetime.now(UTC))
         term = {v: k for k, v in TERMS.items()}.get(props.get("term", ""), fallback.term_months if fallback else 12)
         commitment = props.get("commitment") or {}
         return Commitment(

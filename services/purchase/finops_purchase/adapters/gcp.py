@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from finops_purchase.adapters.rest import RestApi
+from finops_purchase.adapters.rest import RestProvider, parse_time
 from finops_purchase.provider import (
     NO_UPFRONT,
     Commitment,
@@ -65,15 +65,10 @@ def request_id(client_token: str) -> str:
     return commitment_name(client_token).removeprefix("finops-")
 
 
-def _at(value: Any, fallback: datetime) -> datetime:
-    if not value:
-        return fallback
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(UTC)
-
-
-class GcpProvider:
+class GcpProvider(RestProvider):
     name = "gcp"
-    spends_money = True
+    api_name = "Google Cloud"
+    options: GcpOptions
 
     def __init__(
         self,
@@ -82,17 +77,7 @@ class GcpProvider:
         token: Callable[[], str | None] = lambda: None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self.options = options or GcpOptions()
-        self.api = RestApi(
-            provider="Google Cloud",
-            base_url=self.options.base_url,
-            token=token,
-            timeout_s=self.options.timeout_s,
-            transport=transport,
-        )
-
-    async def aclose(self) -> None:
-        await self.api.aclose()
+        super().__init__(options or GcpOptions(), token=token, transport=transport)
 
     @property
     def _collection(self) -> str:
@@ -183,14 +168,14 @@ class GcpProvider:
             return None
         now = datetime.now(UTC)
         term = {v: k for k, v in PLANS.items()}.get(found.get("plan", ""), 12)
-        start = _at(found.get("startTimestamp"), now)
+        start = parse_time(found.get("startTimestamp"), now)
         return Commitment(
             commitment_id=f"projects/{self.options.project}/regions/{self.options.region}/commitments/{name}",
             program=RESOURCE_CUD,
             term_months=term,
             payment=NO_UPFRONT,
             start=start,
-            end=_at(found.get("endTimestamp"), add_months(start, term)),
+            end=parse_time(found.get("endTimestamp"), add_months(start, term)),
             commitment_per_hour=None,
             currency="USD",
             upfront=Decimal(0),

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
 import httpx
 
@@ -83,3 +84,44 @@ class RestApi:
         if response.status_code >= 400:
             raise Refused(f"{self.provider} refused {method} {path} ({response.status_code}): {text}")
         return response.json() if response.content else {}
+
+
+def parse_time(value: Any, fallback: datetime) -> datetime:
+    """A provider's ISO 8601 timestamp (Z or an offset; naive means UTC) in UTC, or `fallback` when absent."""
+    if not value:
+        return fallback
+    at = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+class RestOptions(Protocol):
+    base_url: str
+    timeout_s: float
+
+
+class RestProvider:
+    """A provider adapter that buys through a REST API (Azure, GCP): its options, its API client, closing it."""
+
+    name: ClassVar[str]
+    api_name: ClassVar[str]
+    """How the provider is named in errors ("Azure", "Google Cloud")."""
+    spends_money: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        options: RestOptions,
+        *,
+        token: Callable[[], str | None] = lambda: None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.options = options
+        self.api = RestApi(
+            provider=self.api_name,
+            base_url=options.base_url,
+            token=token,
+            timeout_s=options.timeout_s,
+            transport=transport,
+        )
+
+    async def aclose(self) -> None:
+        await self.api.aclose()
