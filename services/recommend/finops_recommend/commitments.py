@@ -781,6 +781,20 @@ class PoolPlan:
     evidence: Evidence
 
 
+def _planned(t: Tranche, now: datetime | None, hours_per_month: float, currency: str) -> PlannedTranche:
+    """A tranche as a plan states it: its start as a date, and its hourly commitment, (1 - discount) x the usage it
+    covers, computed in Decimal from the discount's shortest text."""
+    return PlannedTranche(
+        instrument=t.instrument.name,
+        term_months=t.instrument.term_months,
+        discount=t.instrument.discount,
+        start_month=t.start_month,
+        start=None if now is None else now + timedelta(hours=t.start_month * hours_per_month),
+        covered_usage_per_hour=t.amount.quantize(PER_HOUR, rounding=ROUND_HALF_EVEN),
+        commitment_per_hour=_money((1 - Decimal(repr(t.instrument.discount))) * t.amount, currency, PER_HOUR),
+    )
+
+
 def _money(value: float | Decimal, currency: str, unit: Decimal = CENT) -> Money:
     return Money(
         amount=(value if isinstance(value, Decimal) else Decimal(repr(float(value)))).quantize(
@@ -869,18 +883,7 @@ def plan_pool(
         risk_margin=s.risk_margin,
         coverage_target=s.coverage_target,
     )
-    planned = tuple(
-        PlannedTranche(
-            instrument=t.instrument.name,
-            term_months=t.instrument.term_months,
-            discount=t.instrument.discount,
-            start_month=t.start_month,
-            start=None if now is None else now + timedelta(hours=t.start_month * hours_per_month),
-            covered_usage_per_hour=t.amount.quantize(PER_HOUR, rounding=ROUND_HALF_EVEN),
-            commitment_per_hour=_money((1.0 - t.instrument.discount) * float(t.amount), currency, PER_HOUR),
-        )
-        for t in new
-    )
+    planned = tuple(_planned(t, now, hours_per_month, currency) for t in new)
     total_added = float(added.sum())
     return PoolPlan(
         pool=pool,
@@ -1224,18 +1227,7 @@ def _pool_plan(
         joint=dict(alternatives or {}),
     )
     ordered = sorted(new, key=lambda t: (t.start_month, t.instrument.term_months))
-    planned = tuple(
-        PlannedTranche(
-            instrument=t.instrument.name,
-            term_months=t.instrument.term_months,
-            discount=t.instrument.discount,
-            start_month=t.start_month,
-            start=None if now is None else now + timedelta(hours=t.start_month * hours_per_month),
-            covered_usage_per_hour=t.amount.quantize(PER_HOUR, rounding=ROUND_HALF_EVEN),
-            commitment_per_hour=_money((1.0 - t.instrument.discount) * float(t.amount), currency, PER_HOUR),
-        )
-        for t in ordered
-    )
+    planned = tuple(_planned(t, now, hours_per_month, currency) for t in ordered)
     total_added = float(added.sum())
     return PoolPlan(
         pool=pool,
