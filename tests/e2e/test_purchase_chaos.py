@@ -79,13 +79,13 @@ async def test_purchases_under_kill_9_redelivery_and_provider_timeouts_buy_exact
     kills: list[tuple[str, int]] = []
 
     # Killed between the provider's answer and the commit that records it.
-    await purchase.start(extra_env={"FINOPS_FAULTS": "purchase.after_provider_call@4"})
+    await purchase.start(extra_env={"FINOPS_FAULTS": "purchase.after_provider_call@4"})  # nothing to resume yet
     await produce(bootstrap, topic, first[:60])
     assert await purchase.wait_exit(timeout=120) == -9
     kills.append(("after_provider_call", await settled_count(database_url)))
 
     # Killed after counting an attempt, before calling the provider; meanwhile the rest arrive with repeats.
-    await purchase.start(extra_env={"FINOPS_FAULTS": "purchase.before_provider_call@6"})
+    await purchase.start(extra_env={"FINOPS_FAULTS": "purchase.before_provider_call@6"}, wait=False)
     await produce(bootstrap, topic, rng.sample(first[60:] + again[:60], 100))
     assert await purchase.wait_exit(timeout=120) == -9
     kills.append(("before_provider_call", await settled_count(database_url)))
@@ -94,7 +94,7 @@ async def test_purchases_under_kill_9_redelivery_and_provider_timeouts_buy_exact
     kills.append(("random", await kill_at_random(purchase, database_url, rng)))
 
     # Killed after an inbox transaction committed but before Kafka's offsets did: those records come again.
-    await purchase.start(extra_env={"FINOPS_FAULTS": "inbox.after_commit@3"})
+    await purchase.start(extra_env={"FINOPS_FAULTS": "inbox.after_commit@3"}, wait=False)
     await produce(bootstrap, topic, rng.sample(again[60:] + renewed, 70))
     assert await purchase.wait_exit(timeout=120) == -9
     kills.append(("inbox.after_commit", await settled_count(database_url)))

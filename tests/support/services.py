@@ -92,7 +92,9 @@ class ServiceProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    async def start(self, *, extra_env: dict[str, str] | None = None) -> ServiceProcess:
+    async def start(self, *, extra_env: dict[str, str] | None = None, wait: bool = True) -> ServiceProcess:
+        """Start the process; unless `wait` is False, return once it answers /ready. A process armed to die at a
+        fault point may reach it while starting up (resuming earlier work), so chaos tests start those unwaited."""
         self.starts += 1
         log = self.log_path.open("a")
         log.write(f"\n===== start {self.starts} =====\n")
@@ -103,7 +105,7 @@ class ServiceProcess:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        if self.http:
+        if self.http and wait:
             await wait_ready(self.url, process=self.process)
         return self
 
