@@ -157,26 +157,12 @@ def pool_usage(frame: pa.Table) -> pa.Table:
     lines = frame.filter(eligible)
     if lines.num_rows == 0:
         return pa.table({k: [] for k in (*POOL_KEYS, *POOL_AMOUNTS)})
-    money, cols = _common(lines, ("effective_cost", "contracted_cost", "list_cost"))
-    zero = pa.scalar(0, money)
-    status = pc.utf8_lower(pc.fill_null(lines.column("commitment_discount_status"), ""))
-    used, unused = pc.equal(status, "used"), pc.equal(status, "unused")
+    p = _priced(lines)
     # purchases of commitments (upfront fees) are not usage: they count neither as usage nor, here, as waste
-    usage_line = pc.equal(lines.column("charge_category"), "Usage")
-    effective = pc.fill_null(cols["effective_cost"], zero)
-    listed = pc.if_else(pc.greater(pc.fill_null(cols["list_cost"], zero), zero), cols["list_cost"], effective)
-    contracted = pc.fill_null(cols["contracted_cost"], zero)
-    undiscounted = pc.if_else(pc.greater(contracted, zero), contracted, listed)
-    plain = pc.and_(usage_line, pc.invert(pc.or_(used, unused)))
-    on_demand_cost = pc.if_else(plain, effective, zero)
-    covered = pc.if_else(pc.and_(usage_line, used), undiscounted, zero)
-    committed = pc.and_(usage_line, pc.or_(used, unused))
-    start = lines.column("charge_period_start")
-    hours = pc.divide(pc.cast(pc.subtract(lines.column("charge_period_end"), start), pa.int64()), 3_600_000_000)
-    daily = pc.greater(hours, 1)
-    bucket = pc.if_else(daily, pc.floor_temporal(start, unit="day"), pc.floor_temporal(start, unit="hour"))
+    committed = pc.and_(p.usage_line, pc.or_(p.used, p.unused))
+    bucket, grain = _buckets(lines)
     pools = pa.array(
-        [pool_key(programs[p], a) for p, a in zip(lines.column("provider_name").to_pylist(),
+        [pool_key(programs[n], a) for n, a in zip(lines.column("provider_name").to_pylist(),
                                                   lines.column("billing_account_id").to_pylist(), strict=True)],
         pa.string(),
     )  # fmt: skip
@@ -186,24 +172,37 @@ def pool_usage(frame: pa.Table) -> pa.Table:
             "provider_name": lines.column("provider_name"),
             "pool": pools,
             "bucket": bucket,
-            "grain_hours": pc.if_else(daily, pa.scalar(24, pa.int32()), pa.scalar(1, pa.int32())),
+            "grain_hours": grain,
             "billing_currency": lines.column("billing_currency"),
             "team": _teams(lines),
-            "on_demand_equivalent": pc.if_else(plain, effective, covered),
-            "covered": covered,
-            "commitment_cost": pc.if_else(committed, effective, zero),
-            "unused_commitment_cost": pc.if_else(pc.and_(usage_line, unused), effective, zero),
-            "on_demand_cost": on_demand_cost,
+            "on_demand_equivalent": p.on_demand_equivalent,
+            "covered": p.covered,
+            "commitment_cost": pc.if_else(committed, p.effective, p.zero),
+            "unused_commitment_cost": pc.if_else(pc.and_(p.usage_line, p.unused), p.effective, p.zero),
+            "on_demand_cost": pc.if_else(p.plain, p.effective, p.zero),
         }
     )
     return _sum(table, POOL_KEYS, POOL_AMOUNTS)
 
 
-def _on_demand_equivalent(
-    lines: pa.Table,
-) -> tuple[pa.ChunkedArray, pa.ChunkedArray, pa.ChunkedArray, pa.ChunkedArray]:
-    """(on-demand equivalent, covered, effective, billed) per line, in one decimal type: see the module
-    docstring."""
+@dataclass(frozen=True)
+class _Priced:
+    """Each line's amounts in one decimal type, and its commitment status: see the module docstring."""
+
+    zero: pa.Scalar
+    effective: pa.ChunkedArray
+    billed: pa.ChunkedArray
+    covered: pa.ChunkedArray
+    """The on-demand-equivalent cost of usage a commitment covered (zero elsewhere)."""
+    on_demand_equivalent: pa.ChunkedArray
+    usage_line: pa.ChunkedArray
+    used: pa.ChunkedArray
+    unused: pa.ChunkedArray
+    plain: pa.ChunkedArray
+    """Usage no commitment touched."""
+
+
+def _priced(lines: pa.Table) -> _Priced:
     money, cols = _common(lines, ("effective_cost", "contracted_cost", "list_cost", "billed_cost"))
     zero = pa.scalar(0, money)
     status = pc.utf8_lower(pc.fill_null(lines.column("commitment_discount_status"), ""))
@@ -215,7 +214,11 @@ def _on_demand_equivalent(
     undiscounted = pc.if_else(pc.greater(contracted, zero), contracted, listed)
     plain = pc.and_(usage_line, pc.invert(pc.or_(used, unused)))
     covered = pc.if_else(pc.and_(usage_line, used), undiscounted, zero)
-    return pc.if_else(plain, effective, covered), covered, effective, cols["billed_cost"]
+    return _Priced(
+        zero=zero, effective=effective, billed=cols["billed_cost"], covered=covered,
+        on_demand_equivalent=pc.if_else(plain, effective, covered), usage_line=usage_line, used=used,
+        unused=unused, plain=plain,
+    )  # fmt: skip
 
 
 def _buckets(lines: pa.Table) -> tuple[pa.ChunkedArray, pa.ChunkedArray]:
@@ -252,7 +255,7 @@ def family_usage(frame: pa.Table) -> pa.Table:
     lines, families = lines.filter(named), families.filter(named)
     if lines.num_rows == 0:
         return empty
-    ode, covered, _, _ = _on_demand_equivalent(lines)
+    p = _priced(lines)
     bucket, grain = _buckets(lines)
     table = pa.table(
         {
@@ -264,8 +267,8 @@ def family_usage(frame: pa.Table) -> pa.Table:
             "grain_hours": grain,
             "billing_currency": lines.column("billing_currency"),
             "team": _teams(lines),
-            "on_demand_equivalent": ode,
-            "covered": covered,
+            "on_demand_equivalent": p.on_demand_equivalent,
+            "covered": p.covered,
         }
     )
     return _sum(table, FAMILY_KEYS, FAMILY_AMOUNTS)
@@ -280,10 +283,7 @@ def commitment_usage(frame: pa.Table) -> pa.Table:
     lines = frame.filter(pc.and_(compute, pc.not_equal(pc.fill_null(ids, ""), "")))
     if lines.num_rows == 0:
         return pa.table({k: [] for k in (*COMMITMENT_KEYS, *COMMITMENT_AMOUNTS)})
-    _, covered, effective, billed = _on_demand_equivalent(lines)
-    zero = pa.scalar(0, effective.type)
-    status = pc.utf8_lower(pc.fill_null(lines.column("commitment_discount_status"), ""))
-    usage_line = pc.equal(lines.column("charge_category"), "Usage")
+    p = _priced(lines)
     # a recurring purchase line is the commitment's fee for its hour or day; a one-time (upfront) fee is not
     purchase = pc.and_(
         pc.equal(lines.column("charge_category"), "Purchase"),
@@ -301,10 +301,10 @@ def commitment_usage(frame: pa.Table) -> pa.Table:
             "bucket": bucket,
             "grain_hours": grain,
             "billing_currency": lines.column("billing_currency"),
-            "covered": covered,
-            "used_cost": pc.if_else(pc.and_(usage_line, pc.equal(status, "used")), effective, zero),
-            "unused_cost": pc.if_else(pc.and_(usage_line, pc.equal(status, "unused")), effective, zero),
-            "purchase_cost": pc.if_else(purchase, pc.fill_null(billed, zero), zero),
+            "covered": p.covered,
+            "used_cost": pc.if_else(pc.and_(p.usage_line, p.used), p.effective, p.zero),
+            "unused_cost": pc.if_else(pc.and_(p.usage_line, p.unused), p.effective, p.zero),
+            "purchase_cost": pc.if_else(purchase, pc.fill_null(p.billed, p.zero), p.zero),
         }
     )
     return _sum(table, COMMITMENT_KEYS, COMMITMENT_AMOUNTS)
