@@ -11,11 +11,10 @@ import random
 import httpx
 
 from finops_contracts.topics import RECOMMENDATION
-from tests.e2e.test_purchase_chaos import SANDBOX_FAULTS
 from tests.support.decision import plan, record, tranche
 from tests.support.kafka import produce
 from tests.support.platform import ADMIN
-from tests.support.purchase import purchase_rows, sandbox_ledger
+from tests.support.purchase import CHAOS_SANDBOX, chaos_purchase_env, purchase_rows, sandbox_ledger
 from tests.support.services import ServiceProcess, wait_until
 
 DECISIONS = 100
@@ -50,21 +49,13 @@ async def test_approved_decisions_are_bought_once_each_through_kills_and_timeout
     # Given the sandbox provider with injected faults, the decision service and the purchase service
     bootstrap, ns = service_env["KAFKA_BOOTSTRAP_SERVERS"], service_env["FINOPS_KAFKA_NAMESPACE"]
     rng = random.Random()
-    sandbox = spawn("finops_purchase.sandbox", name="sandbox", env=SANDBOX_FAULTS)
+    sandbox = spawn("finops_purchase.sandbox", name="sandbox", env=CHAOS_SANDBOX)
     await sandbox.start()
     decision = spawn("finops_decision", name="decision", env={"FINOPS_DECISION_TICK_S": "0.5"})
     purchase = spawn(
         "finops_purchase",
         name="purchase",
-        env={
-            "FINOPS_SANDBOX_URL": sandbox.url,
-            "FINOPS_PURCHASE_TIMEOUT_S": "0.75",
-            "FINOPS_PURCHASE_RETRY_BASE_S": "0.2",
-            "FINOPS_PURCHASE_RETRY_CAP_S": "2",
-            "FINOPS_PURCHASE_MAX_ATTEMPTS": "12",
-            "FINOPS_PURCHASE_POLL_S": "0.3",
-            "FINOPS_CONSUMER_MAX_RECORDS": "10",
-        },
+        env=chaos_purchase_env(sandbox.url),
     )
     await decision.start()
     await purchase.start(extra_env={"FINOPS_FAULTS": "purchase.after_provider_call@7"})

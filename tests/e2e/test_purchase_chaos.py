@@ -17,19 +17,19 @@ from finops_contracts.decisions import CommitmentPurchased
 from finops_contracts.topics import DECISION, PURCHASE
 from tests.support.flow import scalar
 from tests.support.kafka import count_records, produce
-from tests.support.purchase import final_events, purchase_requested, purchase_rows, record, sandbox_ledger
+from tests.support.purchase import (
+    CHAOS_SANDBOX,
+    chaos_purchase_env,
+    final_events,
+    purchase_requested,
+    purchase_rows,
+    record,
+    sandbox_ledger,
+)
 from tests.support.services import ServiceProcess, wait_until
 
 DECISIONS = 100
 PROGRAMS = ("aws_compute_savings_plan", "aws_ec2_instance_savings_plan", "azure_savings_plan", "gcp_resource_cud")
-SANDBOX_FAULTS = {
-    "FINOPS_SANDBOX_ERROR_RATE": "0.05",
-    "FINOPS_SANDBOX_TIMEOUT_RATE": "0.08",
-    "FINOPS_SANDBOX_TIMEOUT_AFTER_SUCCESS_RATE": "0.12",
-    "FINOPS_SANDBOX_LATENCY_MS": "20",
-    "FINOPS_SANDBOX_HANG_S": "1.5",
-    "FINOPS_SANDBOX_SEED": "2026",
-}
 
 
 async def settled_count(database_url: str) -> int:
@@ -60,20 +60,12 @@ async def test_purchases_under_kill_9_redelivery_and_provider_timeouts_buy_exact
     first = [record(r, ce) for r, ce in zip(requests, ce_ids, strict=True)]
     again = [record(r, ce) for r, ce in zip(requests, ce_ids, strict=True)]
     renewed = [record(r) for r in rng.sample(requests, 30)]  # the same request under a new ce_id
-    sandbox = spawn("finops_purchase.sandbox", name="sandbox", env=SANDBOX_FAULTS)
+    sandbox = spawn("finops_purchase.sandbox", name="sandbox", env=CHAOS_SANDBOX)
     await sandbox.start()
     purchase = spawn(
         "finops_purchase",
         name="purchase",
-        env={
-            "FINOPS_SANDBOX_URL": sandbox.url,
-            "FINOPS_PURCHASE_TIMEOUT_S": "0.75",
-            "FINOPS_PURCHASE_RETRY_BASE_S": "0.2",
-            "FINOPS_PURCHASE_RETRY_CAP_S": "2",
-            "FINOPS_PURCHASE_MAX_ATTEMPTS": "12",
-            "FINOPS_PURCHASE_POLL_S": "0.3",
-            "FINOPS_CONSUMER_MAX_RECORDS": "10",
-        },
+        env=chaos_purchase_env(sandbox.url),
     )
     topic = ns + DECISION.name
     kills: list[tuple[str, int]] = []

@@ -25,6 +25,30 @@ from tests.support.kafka import read_topic
 from tests.support.platform import ADMIN_TOKEN
 from tests.support.services import free_port, serve_in_process
 
+CHAOS_SANDBOX = {
+    "FINOPS_SANDBOX_ERROR_RATE": "0.05",
+    "FINOPS_SANDBOX_TIMEOUT_RATE": "0.08",
+    "FINOPS_SANDBOX_TIMEOUT_AFTER_SUCCESS_RATE": "0.12",
+    "FINOPS_SANDBOX_LATENCY_MS": "20",
+    "FINOPS_SANDBOX_HANG_S": "1.5",
+    "FINOPS_SANDBOX_SEED": "2026",
+}
+"""The sandbox provider's faults in the chaos tests: errors, timeouts, and timeouts after buying."""
+
+
+def chaos_purchase_env(sandbox_url: str) -> dict[str, str]:
+    """The purchase service's settings in the chaos tests: short timeouts and retries, small consumer batches."""
+    return {
+        "FINOPS_SANDBOX_URL": sandbox_url,
+        "FINOPS_PURCHASE_TIMEOUT_S": "0.75",
+        "FINOPS_PURCHASE_RETRY_BASE_S": "0.2",
+        "FINOPS_PURCHASE_RETRY_CAP_S": "2",
+        "FINOPS_PURCHASE_MAX_ATTEMPTS": "12",
+        "FINOPS_PURCHASE_POLL_S": "0.3",
+        "FINOPS_CONSUMER_MAX_RECORDS": "10",
+    }
+
+
 START = datetime(2026, 12, 1, tzinfo=UTC)
 
 
