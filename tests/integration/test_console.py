@@ -265,8 +265,14 @@ async def test_kpis_and_journals(fed_console):
 
     # Then they carry the events' numbers
     assert kpis["period"] == "2026-09"
+    # (totals over the account's flexible pool only: its scoped m5 pool is listed, not counted twice)
     assert kpis["commitments"]["totals"][0]["effective_savings_rate"] == "0.2000"
+    assert kpis["commitments"]["totals"][0]["on_demand_equivalent"] == "10000.00"
     assert kpis["commitments"]["utilization"].startswith("0.97")
+    assert {p["pool"].split("/")[0]: p["scope"] for p in kpis["commitments"]["pools"]} == {
+        "aws_compute_savings_plan": {},
+        "aws_ec2_instance_savings_plan": {"region": "us-east-1", "instance_family": "m5"},
+    }
     assert {c["scope"]: c["allocated_share"] for c in kpis["coverage"]} == {
         "checkout": "0.90",
         "search": "0.80",

@@ -166,7 +166,7 @@ async def test_cost_events_become_recommendations_with_owner_and_savings(service
     async with serve_in_process(create_app(settings), free_port()) as url:
         await produce(bootstrap, ns + COST.name, september)
 
-        first = decoded(await read_topic(bootstrap, topic, at_least=4, timeout=90))
+        first = decoded(await read_topic(bootstrap, topic, at_least=5, timeout=90))
 
         issued = {e.kind.value: e for _, e in first if isinstance(e, RecommendationIssued) and e.kind != "idle"}
         idle = {e.resource_id: e for _, e in first if isinstance(e, RecommendationIssued) and e.kind == "idle"}
@@ -187,13 +187,18 @@ async def test_cost_events_become_recommendations_with_owner_and_savings(service
         assert idle["vol-0orphan"].evidence["rule"] == "storage_without_compute"
         assert idle["vol-0orphan"].estimated_monthly_savings.amount > 0
         assert "i-0web" not in idle
-        (kpi,) = [e for _, e in first if isinstance(e, KpiMeasured)]
-        assert kpi.pool == POOL and kpi.month == datetime(2024, 9, 1, tzinfo=UTC)
-        assert kpi.coverage == 0 and kpi.effective_savings_rate == 0 and kpi.utilization == 1
-        assert kpi.on_demand_equivalent.amount == sum(Decimal("2.00") + Decimal(h) / 10 for h in range(24)) * 30
+        # KPIs for the flexible pool and for the scoped one (m5 in us-east-1), which here hold the same usage
+        kpis = {e.pool: e for _, e in first if isinstance(e, KpiMeasured)}
+        assert set(kpis) == {POOL, FAMILY_POOL}
+        assert kpis[POOL].scope == {} and kpis[FAMILY_POOL].scope == {"region": "us-east-1", "instance_family": "m5"}
+        month_usage = sum(Decimal("2.00") + Decimal(h) / 10 for h in range(24)) * 30
+        for kpi in kpis.values():
+            assert kpi.month == datetime(2024, 9, 1, tzinfo=UTC) and kpi.provider_name == "AWS"
+            assert kpi.coverage == 0 and kpi.effective_savings_rate == 0 and kpi.utilization == 1
+            assert kpi.on_demand_equivalent.amount == kpi.actual_cost.amount == month_usage
         await wait_until(lambda: settled(database_url, len(september)), timeout=60, what="the first analysis")
         published = await count_records(bootstrap, topic)
-        assert published == len(first) == 4
+        assert published == len(first) == 5
 
         # The same events again, under their own ce_ids and under new ones (an upstream replay): nothing new.
         await produce(bootstrap, ns + COST.name, september)

@@ -438,6 +438,25 @@ def build() -> Scenario:
         rec_at,
         source="/finops/recommend",
     )
+    # A scoped pool within that account: its usage is also in the flexible pool's, so no total counts it again.
+    s.add(
+        KpiMeasured(
+            pool="aws_ec2_instance_savings_plan/111122223333/us-east-1/m5",
+            provider_name="AWS",
+            billing_account_id=ACCOUNTS[0],
+            month=PERIOD,
+            on_demand_equivalent=_money("4000.00"),
+            actual_cost=_money("2400.00"),
+            savings=_money("1600.00"),
+            effective_savings_rate=Decimal("0.4"),
+            coverage=Decimal("0.9"),
+            utilization=Decimal("0.5"),
+            unused_commitment_cost=_money("600.00"),
+            scope={"region": "us-east-1", "instance_family": "m5"},
+        ),
+        rec_at,
+        source="/finops/recommend",
+    )
     # Decisions through every state. Approved one day after the recommendation, purchased half a day later,
     # verified thirty days later.
     for name, (team, kind, amount) in plans.items():

@@ -167,6 +167,9 @@ class KpiMeasured(Event):
     utilization: Amount
     """1 when nothing is committed."""
     unused_commitment_cost: Money
+    scope: dict[str, str] = Field(default_factory=dict)
+    """Empty for an account's flexible pool (all its compute); `region` and `instance_family` for a scoped pool,
+    whose usage is also in its account's flexible pool: a total over pools sums the flexible ones only."""
 
     def key(self) -> str:
         return f"kpi/{self.pool}"

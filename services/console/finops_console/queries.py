@@ -528,6 +528,7 @@ async def kpis(conn: asyncpg.Connection, *, scope: Scope, period: date | None) -
     commitments = []
     by_currency: dict[str, dict[str, Decimal]] = {}
     for r in pools:
+        pool_scope = json.loads(r["scope"])
         commitments.append(
             {
                 "pool": r["pool"],
@@ -541,8 +542,11 @@ async def kpis(conn: asyncpg.Connection, *, scope: Scope, period: date | None) -
                 "coverage": amount(r["coverage"]),
                 "utilization": amount(r["utilization"]),
                 "unused_commitment_cost": amount(r["unused_commitment_cost"]),
+                "scope": pool_scope,
             }
         )
+        if pool_scope:
+            continue  # a scoped pool's usage is in its account's flexible pool too: counted there
         t = by_currency.setdefault(r["currency"], {"ode": Decimal(0), "savings": Decimal(0), "covered": Decimal(0)})
         t["ode"] += r["on_demand_equivalent"]
         t["savings"] += r["savings"]
@@ -558,7 +562,9 @@ async def kpis(conn: asyncpg.Connection, *, scope: Scope, period: date | None) -
         for c, t in sorted(by_currency.items())
     ]
     utilization = await conn.fetchval(
-        f"""SELECT sum(utilization * actual_cost) / nullif(sum(actual_cost), 0) FROM kpi {k.where}""", *k.params
+        f"""SELECT sum(utilization * actual_cost) / nullif(sum(actual_cost), 0) FROM kpi {k.where}
+                AND scope = '{{}}'::jsonb""",
+        *k.params,
     )
     cov = Sql()
     cov.add(f"period = {cov.param(period)}")

@@ -354,13 +354,14 @@ async def on_kpi(conn: asyncpg.Connection, envelope: Envelope, event: Event) -> 
     await conn.execute(
         """INSERT INTO kpi (pool, provider, billing_account_id, month, currency, on_demand_equivalent, actual_cost,
                             savings, effective_savings_rate, coverage, utilization, unused_commitment_cost,
-                            measured_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                            measured_at, scope)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::jsonb)
            ON CONFLICT (pool, provider, billing_account_id, month) DO UPDATE SET currency = EXCLUDED.currency,
                on_demand_equivalent = EXCLUDED.on_demand_equivalent, actual_cost = EXCLUDED.actual_cost,
                savings = EXCLUDED.savings, effective_savings_rate = EXCLUDED.effective_savings_rate,
                coverage = EXCLUDED.coverage, utilization = EXCLUDED.utilization,
-               unused_commitment_cost = EXCLUDED.unused_commitment_cost, measured_at = EXCLUDED.measured_at
+               unused_commitment_cost = EXCLUDED.unused_commitment_cost, measured_at = EXCLUDED.measured_at,
+               scope = EXCLUDED.scope
            WHERE kpi.measured_at <= EXCLUDED.measured_at""",
         event.pool,
         event.provider_name,
@@ -375,6 +376,7 @@ async def on_kpi(conn: asyncpg.Connection, envelope: Envelope, event: Event) -> 
         event.utilization,
         event.unused_commitment_cost.amount,
         envelope.time,
+        json.dumps(event.scope, sort_keys=True),
     )
 
 

@@ -401,7 +401,8 @@ def anomalies(rows: Sequence[Mapping[str, Any]], settings: Settings) -> list[Dra
 
 
 def kpis(rows: Sequence[Mapping[str, Any]]) -> list[KpiMeasured]:
-    """Per pool, provider, month and currency: ESR, coverage, utilization and waste."""
+    """Per pool, provider, month and currency: ESR, coverage, utilization and waste. Rows of a scoped pool (with
+    `family` and `region_id`) carry them as the event's scope."""
     out = []
     for r in rows:
         currency = r["currency"]
@@ -426,6 +427,7 @@ def kpis(rows: Sequence[Mapping[str, Any]]) -> list[KpiMeasured]:
                 coverage=ratio(covered, ode, Decimal(0)),
                 utilization=ratio(commitment - unused, commitment, Decimal(1)),
                 unused_commitment_cost=Money(amount=unused, currency=currency),
+                scope={"region": r["region_id"], "instance_family": r["family"]} if r.get("family") else {},
             )
         )
     return out

@@ -26,6 +26,8 @@ from finops_recommend.usage import (
     POOL_KEYS,
     RESOURCE_AMOUNTS,
     RESOURCE_KEYS,
+    pool_key,
+    scoped_program_of,
 )
 
 _CURRENT = """JOIN period_version v ON v.ingest_id = u.ingest_id"""
@@ -103,7 +105,7 @@ async def _add(conn: asyncpg.Connection, table: str, ingest_id: uuid.UUID, rows:
 
 
 async def add_family_usage(conn: asyncpg.Connection, ingest_id: uuid.UUID, rows: pa.Table) -> None:
-    types = ("text", "text", "text", "text", "timestamptz", "int", "text", "text", "numeric", "numeric")
+    types = ("text", "text", "text", "text", "timestamptz", "int", "text", "text", *(["numeric"] * 5))
     await _add(conn, "family_usage", ingest_id, rows, FAMILY_KEYS, FAMILY_AMOUNTS, types)
 
 
@@ -438,6 +440,30 @@ async def pool_months(conn: asyncpg.Connection) -> list[asyncpg.Record]:
             FROM pool_usage u {_CURRENT}
             GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 4, 5"""
     )
+
+
+async def family_months(conn: asyncpg.Connection) -> list[dict[str, Any]]:
+    """The KPI sums per scoped pool (program, account, region, family), provider, month and currency, as the
+    rows of `pool_months`. A month with rows summed before these sums existed (migration 0003) is left out."""
+    rows = await conn.fetch(
+        f"""SELECT u.provider_name, u.billing_account_id, u.region_id, u.family, u.currency,
+                   date_trunc('month', u.bucket AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS month,
+                   sum(u.on_demand_equivalent) AS on_demand_equivalent, sum(u.covered) AS covered,
+                   sum(u.commitment_cost) AS commitment_cost, sum(u.unused_commitment_cost) AS unused,
+                   sum(u.on_demand_cost) AS on_demand_cost
+            FROM family_usage u {_CURRENT}
+            GROUP BY 1, 2, 3, 4, 5, 6
+            HAVING bool_and(u.on_demand_cost IS NOT NULL)  -- rows from before migration 0003 cannot say
+            ORDER BY 1, 2, 3, 4, 5, 6"""
+    )
+    out = []
+    for r in rows:
+        program = scoped_program_of(r["provider_name"])
+        if program is None:
+            continue
+        pool = pool_key(program, r["billing_account_id"], r["region_id"], r["family"])
+        out.append({**dict(r), "pool": pool})
+    return out
 
 
 async def resources(conn: asyncpg.Connection) -> tuple[list[Resource], date | None]:

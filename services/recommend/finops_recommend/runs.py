@@ -170,9 +170,11 @@ async def expire_due(conn: asyncpg.Connection, *, now: datetime) -> int:
 
 
 async def publish_kpis(conn: asyncpg.Connection) -> int:
-    """KpiMeasured for each pool, month and currency whose numbers changed since last published."""
+    """KpiMeasured for each pool (flexible and scoped), month and currency whose numbers changed since last
+    published."""
     messages = []
-    for event in analysis.kpis(await repository.pool_months(conn)):
+    rows = [*await repository.pool_months(conn), *await repository.family_months(conn)]
+    for event in analysis.kpis(rows):
         body = event.model_dump_json()
         digest = hashlib.sha256(body.encode()).hexdigest()
         currency = event.on_demand_equivalent.currency

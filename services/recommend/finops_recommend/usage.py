@@ -52,7 +52,7 @@ RESOURCE_AMOUNTS = ("effective_cost", "billed_cost")
 
 FAMILY_KEYS = ("billing_account_id", "provider_name", "region_id", "family", "bucket", "grain_hours",
                "billing_currency", "team")  # fmt: skip
-FAMILY_AMOUNTS = ("on_demand_equivalent", "covered")
+FAMILY_AMOUNTS = POOL_AMOUNTS
 COMMITMENT_KEYS = ("billing_account_id", "provider_name", "commitment_id", "category", "region_id", "family",
                    "bucket", "grain_hours", "billing_currency")  # fmt: skip
 COMMITMENT_AMOUNTS = ("covered", "used_cost", "unused_cost", "purchase_cost")
@@ -158,8 +158,6 @@ def pool_usage(frame: pa.Table) -> pa.Table:
     if lines.num_rows == 0:
         return pa.table({k: [] for k in (*POOL_KEYS, *POOL_AMOUNTS)})
     p = _priced(lines)
-    # purchases of commitments (upfront fees) are not usage: they count neither as usage nor, here, as waste
-    committed = pc.and_(p.usage_line, pc.or_(p.used, p.unused))
     bucket, grain = _buckets(lines)
     pools = pa.array(
         [pool_key(programs[n], a) for n, a in zip(lines.column("provider_name").to_pylist(),
@@ -175,14 +173,24 @@ def pool_usage(frame: pa.Table) -> pa.Table:
             "grain_hours": grain,
             "billing_currency": lines.column("billing_currency"),
             "team": _teams(lines),
-            "on_demand_equivalent": p.on_demand_equivalent,
-            "covered": p.covered,
-            "commitment_cost": pc.if_else(committed, p.effective, p.zero),
-            "unused_commitment_cost": pc.if_else(pc.and_(p.usage_line, p.unused), p.effective, p.zero),
-            "on_demand_cost": pc.if_else(p.plain, p.effective, p.zero),
+            **_kpi_amounts(p),
         }
     )
     return _sum(table, POOL_KEYS, POOL_AMOUNTS)
+
+
+def _kpi_amounts(p: _Priced) -> dict[str, pa.ChunkedArray]:
+    """The sums the KPIs of a pool (flexible or scoped) are computed from: usage at on-demand rates, the part
+    commitments covered, what commitments cost (used or not; purchases of commitments, upfront fees, are not
+    usage and count in neither), their unused part, and what the rest cost on demand."""
+    committed = pc.and_(p.usage_line, pc.or_(p.used, p.unused))
+    return {
+        "on_demand_equivalent": p.on_demand_equivalent,
+        "covered": p.covered,
+        "commitment_cost": pc.if_else(committed, p.effective, p.zero),
+        "unused_commitment_cost": pc.if_else(pc.and_(p.usage_line, p.unused), p.effective, p.zero),
+        "on_demand_cost": pc.if_else(p.plain, p.effective, p.zero),
+    }
 
 
 @dataclass(frozen=True)
@@ -267,8 +275,7 @@ def family_usage(frame: pa.Table) -> pa.Table:
             "grain_hours": grain,
             "billing_currency": lines.column("billing_currency"),
             "team": _teams(lines),
-            "on_demand_equivalent": p.on_demand_equivalent,
-            "covered": p.covered,
+            **_kpi_amounts(p),
         }
     )
     return _sum(table, FAMILY_KEYS, FAMILY_AMOUNTS)

@@ -118,11 +118,14 @@ def test_the_instance_family_comes_from_the_instance_type_a_sku_or_resource_name
 
 
 def test_family_usage_sums_the_compute_lines_that_name_an_instance_type_per_region_and_family():
-    # Given two m5 lines (one covered by a commitment), a c5 line and a line with an opaque SKU
+    # Given two m5 lines (one covered by a reservation, whose unused part is billed too), a c5 line and a line
+    # with an opaque SKU
     frame = frame_of([
         line(sku_id="BoxUsage:m5.large", region_id="us-east-1"),
         line(sku_id="BoxUsage:m5.xlarge", region_id="us-east-1", commitment_discount_id="ri-1",
              commitment_discount_status="Used", effective_cost=Decimal("0.60"), contracted_cost=Decimal("1.00")),
+        line(sku_id="BoxUsage:m5.xlarge", region_id="us-east-1", commitment_discount_id="ri-1",
+             commitment_discount_status="Unused", billed_cost=Decimal(0), effective_cost=Decimal("0.15")),
         line(sku_id="BoxUsage:c5.large", region_id="us-east-1", effective_cost=Decimal("0.40")),
         line(sku_id="9MG5B7V4UUU2WPAV", region_id="us-east-1"),
     ])  # fmt: skip
@@ -132,9 +135,15 @@ def test_family_usage_sums_the_compute_lines_that_name_an_instance_type_per_regi
 
     # Then m5 is 1.50 on demand + 1.00 covered (at its contracted cost); the opaque SKU is in no family
     assert set(found) == {("us-east-1", "m5"), ("us-east-1", "c5")}
-    assert found[("us-east-1", "m5")]["on_demand_equivalent"] == Decimal("2.50")
-    assert found[("us-east-1", "m5")]["covered"] == Decimal("1.00")
-    assert found[("us-east-1", "c5")]["on_demand_equivalent"] == Decimal("0.40")
+    m5, c5 = found[("us-east-1", "m5")], found[("us-east-1", "c5")]
+    assert m5["on_demand_equivalent"] == Decimal("2.50")
+    assert m5["covered"] == Decimal("1.00")
+    # and the sums its KPIs are computed from: the reservation cost 0.60 used + 0.15 unused, the rest 1.50
+    assert (m5["commitment_cost"], m5["unused_commitment_cost"], m5["on_demand_cost"]) == (
+        Decimal("0.75"), Decimal("0.15"), Decimal("1.50"),
+    )  # fmt: skip
+    assert c5["on_demand_equivalent"] == c5["on_demand_cost"] == Decimal("0.40")
+    assert c5["commitment_cost"] == c5["unused_commitment_cost"] == 0
 
 
 def test_commitment_usage_sums_what_each_commitment_covered_cost_left_unused_and_billed():
