@@ -10,6 +10,7 @@ from pathlib import Path
 
 import asyncpg
 from faststream.asgi import AsgiFastStream
+from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
@@ -19,6 +20,7 @@ from finops_contracts.events import CostBatchIngested, CostPeriodCompleted, Even
 from finops_contracts.recommendations import RECOMMENDATION_EVENTS
 from finops_contracts.topics import COST, DECISION, PURCHASE, RECOMMENDATION
 from finops_recommend import analysis, existing, repository, runs, usage, utilization
+from finops_recommend.commitments import Settings as PlannerSettings
 from finops_recommend.prices import Program
 from finops_recommend.uploads import UnreadableUpload, read_rows
 from finops_runtime import outbox
@@ -41,6 +43,12 @@ class RecommendSettings(Settings):
     http_port: int = 8003
     analysis_quiet_s: float = 1.0
     """FINOPS_ANALYSIS_QUIET_S: how long the model must be untouched after a period completes before a run."""
+    coverage_target: float = Field(default=1.0, gt=0, le=1)
+    """FINOPS_COVERAGE_TARGET: the most a plan may cover of an account's projected usage, all its pools together
+    (1.0: no bound; 0.8 keeps a fifth on demand, whatever the quantile rule says)."""
+    risk_margin: float = Field(default=0.0, ge=0, lt=0.5)
+    """FINOPS_RISK_MARGIN: commit at the (discount - margin)-quantile, a little under the rule (off by default:
+    see the planner's Settings)."""
 
 
 async def on_cost_batch(conn: asyncpg.Connection, envelope: Envelope, event: Event) -> None:
@@ -148,7 +156,9 @@ def build_runtime(
 ) -> ServiceRuntime:
     """The recommend service's runtime with its subscription, analysis loop and routes."""
     settings = settings or RecommendSettings(**fields)
-    model = model or analysis.Settings()
+    model = model or analysis.Settings(
+        planner=PlannerSettings(coverage_target=settings.coverage_target, risk_margin=settings.risk_margin)
+    )
     runtime = ServiceRuntime(
         settings,
         schema=SCHEMA,

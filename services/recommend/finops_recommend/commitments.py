@@ -990,6 +990,7 @@ def _solve_joint(
     hours_per_month: int,
     risk_margin: float,
     tranche_caps: Sequence[float],
+    max_coverage: Floats | None = None,
 ) -> list[Floats]:
     """Minimum-cost purchases per pool [instrument, month] for scoped pools 0..n-2 and the flexible pool n-1.
 
@@ -997,6 +998,8 @@ def _solve_joint(
     instrument covers, is covered by the flexible commitments; the rest is paid on demand. Per representative
     hour j of month k: s[c] >= u[c] - existing[c] - X[c] for each scoped pool c, and
     r >= sum(s) + u[flex] - existing[flex] - X[flex]; the cost is the commitments' plus sum(r) weighted in hours.
+    Risk controls: what one month buys per pool is at most its tranche cap, and the account's total coverage of
+    month k, existing included and every pool together, is at most `max_coverage[k]`.
     """
     months = joint.points[0].shape[0]
     n_pools = len(instruments)
@@ -1052,6 +1055,15 @@ def _solve_joint(
                 vals.append(1.0)
             rhs.append(max(tranche_caps[p], 0.0))
             row += 1
+    if max_coverage is not None:
+        held = np.sum(existing, axis=0)
+        for k in range(months):
+            if np.isfinite(max_coverage[k]):
+                rows += [row] * n_pools
+                cols += [x0 + p * months + k for p in range(n_pools)]
+                vals += [1.0] * n_pools
+                rhs.append(max(float(max_coverage[k] - held[k]), 0.0))
+                row += 1
     a_ub = sparse.csr_matrix((vals, (rows, cols)), shape=(row, n))
     er, ec, ev = [], [], []
     for p, insts in enumerate(instruments):
@@ -1116,7 +1128,8 @@ def plan_account(
 
     `total` is all the hourly usage the flexible instruments can cover, the scoped pools' included; `existing` are
     the flexible commitments held. A family whose usage is steady gets its own plan; usage that moves between
-    families, or a family that is shrinking, is left to the flexible plan. Returns the flexible pool's plan first.
+    families, or a family that is shrinking, is left to the flexible plan. Settings.coverage_target bounds the
+    account's projected coverage, all pools together. Returns the flexible pool's plan first.
     """
     s = settings or Settings()
     t = np.maximum(np.asarray(total, dtype=float), 0.0)
@@ -1133,9 +1146,12 @@ def plan_account(
     existing_cov = [np.array([active_amount(h, k) for k in range(horizon)]) for h in held]
     caps = [s.tranche_cap * float(np.median(pt[0] if pt.size else 0.0)) for pt in joint.points]
     caps[-1] = s.tranche_cap * float(np.median(sum(pt[0] for pt in joint.points)))
+    account_points = sum(joint.points)
+    max_coverage = np.array([_coverage_level(pt, joint.weights, s.coverage_target) for pt in account_points])
     purchases = _solve_joint(
-        joint, insts, existing_cov, hours_per_month=hours_per_month, risk_margin=s.risk_margin, tranche_caps=caps
-    )
+        joint, insts, existing_cov, hours_per_month=hours_per_month, risk_margin=s.risk_margin, tranche_caps=caps,
+        max_coverage=max_coverage,
+    )  # fmt: skip
     new = [_tranches(purchases[p], insts[p]) for p in range(len(pools))]
     new = [[t for t in tr if t.start_month < s.plan_months] for tr in new]
 

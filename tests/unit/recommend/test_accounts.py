@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import numpy as np
 
-from finops_recommend.commitments import ScopedPool, Tranche, plan_account
+from finops_recommend.commitments import ScopedPool, Settings, Tranche, plan_account
 from finops_recommend.prices import Instrument
 
 COMPUTE = (Instrument("1y", 12, 0.28), Instrument("3y", 36, 0.50))
@@ -55,3 +55,21 @@ def test_an_instance_commitment_held_is_netted_before_anything_is_bought():
     assert bought(family) == [("3y", 0, Decimal("30.0000"))]
     assert family.evidence.existing_per_month[:3] == (70.0, 70.0, 70.0)
     assert bought(flexible) == []
+
+
+def test_the_coverage_target_bounds_the_account_all_pools_together_and_the_deepest_discount_keeps_its_layer():
+    # Given the account of the first example: A steady at 100, B and C taking turns at 50, 150 every hour
+    a = np.full(HOURS, 100.0)
+    b = np.where(np.arange(HOURS) % 2 == 0, 50.0, 0.0)
+    c = 50.0 - b
+    scoped = [ScopedPool(p, u, INSTANCE) for p, u in (("A", a), ("B", b), ("C", c))]
+
+    # When coverage may reach only 80% of the account's usage
+    flexible, *rest = plan_account("compute", a + b + c, COMPUTE, scoped, settings=Settings(coverage_target=0.8))
+    by_pool = {p.pool: p for p in rest}
+
+    # Then 120 of the 150 is committed in all: A keeps its 100 on the instance plan (it saves 0.56 per unit-hour,
+    # the compute plan 0.50), and the compute plan is cut from 50 to 20
+    assert bought(by_pool["A"]) == [("3y", 0, Decimal("100.0000"))]
+    assert bought(flexible) == [("3y", 0, Decimal("20.0000"))]
+    assert bought(by_pool["B"]) == [] and bought(by_pool["C"]) == []
