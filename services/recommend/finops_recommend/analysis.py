@@ -46,6 +46,12 @@ class Settings:
     anomaly_resource_children: int = 20
     """Attribution looks at a team's largest resources only."""
     planner: commitments.Settings = field(default_factory=commitments.Settings)
+    payment_options: tuple[str, ...] = (NO_UPFRONT,)
+    """The payment options a plan may choose (no upfront always): paying upfront is a treasury decision, so the
+    partial and all upfront options are weighed only when finance allows them."""
+    cost_of_capital: float = 0.08
+    """Yearly cost of the money an upfront payment ties up: an upfront option's deeper discount is weighed net of
+    it (prices.effective_discount). 8%: a typical corporate weighted average cost of capital."""
     findings: findings.Settings = field(default_factory=findings.Settings)
     anomaly: anomaly.Settings = field(default_factory=anomaly.Settings)
     prices: PriceTable = field(default_factory=PriceTable)
@@ -187,10 +193,10 @@ def commitment_plans(
             plans = commitments.plan_account(
                 pool,
                 series.values,
-                settings.prices.instruments(program),
+                _choices(settings, program),
                 [
                     commitments.ScopedPool(
-                        p, values, settings.prices.instruments(scoped_program), tuple(_held(by_pool[p], series.end,
+                        p, values, _choices(settings, scoped_program), tuple(_held(by_pool[p], series.end,
                                                                                               horizon))
                     )
                     for p, (_, values) in scoped_pools.items()
@@ -205,7 +211,7 @@ def commitment_plans(
                 commitments.plan_pool(
                     pool,
                     series.values,
-                    settings.prices.instruments(program),
+                    _choices(settings, program),
                     existing=_held(by_pool[pool], series.end, horizon),
                     settings=settings.planner,
                     currency=currency,
@@ -228,10 +234,25 @@ def commitment_plans(
             in_account = [h for p, hs in sorted(by_pool.items()) if p.split("/")[1:2] == [account] for h in hs]
             drafts.append(
                 _plan_draft(
-                    plan, plan_program, scope, where, account, provider, currency, series.end, shares, in_account
-                )
+                    plan,
+                    plan_program,
+                    scope,
+                    where,
+                    account,
+                    provider,
+                    currency,
+                    series.end,
+                    shares,
+                    in_account,
+                    settings,
+                )  # fmt: skip
             )
     return drafts
+
+
+def _choices(settings: Settings, program: Program) -> tuple[Instrument, ...]:
+    """The instruments a plan for `program` may choose: every term, in each payment option finance allows."""
+    return settings.prices.choices(program, settings.payment_options, settings.cost_of_capital)
 
 
 def _plan_draft(
@@ -245,6 +266,7 @@ def _plan_draft(
     as_of: datetime,
     shares: Sequence[tuple[str, Decimal]],
     held: Sequence[existing.Holding],
+    settings: Settings,
 ) -> Draft:
     total = sum((u for _, u in shares), Decimal(0))
     owner = shares[0][0] if shares else "unallocated"
@@ -260,13 +282,15 @@ def _plan_draft(
         "projected_unused_commitment_cost": _text(plan.projected_unused_commitment_cost.amount),
         "team_shares": {t: _text((u / total).quantize(RATIO)) for t, u in shares} if total else {},
         "existing_commitments": _held_evidence(held),
+        "payment_options": sorted({NO_UPFRONT, *settings.payment_options}),
+        "cost_of_capital": _text(Decimal(repr(settings.cost_of_capital))),
         **({"scope": scope} if scope else {}),
     }
     purchases = tuple(
         CommitmentPurchase(
             program=program.value,
             term_months=t.term_months,
-            payment=NO_UPFRONT,
+            payment=t.payment,
             start=t.start or as_of,
             commitment_per_hour=t.commitment_per_hour,
             covered_usage_per_hour=t.covered_usage_per_hour,

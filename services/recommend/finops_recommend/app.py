@@ -10,7 +10,7 @@ from pathlib import Path
 
 import asyncpg
 from faststream.asgi import AsgiFastStream
-from pydantic import Field
+from pydantic import Field, field_validator
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
@@ -21,7 +21,7 @@ from finops_contracts.recommendations import RECOMMENDATION_EVENTS
 from finops_contracts.topics import COST, DECISION, PURCHASE, RECOMMENDATION
 from finops_recommend import analysis, existing, repository, runs, usage, utilization
 from finops_recommend.commitments import Settings as PlannerSettings
-from finops_recommend.prices import Program
+from finops_recommend.prices import NO_UPFRONT, UPFRONT_SHARE, Program
 from finops_recommend.uploads import UnreadableUpload, read_rows
 from finops_runtime import outbox
 from finops_runtime.access import Denied, Role, authenticate
@@ -49,6 +49,21 @@ class RecommendSettings(Settings):
     risk_margin: float = Field(default=0.0, ge=0, lt=0.5)
     """FINOPS_RISK_MARGIN: commit at the (discount - margin)-quantile, a little under the rule (off by default:
     see the planner's Settings)."""
+    payment_options: str = NO_UPFRONT
+    """FINOPS_PAYMENT_OPTIONS: the payment options plans may choose, comma-separated (no_upfront, partial_upfront,
+    all_upfront); no upfront always. Paying upfront is finance's call, so it is off until finance allows it."""
+    cost_of_capital: float = Field(default=0.08, ge=0, lt=1)
+    """FINOPS_COST_OF_CAPITAL: the yearly cost of money paid upfront, against which an upfront discount is
+    weighed."""
+
+    @field_validator("payment_options")
+    @classmethod
+    def _known_payments(cls, value: str) -> str:
+        names = [v.strip() for v in value.split(",") if v.strip()]
+        unknown = [n for n in names if n not in UPFRONT_SHARE]
+        if unknown:
+            raise ValueError(f"unknown payment option {', '.join(unknown)}: use {', '.join(UPFRONT_SHARE)}")
+        return ",".join(names)
 
 
 async def on_cost_batch(conn: asyncpg.Connection, envelope: Envelope, event: Event) -> None:
@@ -157,7 +172,9 @@ def build_runtime(
     """The recommend service's runtime with its subscription, analysis loop and routes."""
     settings = settings or RecommendSettings(**fields)
     model = model or analysis.Settings(
-        planner=PlannerSettings(coverage_target=settings.coverage_target, risk_margin=settings.risk_margin)
+        planner=PlannerSettings(coverage_target=settings.coverage_target, risk_margin=settings.risk_margin),
+        payment_options=tuple(settings.payment_options.split(",")),
+        cost_of_capital=settings.cost_of_capital,
     )
     runtime = ServiceRuntime(
         settings,

@@ -35,7 +35,7 @@ from scipy import sparse
 from scipy.optimize import linprog
 
 from finops_contracts.money import Money
-from finops_recommend.prices import Instrument
+from finops_recommend.prices import NO_UPFRONT, Instrument
 
 HOURS_PER_MONTH = 730
 """8,760 hours a year over 12 months: the unit of the monthly decision points."""
@@ -736,6 +736,9 @@ class PlannedTranche:
     """On-demand-equivalent usage covered per hour, 4 decimals."""
     commitment_per_hour: Money
     """What the tranche costs per hour, used or not (an AWS Savings Plan's hourly commitment), 4 decimals."""
+    payment: str = NO_UPFRONT
+    price_discount: float | None = None
+    """The rate's own discount when `discount` is net of the cost of capital (an upfront payment)."""
 
 
 @dataclass(frozen=True)
@@ -782,8 +785,9 @@ class PoolPlan:
 
 
 def _planned(t: Tranche, now: datetime | None, hours_per_month: float, currency: str) -> PlannedTranche:
-    """A tranche as a plan states it: its start as a date, and its hourly commitment, (1 - discount) x the usage it
-    covers, computed in Decimal from the discount's shortest text."""
+    """A tranche as a plan states it: its start as a date, and its hourly commitment, (1 - the rate's discount) x
+    the usage it covers, computed in Decimal from the discount's shortest text."""
+    rate = t.instrument.rate_discount
     return PlannedTranche(
         instrument=t.instrument.name,
         term_months=t.instrument.term_months,
@@ -791,7 +795,9 @@ def _planned(t: Tranche, now: datetime | None, hours_per_month: float, currency:
         start_month=t.start_month,
         start=None if now is None else now + timedelta(hours=t.start_month * hours_per_month),
         covered_usage_per_hour=t.amount.quantize(PER_HOUR, rounding=ROUND_HALF_EVEN),
-        commitment_per_hour=_money((1 - Decimal(repr(t.instrument.discount))) * t.amount, currency, PER_HOUR),
+        commitment_per_hour=_money((1 - Decimal(repr(rate))) * t.amount, currency, PER_HOUR),
+        payment=t.instrument.payment,
+        price_discount=t.instrument.price_discount,
     )
 
 

@@ -16,6 +16,9 @@ from enum import StrEnum
 NO_UPFRONT = "no_upfront"
 PARTIAL_UPFRONT = "partial_upfront"
 ALL_UPFRONT = "all_upfront"
+UPFRONT_SHARE = {NO_UPFRONT: 0.0, PARTIAL_UPFRONT: 0.5, ALL_UPFRONT: 1.0}
+"""The share of a commitment's total price paid at purchase, per payment option (AWS's definitions); the rest is
+billed monthly over the term."""
 
 
 class Program(StrEnum):
@@ -37,12 +40,41 @@ class Instrument:
     name: str
     term_months: int
     discount: float
+    """What the optimizer weighs: the discount off on-demand, net of the cost of capital when part of the price is
+    paid upfront (see `effective_discount`)."""
+    payment: str = NO_UPFRONT
+    price_discount: float | None = None
+    """The provider's discount on the commitment's rate, when it differs from `discount` (an upfront payment): the
+    hourly commitment is (1 - price_discount) x the usage it covers."""
 
     def __post_init__(self) -> None:
         if not 0.0 < self.discount < 1.0:
             raise ValueError(f"instrument {self.name}: discount must be a fraction in (0, 1), got {self.discount}")
         if self.term_months <= 0:
             raise ValueError(f"instrument {self.name}: term must be a positive number of months")
+        if self.payment not in UPFRONT_SHARE:
+            raise ValueError(f"instrument {self.name}: payment must be one of {', '.join(UPFRONT_SHARE)}")
+
+    @property
+    def rate_discount(self) -> float:
+        return self.discount if self.price_discount is None else self.price_discount
+
+
+def effective_discount(discount: float, term_months: int, payment: str, cost_of_capital: float) -> float:
+    """The discount of a commitment paid `payment`, as if it were paid month by month like on-demand usage: the
+    upfront share is paid at the start of the term, and money has a yearly `cost_of_capital`. With a share f of a
+    price P upfront and the rest in T equal monthly payments, the monthly payment of equal present value is
+    P/T x (f x T/A + 1 - f), where A is the present value of T payments of 1 made at the start of each month.
+    So the price factor (1 - d) grows by (f x T/A + 1 - f); with no upfront, or money that costs nothing, the
+    discount is the rate's own.
+    """
+    share = UPFRONT_SHARE[payment]
+    if share == 0 or cost_of_capital == 0:
+        return discount
+    v = (1.0 + cost_of_capital) ** (-1.0 / 12.0)
+    annuity = sum(v**m for m in range(term_months))
+    factor = share * term_months / annuity + (1.0 - share)
+    return 1.0 - (1.0 - discount) * factor
 
 
 @dataclass(frozen=True)
@@ -60,9 +92,16 @@ class Rate:
     def key(self) -> tuple[Program, int, str]:
         return (self.program, self.term_months, self.payment)
 
-    def instrument(self) -> Instrument:
+    def instrument(self, cost_of_capital: float = 0.0) -> Instrument:
+        """The rate as the optimizer weighs it; named `1y`, `3y` when paid monthly, `1y all_upfront`... else."""
         years = self.term_months // 12
-        return Instrument(name=f"{years}y", term_months=self.term_months, discount=float(self.discount))
+        name = f"{years}y" if self.payment == NO_UPFRONT else f"{years}y {self.payment}"
+        price = float(self.discount)
+        weighed = effective_discount(price, self.term_months, self.payment, cost_of_capital)
+        return Instrument(
+            name=name, term_months=self.term_months, discount=weighed, payment=self.payment,
+            price_discount=price if weighed != price else None,
+        )  # fmt: skip
 
 
 _AWS_SP = "https://aws.amazon.com/savingsplans/compute-pricing/"
@@ -75,13 +114,46 @@ _GCP_FLEX_NOTE = "spend-based (flexible) CUD, billed monthly"
 _GCP_RESOURCE_NOTE = "general-purpose machine types, billed monthly"
 _AZURE_NOTE = "D-series v5 Linux, East US, pay-as-you-go; monthly payment costs the same as upfront on Azure"
 
-DEFAULT_RATES: tuple[Rate, ...] = (
+_AWS_UPFRONT_RATIOS: dict[tuple[Program, int, str], tuple[int, int]] = {
+    (Program.AWS_COMPUTE_SAVINGS_PLAN, 12, PARTIAL_UPFRONT): (352, 361),
+    (Program.AWS_COMPUTE_SAVINGS_PLAN, 12, ALL_UPFRONT): (349, 361),
+    (Program.AWS_COMPUTE_SAVINGS_PLAN, 36, PARTIAL_UPFRONT): (301, 310),
+    (Program.AWS_COMPUTE_SAVINGS_PLAN, 36, ALL_UPFRONT): (299, 310),
+    (Program.AWS_EC2_INSTANCE_SAVINGS_PLAN, 12, PARTIAL_UPFRONT): (312, 319),
+    (Program.AWS_EC2_INSTANCE_SAVINGS_PLAN, 12, ALL_UPFRONT): (310, 319),
+    (Program.AWS_EC2_INSTANCE_SAVINGS_PLAN, 36, PARTIAL_UPFRONT): (270, 276),
+    (Program.AWS_EC2_INSTANCE_SAVINGS_PLAN, 36, ALL_UPFRONT): (264, 276),
+    # Reserved Instances: (upfront / hours in the term + hourly) against the no-upfront hourly, in 1/1000 USD
+    (Program.AWS_STANDARD_RESERVED_INSTANCE, 12, PARTIAL_UPFRONT): (312164, 319000),  # 1368/8760 + 0.156
+    (Program.AWS_STANDARD_RESERVED_INSTANCE, 12, ALL_UPFRONT): (309817, 319000),  # 2714/8760
+    (Program.AWS_STANDARD_RESERVED_INSTANCE, 36, PARTIAL_UPFRONT): (269817, 276000),  # 3543/26280 + 0.135
+    (Program.AWS_STANDARD_RESERVED_INSTANCE, 36, ALL_UPFRONT): (264460, 276000),  # 6950/26280
+}
+"""Price of each AWS upfront option against the same term paid monthly, from the AWS Pricing Calculator's rates
+for one product (c5.xlarge, Windows, Asia Pacific (Tokyo): Compute SP 1y 0.361/0.352/0.349 USD/h no/partial/all
+upfront, 3y 0.310/0.301/0.299; EC2 Instance SP 1y 0.319/0.312/0.310, 3y 0.276/0.270/0.264; standard RIs as in the
+comments). The upfront options' discounts below apply these ratios to the no-upfront discount of each row."""
+
+
+def _upfront(rate: Rate, payment: str) -> Rate:
+    num, den = _AWS_UPFRONT_RATIOS[(rate.program, rate.term_months, payment)]
+    discount = (1 - (1 - rate.discount) * Decimal(num) / Decimal(den)).quantize(Decimal("0.001"))
+    note = f"{rate.note}; the no-upfront discount with the {payment} price ratio {num}/{den} (AWS Pricing Calculator)"
+    return Rate(rate.program, rate.term_months, payment, discount, rate.source, note)
+
+
+_AWS_NO_UPFRONT: tuple[Rate, ...] = (
     Rate(Program.AWS_COMPUTE_SAVINGS_PLAN, 12, NO_UPFRONT, Decimal("0.28"), _AWS_SP, _AWS_NOTE),
     Rate(Program.AWS_COMPUTE_SAVINGS_PLAN, 36, NO_UPFRONT, Decimal("0.50"), _AWS_SP, _AWS_NOTE),
     Rate(Program.AWS_EC2_INSTANCE_SAVINGS_PLAN, 12, NO_UPFRONT, Decimal("0.36"), _AWS_SP, _AWS_NOTE),
     Rate(Program.AWS_EC2_INSTANCE_SAVINGS_PLAN, 36, NO_UPFRONT, Decimal("0.56"), _AWS_SP, _AWS_NOTE),
     Rate(Program.AWS_STANDARD_RESERVED_INSTANCE, 12, NO_UPFRONT, Decimal("0.35"), _AWS_EC2, _AWS_NOTE),
     Rate(Program.AWS_STANDARD_RESERVED_INSTANCE, 36, NO_UPFRONT, Decimal("0.55"), _AWS_EC2, _AWS_NOTE),
+)
+
+DEFAULT_RATES: tuple[Rate, ...] = (
+    *_AWS_NO_UPFRONT,
+    *(_upfront(r, p) for r in _AWS_NO_UPFRONT for p in (PARTIAL_UPFRONT, ALL_UPFRONT)),
     Rate(Program.AZURE_SAVINGS_PLAN, 12, NO_UPFRONT, Decimal("0.28"), _AZURE_SP, _AZURE_NOTE),
     Rate(Program.AZURE_SAVINGS_PLAN, 36, NO_UPFRONT, Decimal("0.50"), _AZURE_SP, _AZURE_NOTE),
     Rate(Program.AZURE_RESERVATION, 12, NO_UPFRONT, Decimal("0.40"), _AZURE_RI, _AZURE_NOTE),
@@ -91,8 +163,11 @@ DEFAULT_RATES: tuple[Rate, ...] = (
     Rate(Program.GCP_RESOURCE_CUD, 12, NO_UPFRONT, Decimal("0.37"), _GCP_CUD, _GCP_RESOURCE_NOTE),
     Rate(Program.GCP_RESOURCE_CUD, 36, NO_UPFRONT, Decimal("0.55"), _GCP_CUD, _GCP_RESOURCE_NOTE),
 )
-"""Representative no-upfront discounts. Each `source` is the provider's public pricing or documentation page the
-number was read from; the `note` names the product it was read for. Rounded to the percent."""
+"""Representative discounts: no upfront for every program, rounded to the percent, and AWS's partial and all
+upfront options derived from them (see `_AWS_UPFRONT_RATIOS`). Azure bills a reservation or savings plan paid
+monthly at the upfront price, and GCP bills committed use discounts monthly: no upfront option to weigh there.
+Each `source` is the provider's public pricing or documentation page the number was read from; the `note` names
+the product it was read for."""
 
 
 class UnknownRate(LookupError):
@@ -125,6 +200,21 @@ class PriceTable:
         if not found:
             raise UnknownRate(f"no {payment} rates for {program}: add them to the price table")
         return tuple(r.instrument() for r in found)
+
+    def choices(
+        self, program: Program | str, payments: Iterable[str] = (NO_UPFRONT,), cost_of_capital: float = 0.0
+    ) -> tuple[Instrument, ...]:
+        """Every term and allowed payment option the table prices for a program, as the optimizer weighs them (an
+        upfront payment net of the cost of capital), shortest term first; no upfront when nothing allowed is
+        priced."""
+        allowed = set(payments) | {NO_UPFRONT}
+        found = sorted(
+            (r for r in self.rates if r.program == Program(program) and r.payment in allowed),
+            key=lambda r: (r.term_months, UPFRONT_SHARE.get(r.payment, 0.0)),
+        )
+        if not found:
+            raise UnknownRate(f"no rates for {program}: add them to the price table")
+        return tuple(r.instrument(cost_of_capital) for r in found)
 
     def updated(self, *rates: Rate) -> PriceTable:
         """A copy in which each given rate replaces the row with the same program, term and payment."""

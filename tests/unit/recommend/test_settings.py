@@ -29,3 +29,12 @@ def test_a_coverage_target_above_one_is_refused_naming_the_setting(monkeypatch):
 
     with pytest.raises(pydantic.ValidationError, match="coverage_target"):
         RecommendSettings()
+
+
+def test_payment_options_are_checked_by_name(monkeypatch):
+    monkeypatch.setenv("FINOPS_PAYMENT_OPTIONS", "partial_upfront, all_upfront")
+    assert RecommendSettings().payment_options == "partial_upfront,all_upfront"
+
+    monkeypatch.setenv("FINOPS_PAYMENT_OPTIONS", "half_upfront")
+    with pytest.raises(pydantic.ValidationError, match="unknown payment option half_upfront"):
+        RecommendSettings()
