@@ -51,6 +51,8 @@ class Match(BaseModel):
     """Strictly less than this much per month."""
     term_months: tuple[int, ...] = ()
     risks: tuple[Risk, ...] = ()
+    payments: tuple[Literal["no_upfront", "partial_upfront", "all_upfront"], ...] = ()
+    """Commitments paid so (an upfront payment is cash out today: a treasury decision)."""
 
     @field_validator("kinds")
     @classmethod
@@ -168,6 +170,8 @@ class Facts:
     risk: str = "low"
     coverage: Decimal | None = None
     """The tranche's covered usage / the pool's usage, when the recommendation's evidence tells."""
+    payment: str | None = None
+    """The commitment's payment option (no_upfront, partial_upfront, all_upfront)."""
 
 
 def matches(match: Match, facts: Facts) -> bool:
@@ -179,6 +183,8 @@ def matches(match: Match, facts: Facts) -> bool:
     if match.monthly_commitment_below is not None and (amount is None or not amount < match.monthly_commitment_below):
         return False
     if match.term_months and facts.term_months not in match.term_months:
+        return False
+    if match.payments and facts.payment not in match.payments:
         return False
     return not (match.risks and facts.risk not in match.risks)
 

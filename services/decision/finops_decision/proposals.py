@@ -55,6 +55,7 @@ class Proposal:
             term_months=self.term_months,
             risk=self.risk,
             coverage=self.coverage,
+            payment=self.purchase.payment if self.purchase else None,
         )
 
 

@@ -13,13 +13,16 @@ from finops_decision.policy import Facts, PolicyError
 DEFAULT = policy.default()
 
 
-def commitment(monthly: str, *, term: int = 12, risk: str = "low", coverage: str | None = "0.5") -> Facts:
+def commitment(
+    monthly: str, *, term: int = 12, risk: str = "low", coverage: str | None = "0.5", payment: str = "no_upfront"
+) -> Facts:
     return Facts(
         kind=Kind.COMMITMENT_PLAN,
         monthly_commitment=Decimal(monthly),
         term_months=term,
         risk=risk,
         coverage=Decimal(coverage) if coverage else None,
+        payment=payment,
     )
 
 
@@ -52,6 +55,19 @@ def test_a_high_risk_commitment_needs_all_three_whatever_its_size():
     assert personas(commitment("150", risk="high")) == [
         ("finance", 1, None), ("business", 1, None), ("practitioner", 1, None)
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize("payment", ["partial_upfront", "all_upfront"])
+def test_an_upfront_payment_needs_finance_and_the_practitioner_and_never_the_autopilot(payment):
+    # Given a tranche the autopilot would buy if it were paid monthly
+    assert policy.evaluate(DEFAULT, commitment("150")).automatic
+
+    # When it is paid upfront
+    verdict = policy.evaluate(DEFAULT, commitment("150", payment=payment))
+
+    # Then
+    assert verdict.rule.name == "commitment-upfront" and not verdict.automatic
+    assert personas(commitment("150", payment=payment)) == [("finance", 1, None), ("practitioner", 1, None)]
 
 
 @pytest.mark.parametrize("kind", [Kind.RIGHTSIZING, Kind.IDLE])
