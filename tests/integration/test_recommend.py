@@ -153,12 +153,15 @@ async def settled(database_url: str, processed: int) -> bool:
     )
 
 
-async def test_cost_events_become_recommendations_with_owner_and_savings(service_env, database_url):
+async def test_cost_events_become_recommendations_with_owner_and_savings(service_env, database_url, tmp_path):
     ns = service_env["FINOPS_KAFKA_NAMESPACE"]
     bootstrap = service_env["KAFKA_BOOTSTRAP_SERVERS"]
+    # a negotiated rate for the EC2 Instance Savings Plan, 3 years (the default is 0.56)
+    rates = tmp_path / "negotiated.csv"
+    rates.write_text("program,term_months,discount,source\naws_ec2_instance_savings_plan,36,0.60,EDP 2026\n")
     settings = RecommendSettings(
         database_url=database_url, kafka_bootstrap_servers=bootstrap, kafka_namespace=ns,
-        relay_poll_interval_s=0.2, admin_token=ADMIN_TOKEN, analysis_quiet_s=0.5,
+        relay_poll_interval_s=0.2, admin_token=ADMIN_TOKEN, analysis_quiet_s=0.5, price_table=rates,
     )  # fmt: skip
     september = cost_records(month_of_lines(datetime(2024, 9, 1, tzinfo=UTC)))
     topic = ns + RECOMMENDATION.name
@@ -178,6 +181,12 @@ async def test_cost_events_become_recommendations_with_owner_and_savings(service
         assert plan.estimated_monthly_savings.currency == "USD"
         assert plan.estimated_monthly_savings.amount > 0
         assert plan.purchases and plan.purchases[0].commitment_per_hour.amount > 0
+        # bought at the negotiated rate: 3 years, 0.40 of the usage it covers per hour
+        bought = plan.purchases[0]
+        assert bought.term_months == 36 and bought.payment == "no_upfront"
+        assert abs(bought.commitment_per_hour.amount - bought.covered_usage_per_hour * Decimal("0.40")) <= Decimal(
+            "0.0001"
+        )
         assert {p.value for p in plan.personas} == {"practitioner", "finance"}
         assert idle["eipalloc-0idle"].owner_team == "search"
         assert idle["eipalloc-0idle"].evidence["rule"] == "steady_tiny_cost"
@@ -211,6 +220,10 @@ async def test_cost_events_become_recommendations_with_owner_and_savings(service
 
         async with httpx.AsyncClient(timeout=30, headers=ADMIN) as client:
             listed = (await client.get(f"{url}/v1/recommendations", params={"status": "open"})).json()
+            table = (await client.get(f"{url}/v1/prices")).json()
+        assert table["source"] == str(rates) and table["payment_options"] == ["no_upfront"]
+        negotiated = [r for r in table["rates"] if r["program"] == "aws_ec2_instance_savings_plan"]
+        assert {(r["term_months"], r["payment"]): r["discount"] for r in negotiated}[(36, "no_upfront")] == "0.60"
         assert {(r["kind"], r["owner_team"]) for r in listed} == {
             ("commitment_plan", "payments"),
             ("idle", "search"),

@@ -19,9 +19,9 @@ from finops_contracts.decisions import CommitmentPurchased, DecisionRejected, Pu
 from finops_contracts.events import CostBatchIngested, CostPeriodCompleted, Event
 from finops_contracts.recommendations import RECOMMENDATION_EVENTS
 from finops_contracts.topics import COST, DECISION, PURCHASE, RECOMMENDATION
-from finops_recommend import analysis, existing, repository, runs, usage, utilization
+from finops_recommend import analysis, existing, prices, repository, runs, usage, utilization
 from finops_recommend.commitments import Settings as PlannerSettings
-from finops_recommend.prices import NO_UPFRONT, UPFRONT_SHARE, Program
+from finops_recommend.prices import NO_UPFRONT, UPFRONT_SHARE, PriceTable, Program
 from finops_recommend.uploads import UnreadableUpload, read_rows
 from finops_runtime import outbox
 from finops_runtime.access import Denied, Role, authenticate
@@ -52,6 +52,9 @@ class RecommendSettings(Settings):
     payment_options: str = NO_UPFRONT
     """FINOPS_PAYMENT_OPTIONS: the payment options plans may choose, comma-separated (no_upfront, partial_upfront,
     all_upfront); no upfront always. Paying upfront is finance's call, so it is off until finance allows it."""
+    price_table: Path | None = None
+    """FINOPS_PRICE_TABLE: a CSV or JSON file of discount rates (program, term_months, payment, discount, source,
+    note) replacing the shipped defaults of the same program, term and payment: negotiated or current rates."""
     cost_of_capital: float = Field(default=0.08, ge=0, lt=1)
     """FINOPS_COST_OF_CAPITAL: the yearly cost of money paid upfront, against which an upfront discount is
     weighed."""
@@ -175,6 +178,7 @@ def build_runtime(
         planner=PlannerSettings(coverage_target=settings.coverage_target, risk_margin=settings.risk_margin),
         payment_options=tuple(settings.payment_options.split(",")),
         cost_of_capital=settings.cost_of_capital,
+        prices=prices.load(settings.price_table) if settings.price_table else PriceTable(),
     )
     runtime = ServiceRuntime(
         settings,
@@ -294,7 +298,24 @@ def build_runtime(
                     await repository.mark(conn)
         return JSONResponse({"stored": stored, "resources": len({r[0] for r in rows})}, status_code=200)
 
+    async def price_table(request: Request) -> JSONResponse:
+        """GET: the discount rates plans are computed with, and how upfront payments are weighed."""
+        async with runtime.pool.acquire() as conn:
+            try:
+                await authenticate(conn, request, allowed=READERS)
+            except Denied as denied:
+                return denied.response()
+        return JSONResponse(
+            {
+                "rates": model.prices.to_rows(),
+                "payment_options": sorted({NO_UPFRONT, *model.payment_options}),
+                "cost_of_capital": str(settings.cost_of_capital),
+                "source": str(settings.price_table) if settings.price_table else "defaults",
+            }
+        )
+
     runtime.route("/v1/recommendations", recommendations)
+    runtime.route("/v1/prices", price_table)
     runtime.route("/v1/commitments", commitments)
     runtime.route("/v1/metrics", metrics)
     runtime.on_started(

@@ -8,10 +8,14 @@ representative product it holds; a deployment replaces rows with its own negotia
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from enum import StrEnum
+from pathlib import Path
 
 NO_UPFRONT = "no_upfront"
 PARTIAL_UPFRONT = "partial_upfront"
@@ -168,6 +172,86 @@ upfront options derived from them (see `_AWS_UPFRONT_RATIOS`). Azure bills a res
 monthly at the upfront price, and GCP bills committed use discounts monthly: no upfront option to weigh there.
 Each `source` is the provider's public pricing or documentation page the number was read from; the `note` names
 the product it was read for."""
+
+
+class PriceTableError(ValueError):
+    """A price table file that cannot be used; the message names the file, row and column, and what to write."""
+
+
+_COLUMNS = ("program", "term_months", "payment", "discount", "source", "note")
+
+
+def _row_rate(path: Path, number: int, row: Mapping[str, object]) -> Rate:
+    where = f"{path.name} row {number}"
+    unknown = sorted(set(row) - set(_COLUMNS))
+    if unknown:
+        raise PriceTableError(f"{where}: unknown column {', '.join(unknown)}; the columns are {', '.join(_COLUMNS)}")
+
+    def text(column: str, default: str | None = None) -> str:
+        value = row.get(column)
+        if value is None or str(value).strip() == "":
+            if default is not None:
+                return default
+            raise PriceTableError(f"{where}, column {column}: missing; every row needs {column}")
+        return str(value).strip()
+
+    program = text("program")
+    if program not in {p.value for p in Program}:
+        raise PriceTableError(
+            f"{where}, column program: {program!r} is not a program; use one of {', '.join(p.value for p in Program)}"
+        )
+    term = text("term_months")
+    if not term.isdigit() or int(term) <= 0:
+        raise PriceTableError(f"{where}, column term_months: {term!r} is not a number of months such as 12 or 36")
+    payment = text("payment", NO_UPFRONT)
+    if payment not in UPFRONT_SHARE:
+        raise PriceTableError(f"{where}, column payment: {payment!r}; use one of {', '.join(UPFRONT_SHARE)}")
+    raw = text("discount")
+    try:
+        discount = Decimal(raw)
+    except InvalidOperation:
+        discount = Decimal("NaN")
+    if not discount.is_finite() or not Decimal(0) < discount < Decimal(1):
+        raise PriceTableError(
+            f"{where}, column discount: {raw!r} is not a fraction between 0 and 1; write 28% off as 0.28"
+        )
+    return Rate(Program(program), int(term), payment, discount, text("source"), text("note", ""))
+
+
+def load(path: Path, base: PriceTable | None = None) -> PriceTable:
+    """`base` (the defaults) with the rows of a CSV or JSON file (a list of objects) replacing the rows of the same
+    program, term and payment and adding new ones: the practitioner's negotiated or current rates. Every row is
+    checked before any is used; a bad one raises PriceTableError naming the file, row and column."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise PriceTableError(
+            f"{path}: cannot be read ({e.strerror}); point FINOPS_PRICE_TABLE at a CSV or JSON file"
+        ) from None
+    if path.suffix.lower() == ".json":
+        try:
+            rows = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise PriceTableError(f"{path.name} line {e.lineno}, column {e.colno}: not JSON ({e.msg})") from None
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            raise PriceTableError(f"{path.name}: write a JSON list of objects with {', '.join(_COLUMNS)}")
+        first = 1
+    elif path.suffix.lower() == ".csv":
+        reader = csv.DictReader(io.StringIO(text))
+        rows = [{k: v for k, v in r.items() if k is not None} for r in reader]
+        first = 2  # the header is row 1
+    else:
+        raise PriceTableError(f"{path.name}: a price table is a .csv or .json file")
+    rates = [_row_rate(path, first + i, row) for i, row in enumerate(rows)]
+    seen: dict[tuple[Program, int, str], int] = {}
+    for i, rate in enumerate(rates):
+        if rate.key in seen:
+            raise PriceTableError(
+                f"{path.name} row {first + i}: {rate.program.value} {rate.term_months} months {rate.payment} is "
+                f"already priced in row {first + seen[rate.key]}; keep one"
+            )
+        seen[rate.key] = i
+    return (base or PriceTable()).updated(*rates)
 
 
 class UnknownRate(LookupError):
