@@ -56,7 +56,7 @@ def month_of_lines(start: datetime) -> list[CostLine]:
                 region_id="us-east-1",
                 sub_account_id="app-prod",
                 resource_id="i-0web",
-                sku_id="BoxUsage:m5.large",
+                sku_id="BoxUsage:m5.xlarge",
                 pricing_category="Standard",
                 tags={"team": "payments"},
             )  # fmt: skip

@@ -98,7 +98,8 @@ async def test_metrics_feed_and_contract_commitments_shape_the_recommendations(s
         await wait_until(lambda: consumed(database_url, len(september)), timeout=90, what="September analysed")
         events = [e for _, e in decoded(await read_topic(bootstrap, ns + RECOMMENDATION.name, at_least=4))]
 
-    # Then the web instance is over-provisioned: half its run rate of 75.60 a day (2.00 + hour / 10, 24 hours)
+    # Then the web instance (an m5.xlarge) is over-provisioned: its 35% peak allows a type half its size, m5.large,
+    # which saves half its run rate of 75.60 a day (2.00 + hour / 10, 24 hours)
     issued = {(e.kind.value, e.resource_id or e.target): e for e in events if isinstance(e, RecommendationIssued)}
     rightsizing = issued[("rightsizing", "i-0web")]
     assert rightsizing.owner_team == "payments"
@@ -108,6 +109,9 @@ async def test_metrics_feed_and_contract_commitments_shape_the_recommendations(s
     assert rightsizing.evidence["rule"] == "overprovisioned"
     assert Decimal(rightsizing.evidence["cpu_p95"]) < Decimal("0.2")
     assert rightsizing.evidence["memory_p95"] == "0.3500"
+    assert (
+        rightsizing.evidence["instance_type"] == "m5.xlarge" and rightsizing.evidence["recommended_type"] == "m5.large"
+    )
     # and the m5 plan buys only what the held savings plan leaves: usage runs 2.00 to 4.30 an hour; the held plan
     # covers 2.00; an instance plan pays for the layers used more than 44% of the hours, up to 3.30
     plan = issued[("commitment_plan", f"pool/{FAMILY_POOL}/USD")]

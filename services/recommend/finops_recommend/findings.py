@@ -9,9 +9,12 @@ day of the data:
 - steady tiny cost: a resource that has cost the same small amount every day for `steady_days` days or more (an
   unattached address, an idle load balancer, a forgotten small instance): real work varies, idle capacity does not;
 - over-provisioned: a compute resource whose peak (p95) CPU and memory utilization, from the metrics feed, both
-  stay under `overprovisioned_p95` over at least `min_utilization_samples` samples: one size down halves its cost.
+  stay under `overprovisioned_p95` over at least `min_utilization_samples` samples. It is moved to the smallest
+  type of its family (8, 4 or 2 times smaller, see `sizes`) that keeps its peak under `resize_target_p95`, named
+  in the evidence; when the bill names no instance type, one size down is assumed.
 A resource gets at most one finding, the first rule above that holds. Savings are the monthly run rate (the mean
-daily cost of the last `run_rate_days` days x 365.25 / 12), or half of it for a one-size-down.
+daily cost of the last `run_rate_days` days x 365.25 / 12), or (1 - 1/factor) of it for a resize: within a
+family, price is proportional to size.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from statistics import median
 
 from finops_contracts.money import Money
 from finops_contracts.recommendations import Kind
+from finops_recommend import sizes
 
 CENT = Decimal("0.01")
 DAYS_PER_MONTH = Decimal("365.25") / 12
@@ -40,6 +44,9 @@ class Settings:
     """At most this per day (in the billing currency) is "tiny"."""
     stale_snapshot_days: int = 30
     overprovisioned_p95: float = 0.40
+    resize_target_p95: float = 0.80
+    """A resize to a type `factor` times smaller is proposed only if the peak (p95) times the factor stays at most
+    this: the largest of 8, 4 and 2 that does, among the sizes the family offers."""
     min_utilization_samples: int = 24
     """A day of hourly samples at least, before a p95 says anything."""
     min_monthly_savings: Decimal = Decimal("1")
@@ -61,6 +68,8 @@ class Resource:
     currency: str
     snapshot: bool
     daily: Mapping[date, Decimal]
+    instance_type: str = ""
+    """The instance type its compute lines name, most recent first ("" when they name none)."""
 
 
 @dataclass(frozen=True)
@@ -116,6 +125,18 @@ def _steady_run(daily: Mapping[date, Decimal], last: date, settings: Settings) -
     return run
 
 
+def _resize(instance_type: str, peak: float, settings: Settings) -> tuple[int, str] | None:
+    """(factor, smaller type) for an over-provisioned resource: the most it can shrink with its peak still at most
+    resize_target_p95 (sizes.py prices a type `factor` times smaller at 1/factor). A type the bill does not name
+    is assumed to have one size down (factor 2); a named type with no smaller size in its family gets none."""
+    if not instance_type:
+        return (2, "") if peak * 2 <= settings.resize_target_p95 else None
+    for factor in (8, 4, 2):
+        if peak * factor <= settings.resize_target_p95 and (target := sizes.smaller(instance_type, factor)):
+            return factor, target
+    return None
+
+
 def judge(
     resources: Iterable[Resource],
     *,
@@ -167,8 +188,16 @@ def judge(
                 if u.memory_p95 is not None:
                     evidence["memory_p95"] = f"{u.memory_p95:.4f}"
                 evidence["utilization_samples"] = u.samples
-                half = run_rate / 2
-                finding = Finding(Kind.RIGHTSIZING, "overprovisioned", r, _money(half, r.currency), evidence)
+                resize = _resize(r.instance_type, u.peak, s)
+                if resize is not None:
+                    factor, target = resize
+                    if r.instance_type:
+                        evidence.update(instance_type=r.instance_type, recommended_type=target)
+                    else:
+                        evidence["instance_type"] = "not named in the bill: one size down, half the cost, assumed"
+                    evidence["size_factor"] = factor
+                    saved = run_rate * (1 - Decimal(1) / factor)
+                    finding = Finding(Kind.RIGHTSIZING, "overprovisioned", r, _money(saved, r.currency), evidence)
         if finding is None:
             steady = _steady_run(r.daily, last_day, s)
             mid = Decimal(median(steady)) if steady else Decimal(0)

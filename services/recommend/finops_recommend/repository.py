@@ -79,7 +79,7 @@ async def add_resource_days(conn: asyncpg.Connection, ingest_id: uuid.UUID, rows
         f"""INSERT INTO resource_day (ingest_id, {keys}, effective_cost, billed_cost)
             SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
                                      $8::text[], $9::text[], $10::boolean[], $11::date[], $12::text[],
-                                     $13::numeric[], $14::numeric[])
+                                     $13::text[], $14::numeric[], $15::numeric[])
             ON CONFLICT (ingest_id, {keys}) DO UPDATE SET {amounts}""",
         ingest_id,
         *_columns(rows, (*RESOURCE_KEYS, *RESOURCE_AMOUNTS)),
@@ -471,11 +471,12 @@ async def resources(conn: asyncpg.Connection) -> tuple[list[Resource], date | No
     rows = await conn.fetch(
         f"""SELECT u.provider_name, u.billing_account_id, u.sub_account_id, u.region_id, u.service_name,
                    u.service_category, u.resource_id, u.team, u.currency, u.snapshot, u.day,
-                   sum(u.effective_cost) AS cost
+                   sum(u.effective_cost) AS cost, max(u.instance_type) AS instance_type
             FROM resource_day u {_CURRENT}
             GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11"""
     )
     daily: dict[tuple[Any, ...], dict[date, Decimal]] = defaultdict(dict)
+    types: dict[tuple[Any, ...], tuple[date, str]] = {}
     last: date | None = None
     for r in rows:
         key = tuple(r[k] for k in ("provider_name", "billing_account_id", "sub_account_id", "region_id",
@@ -483,7 +484,11 @@ async def resources(conn: asyncpg.Connection) -> tuple[list[Resource], date | No
                                    "snapshot"))  # fmt: skip
         daily[key][r["day"]] = r["cost"]
         last = r["day"] if last is None else max(last, r["day"])
-    return [Resource(*key, daily=days) for key, days in sorted(daily.items())], last
+        if r["instance_type"] and (key not in types or types[key][0] <= r["day"]):
+            types[key] = (r["day"], r["instance_type"])  # the type it ran as most recently (a resize changes it)
+    return [
+        Resource(*key, daily=days, instance_type=types.get(key, (None, ""))[1]) for key, days in sorted(daily.items())
+    ], last
 
 
 async def team_days(conn: asyncpg.Connection) -> list[asyncpg.Record]:

@@ -39,6 +39,7 @@ import pyarrow.compute as pc
 
 from finops_contracts.costframe import widest_decimal
 from finops_recommend.prices import Program
+from finops_recommend.sizes import instance_type_of
 
 UNALLOCATED = "unallocated"
 TEAM_TAG = "team"
@@ -46,7 +47,7 @@ POOL_AMOUNTS = ("on_demand_equivalent", "covered", "commitment_cost", "unused_co
 POOL_KEYS = ("billing_account_id", "provider_name", "pool", "bucket", "grain_hours", "billing_currency", "team")
 RESOURCE_KEYS = (
     "billing_account_id", "sub_account_id", "provider_name", "region_id", "service_name", "service_category",
-    "resource_id", "team", "snapshot", "day", "billing_currency",
+    "resource_id", "team", "snapshot", "day", "billing_currency", "instance_type",
 )  # fmt: skip
 RESOURCE_AMOUNTS = ("effective_cost", "billed_cost")
 
@@ -317,10 +318,26 @@ def commitment_usage(frame: pa.Table) -> pa.Table:
     return _sum(table, COMMITMENT_KEYS, COMMITMENT_AMOUNTS)
 
 
+def _instance_types(frame: pa.Table) -> pa.Array:
+    """The instance type each compute line names ("" where none), parsed once per distinct provider, SKU and
+    resource rather than once per line."""
+    compute = pc.equal(pc.fill_null(frame.column("service_category"), ""), "Compute")
+    names = pc.binary_join_element_wise(
+        *(pc.fill_null(frame.column(c), "") for c in ("provider_name", "sku_id", "resource_id")), "\x1f"
+    )
+    encoded = pc.if_else(compute, names, pa.scalar(None, pa.string())).combine_chunks().dictionary_encode()
+    types = [instance_type_of(*key.split("\x1f")) or "" for key in encoded.dictionary.to_pylist()]
+    return pc.take(pa.array([*types, ""], pa.string()), encoded.indices.fill_null(len(types)))
+
+
 def resource_days(frame: pa.Table) -> pa.Table:
     """Exact EffectiveCost and BilledCost per resource (or per service and region for lines without one), team
     and charge day."""
-    text = {n: pc.fill_null(frame.column(n), "") for n in RESOURCE_KEYS if n not in ("team", "snapshot", "day")}
+    text = {
+        n: pc.fill_null(frame.column(n), "")
+        for n in RESOURCE_KEYS
+        if n not in ("team", "snapshot", "day", "instance_type")
+    }
     names = pc.utf8_lower(pc.binary_join_element_wise(text["resource_id"], pc.fill_null(frame.column("sku_id"), ""),
                                                       text["service_name"], " "))  # fmt: skip
     _, amounts = _common(frame, RESOURCE_AMOUNTS)
@@ -330,6 +347,7 @@ def resource_days(frame: pa.Table) -> pa.Table:
             "team": _teams(frame),
             "snapshot": pc.match_substring(names, "snapshot"),
             "day": pc.cast(pc.floor_temporal(frame.column("charge_period_start"), unit="day"), pa.date32()),
+            "instance_type": _instance_types(frame),
             **amounts,
         }
     ).select([*RESOURCE_KEYS, *RESOURCE_AMOUNTS])

@@ -78,6 +78,31 @@ def test_an_instance_with_low_peak_utilization_is_rightsized_to_half():
     assert judge([instance], last_day=LAST, utilization_p95={"i-1": 0.75}) == []
 
 
+def test_a_named_instance_type_is_shrunk_as_far_as_its_peak_allows_within_its_family():
+    # Given an m5.4xlarge (32 units) costing 78 over the last 7 days, a run rate of 339.16 a month
+    instance = resource("i-1", ["10", "12"] * 5, instance_type="m5.4xlarge")
+
+    def resize(peak: float):
+        (found,) = judge([instance], last_day=LAST, utilization_p95={"i-1": peak})
+        return found.evidence["recommended_type"], found.evidence["size_factor"], found.monthly_savings.amount
+
+    # Then at a 9% peak it can be 8 times smaller (72% at m5.large): 7/8 of the run rate saved
+    assert resize(0.09) == ("m5.large", 8, Decimal("296.77"))
+    # at 15%, 4 times (60%): m5.xlarge, 3/4 saved; at 35%, twice (70%): m5.2xlarge, half saved
+    assert resize(0.15) == ("m5.xlarge", 4, Decimal("254.37"))
+    assert resize(0.35) == ("m5.2xlarge", 2, Decimal("169.58"))
+
+
+def test_an_instance_already_at_its_family_s_smallest_size_gets_no_resize():
+    # m5 comes no smaller than large; t3 goes down to nano
+    smallest = resource("i-1", ["10", "12"] * 5, instance_type="m5.large")
+    burstable = resource("i-2", ["10", "12"] * 5, instance_type="t3.large")
+
+    found = by_id(judge([smallest, burstable], last_day=LAST, utilization_p95={"i-1": 0.05, "i-2": 0.05}))
+
+    assert set(found) == {"i-2"} and found["i-2"].evidence["recommended_type"] == "t3.micro"
+
+
 def test_findings_below_the_minimum_savings_are_dropped():
     tiny = resource("eip-1", ["0.01"] * 10)
 

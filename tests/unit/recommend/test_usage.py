@@ -82,6 +82,21 @@ def test_team_comes_from_the_team_tag_in_any_case():
     assert usage.team_of(None) == usage.UNALLOCATED
 
 
+def test_resource_days_carry_the_instance_type_compute_lines_name():
+    frame = frame_of([
+        line(sku_id="BoxUsage:m5.xlarge"),
+        line(sku_id="BoxUsage:m5.xlarge", charge_period_start=T0 + timedelta(hours=1),
+             charge_period_end=T0 + timedelta(hours=2)),
+        line(resource_id="i-2", sku_id="SNA2C9ZKZQUUAPF8"),
+        line(resource_id="vol-1", sku_id="EBS:VolumeUsage.gp3", service_category="Storage"),
+    ])  # fmt: skip
+
+    found = {r["resource_id"]: r for r in usage.resource_days(frame).to_pylist()}
+
+    assert found["i-1"]["instance_type"] == "m5.xlarge" and found["i-1"]["effective_cost"] == Decimal("3.00")
+    assert found["i-2"]["instance_type"] == "" and found["vol-1"]["instance_type"] == ""
+
+
 def test_resource_days_sum_exactly_per_resource_team_and_day_and_spot_snapshots():
     frame = frame_of([
         line(effective_cost=Decimal("0.1000000001")),
