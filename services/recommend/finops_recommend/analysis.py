@@ -351,77 +351,138 @@ def resource_findings(
     return drafts
 
 
+ANOMALY_DIMENSIONS = ("team", "service", "account")
+"""The daily series judged for anomalies, in the order an incident seen in several is alerted: a team's incident
+names its owner, so it is the alert, and the service and account series it explains are its evidence."""
+SAME_INCIDENT_SHARE = 0.5
+"""Two overlapping incidents are one when either series made at least this share of the other's change."""
+
+
+@dataclass
+class _Found:
+    dimension: str
+    key: str
+    currency: str
+    incident: anomaly.Incident
+    also: list[_Found] = field(default_factory=list)
+
+    def explains(self, other: _Found) -> bool:
+        """Whether the two are one incident: same currency, overlapping days, and one series is most of the
+        other's change (a team's spike is its service's and its account's too)."""
+        if self.currency != other.currency:
+            return False
+        a, b = self.incident, other.incident
+        if a.end < b.start or b.end < a.start:
+            return False
+        return any(
+            c.dimension == y.dimension and c.key == y.key and c.share >= SAME_INCIDENT_SHARE
+            for x, y in ((self, other), (other, self))
+            for c in x.incident.contributors
+        )
+
+
 def anomalies(rows: Sequence[Mapping[str, Any]], settings: Settings) -> list[Draft]:
-    """Upward cost anomalies of each team's daily cost, attributed to services, accounts and resources."""
+    """Upward cost anomalies of the daily cost of each team, service and billing account, each attributed to the
+    other two dimensions and to resources. An incident seen in several series (a team's spike moves its service
+    and its account too) is one alert: the team's when a team explains it, with the others as evidence."""
     if not rows:
         return []
     first = min(r["day"] for r in rows)
     last = max(r["day"] for r in rows)
     n = (last - first).days + 1
-    series: dict[tuple[str, str], np.ndarray] = defaultdict(lambda: np.zeros(n))
-    children: dict[tuple[str, str], dict[str, dict[str, np.ndarray]]] = defaultdict(
+    Key = tuple[str, str, str]
+    series: dict[Key, np.ndarray] = defaultdict(lambda: np.zeros(n))
+    children: dict[Key, dict[str, dict[str, np.ndarray]]] = defaultdict(
         lambda: defaultdict(lambda: defaultdict(lambda: np.zeros(n)))
     )
-    resource_totals: dict[tuple[str, str], dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    resource_totals: dict[Key, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for r in rows:
-        key, i, cost = (r["team"], r["currency"]), (r["day"] - first).days, float(r["cost"])
-        series[key][i] += cost
-        children[key]["service"][r["service_name"] or "(none)"][i] += cost
-        children[key]["account"][r["billing_account_id"]][i] += cost
-        if r["resource_id"]:
-            children[key]["resource"][r["resource_id"]][i] += cost
-            resource_totals[key][r["resource_id"]] += cost
+        i, cost = (r["day"] - first).days, float(r["cost"])
+        names = {"team": r["team"], "service": r["service_name"] or "(none)", "account": r["billing_account_id"]}
+        for dimension in ANOMALY_DIMENSIONS:
+            key = (dimension, names[dimension], r["currency"])
+            series[key][i] += cost
+            for other in ANOMALY_DIMENSIONS:
+                if other != dimension:
+                    children[key][other][names[other]][i] += cost
+            if r["resource_id"]:
+                children[key]["resource"][r["resource_id"]][i] += cost
+                resource_totals[key][r["resource_id"]] += cost
     as_of = datetime.combine(last + timedelta(days=1), time(), tzinfo=UTC)
     recent = last - timedelta(days=settings.anomaly_recent_days - 1)
-    drafts = []
-    for (team, currency), costs in sorted(series.items()):
-        kids = children[(team, currency)]
-        top = sorted(resource_totals[(team, currency)].items(), key=lambda kv: -kv[1])
-        kids["resource"] = {k: kids["resource"][k] for k, _ in top[: settings.anomaly_resource_children]}
+    found: list[_Found] = []
+    for key, costs in sorted(series.items(), key=lambda kv: (ANOMALY_DIMENSIONS.index(kv[0][0]), kv[0][1:])):
+        dimension, name, currency = key
         days = anomaly.detect(list(costs), first, settings.anomaly)
-        for incident in anomaly.group(days, series=team, currency=currency, settings=settings.anomaly):
-            if incident.direction != "up" or incident.end < recent:
-                continue
-            incident = anomaly.attribute(
-                incident, {d: {k: list(v) for k, v in c.items()} for d, c in kids.items()}, first,
-                currency=currency, settings=settings.anomaly,
-            )  # fmt: skip
-            per_day = incident.change.amount / incident.days
-            top_cause = incident.top
-            drafts.append(
-                Draft(
-                    kind=Kind.ANOMALY,
-                    target=f"anomaly/team/{team}/{currency}/{incident.start.isoformat()}",
-                    generation="",
-                    title=f"Cost of team {team} up {incident.change.amount} {currency} since {incident.start}"
-                    + (f", mostly {top_cause.dimension} {top_cause.key}" if top_cause else ""),
-                    owner_team=team,
-                    personas=(Persona.ENGINEERING, Persona.PRACTITIONER),
-                    savings=Money(amount=(per_day * DAYS_PER_MONTH).quantize(Decimal("0.01")), currency=currency),
-                    evidence={
-                        "start": incident.start.isoformat(),
-                        "end": incident.end.isoformat(),
-                        "peak": incident.peak.isoformat(),
-                        "days": incident.days,
-                        "severity": incident.severity.value,
-                        "observed": _text(incident.observed.amount),
-                        "expected": _text(incident.expected.amount),
-                        "change": _text(incident.change.amount),
-                        "max_z": _text(incident.max_z),
-                        "contributors": [
-                            {
-                                "dimension": c.dimension,
-                                "key": c.key,
-                                "change": _text(c.change.amount),
-                                "share": _text(c.share),
-                            }
-                            for c in incident.contributors
-                        ],  # fmt: skip
-                    },
-                    as_of=as_of,
-                )
-            )
-    return drafts
+        incidents = [
+            i
+            for i in anomaly.group(days, series=name, currency=currency, settings=settings.anomaly)
+            if i.direction == "up" and i.end >= recent
+        ]
+        if not incidents:
+            continue
+        kids = children[key]
+        top = sorted(resource_totals[key].items(), key=lambda kv: -kv[1])
+        kids["resource"] = {k: kids["resource"][k] for k, _ in top[: settings.anomaly_resource_children]}
+        lists = {d: {k: list(v) for k, v in c.items()} for d, c in kids.items()}
+        for incident in incidents:
+            incident = anomaly.attribute(incident, lists, first, currency=currency, settings=settings.anomaly)
+            found.append(_Found(dimension, name, currency, incident))
+    alerts: list[_Found] = []
+    for f in found:  # teams first, then services, then accounts
+        same = next((a for a in alerts if a.explains(f) or any(x.explains(f) for x in a.also)), None)
+        if same is None:
+            alerts.append(f)
+        else:
+            same.also.append(f)
+    return [_anomaly_draft(a, as_of) for a in alerts]
+
+
+def _anomaly_draft(found: _Found, as_of: datetime) -> Draft:
+    incident, currency = found.incident, found.currency
+    per_day = incident.change.amount / incident.days
+    top_cause = incident.top
+    if found.dimension == "team":
+        owner = found.key
+    else:
+        teams = [c for c in incident.contributors if c.dimension == "team"]
+        owner = max(teams, key=lambda c: c.share).key if teams else "unallocated"
+    return Draft(
+        kind=Kind.ANOMALY,
+        target=f"anomaly/{found.dimension}/{found.key}/{currency}/{incident.start.isoformat()}",
+        generation="",
+        title=f"Cost of {found.dimension} {found.key} up {incident.change.amount} {currency} since {incident.start}"
+        + (f", mostly {top_cause.dimension} {top_cause.key}" if top_cause else ""),
+        owner_team=owner,
+        personas=(Persona.ENGINEERING, Persona.PRACTITIONER),
+        savings=Money(amount=(per_day * DAYS_PER_MONTH).quantize(Decimal("0.01")), currency=currency),
+        evidence={
+            "series": {"dimension": found.dimension, "key": found.key},
+            "start": incident.start.isoformat(),
+            "end": incident.end.isoformat(),
+            "peak": incident.peak.isoformat(),
+            "days": incident.days,
+            "severity": incident.severity.value,
+            "observed": _text(incident.observed.amount),
+            "expected": _text(incident.expected.amount),
+            "change": _text(incident.change.amount),
+            "max_z": _text(incident.max_z),
+            "contributors": [
+                {"dimension": c.dimension, "key": c.key, "change": _text(c.change.amount), "share": _text(c.share)}
+                for c in incident.contributors
+            ],
+            "also_seen_in": [
+                {
+                    "dimension": x.dimension,
+                    "key": x.key,
+                    "start": x.incident.start.isoformat(),
+                    "change": _text(x.incident.change.amount),
+                }
+                for x in found.also
+            ],  # fmt: skip
+        },
+        as_of=as_of,
+    )
 
 
 def kpis(rows: Sequence[Mapping[str, Any]]) -> list[KpiMeasured]:

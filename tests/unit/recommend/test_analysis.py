@@ -67,6 +67,37 @@ def test_a_recent_spike_is_one_anomaly_of_the_team_attributed_to_the_resource():
     assert incident.evidence["start"] == "2024-10-10" and incident.evidence["days"] == 3
     assert incident.savings.amount == Decimal("12175.00")  # 400 a day for a month
     assert {(c["dimension"], c["key"]) for c in incident.evidence["contributors"]} >= {("resource", "gpu-1")}
+    # the same spike moved the new service's series and the account's: one alert, the team's, naming them
+    assert incident.target == "anomaly/team/ml/USD/2024-10-10"
+    assert {(x["dimension"], x["key"]) for x in incident.evidence["also_seen_in"]} == {
+        ("service", "Amazon SageMaker"),
+        ("account", "a"),
+    }
+
+
+def test_a_rise_spread_over_noisy_teams_is_caught_in_the_account_and_owned_by_the_team_that_moved_most():
+    # Given two teams on different services whose daily costs swing by 30 in opposite directions (the account's
+    # total stays at 200), then both rise for the last 3 days: checkout by 40, search by 25
+    rows = []
+    for d in range(42):
+        day = date(2024, 9, 1) + timedelta(days=d)
+        swing = Decimal(30 if d % 2 else -30)
+        rise = d >= 39
+        for team, service, cost in (
+            ("checkout", "Amazon EC2", 100 + swing + (40 if rise else 0)),
+            ("search", "Amazon RDS", 100 - swing + (25 if rise else 0)),
+        ):
+            rows.append(dict(team=team, currency="USD", day=day, service_name=service, billing_account_id="a",
+                             resource_id=f"r-{team}", cost=Decimal(cost)))  # fmt: skip
+
+    # When
+    (incident,) = analysis.anomalies(rows, SETTINGS)
+
+    # Then neither team's nor service's series sees it through its swings, the account's does (+65 on 200 a day)
+    assert incident.target == "anomaly/account/a/USD/2024-10-10"
+    assert incident.evidence["series"] == {"dimension": "account", "key": "a"}
+    assert incident.owner_team == "checkout"
+    assert incident.evidence["change"] == "195.00" and incident.evidence["also_seen_in"] == []
 
 
 def test_ids_and_fingerprints_are_the_same_on_a_rerun_and_change_with_the_month():
