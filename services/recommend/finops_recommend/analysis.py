@@ -232,21 +232,9 @@ def commitment_plans(
                 plan_program, scope = program, {}
                 where = f"billing account {account}"
             in_account = [h for p, hs in sorted(by_pool.items()) if p.split("/")[1:2] == [account] for h in hs]
-            drafts.append(
-                _plan_draft(
-                    plan,
-                    plan_program,
-                    scope,
-                    where,
-                    account,
-                    provider,
-                    currency,
-                    series.end,
-                    shares,
-                    in_account,
-                    settings,
-                )  # fmt: skip
-            )
+            draft = _plan_draft(plan, plan_program, scope, where, account, provider, currency, series.end, shares,
+                                in_account, settings)  # fmt: skip
+            drafts.append(draft)
     return drafts
 
 
