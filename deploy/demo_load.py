@@ -1,6 +1,7 @@
 """Load the demo bill into the running platform and reconcile allocation's totals with the file's own; then run
 the decision loop: a month of compute becomes a commitment plan, finance and business approve it, the sandbox
-provider sells it, the next bill uses it and the savings are verified.
+provider sells it, the next bill uses it and the savings are verified; then a utilization feed turns the same
+server into a rightsizing recommendation that names the smaller type.
 
 Exits non-zero when any BilledCost or EffectiveCost total per billing account and currency differs, or when the
 loop does not reach verified savings."""
@@ -12,6 +13,7 @@ import csv
 import os
 import sys
 import time
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -21,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.support.focus_files import file_totals, write_focus_csv  # noqa: E402 - the tests' independent reader
-from tests.support.loop_bills import ACCOUNT, october, september  # noqa: E402 - the end-to-end test's bills
+from tests.support.loop_bills import ACCOUNT, OCTOBER, october, september  # noqa: E402 - the end-to-end test's bills
 
 SAMPLE = ROOT.parent / "shared" / "data" / "focus" / "focus-1.0_multi-provider_aws-azure-oci_focus_sample_1000.csv"
 
@@ -113,6 +115,28 @@ def decision_loop(client: httpx.Client, urls: argparse.Namespace, admin: dict[st
         sys.exit(f"the loop ended in {final['state']} with {verification['realized']}, the bill shows {realized}")
 
 
+def rightsizing(client: httpx.Client, urls: argparse.Namespace, admin: dict[str, str]) -> None:
+    """The engineering side of optimization: the web server's utilization feed (two weeks of hourly CPU and memory,
+    peaking near 30%) shows it twice too big; recommend names the smaller type and what it saves."""
+    end = OCTOBER + timedelta(days=8)
+    feed = "resource_id,timestamp,cpu_utilization,memory_utilization\n" + "".join(
+        f"i-0web,{(end - timedelta(hours=h)).isoformat()},{0.12 + (h % 24) / 150:.4f},0.30\n" for h in range(14 * 24)
+    )
+    client.post(f"{urls.recommend}/v1/metrics", content=feed.encode(), headers=admin).raise_for_status()
+
+    def found() -> dict | None:
+        body = client.get(f"{urls.recommend}/v1/recommendations", params={"status": "open", "kind": "rightsizing"},
+                          headers=admin).json()  # fmt: skip
+        return next((r for r in body if r.get("resource_id") == "i-0web"), None)
+
+    rec = wait_for("a rightsizing recommendation", found)
+    e = rec["evidence"]
+    saves = rec["estimated_monthly_savings"]
+    print(f"\nrightsizing {rec['resource_id']} (team {rec['owner_team']}): p95 CPU {e['cpu_p95']}, memory "
+          f"{e['memory_p95']} -> {e['instance_type']} to {e['recommended_type']}, saves "
+          f"{saves['amount']} {saves['currency']}/month")  # fmt: skip
+
+
 def all_decisions(client: httpx.Client, url: str, admin: dict[str, str]) -> list[dict]:
     found, cursor = [], None
     while True:
@@ -160,6 +184,7 @@ def main() -> None:
     parser.add_argument("--file", type=Path, default=None, help="a FOCUS CSV (default: the shared sample)")
     parser.add_argument("--ingest", default="http://127.0.0.1:8001")
     parser.add_argument("--allocation", default="http://127.0.0.1:8002")
+    parser.add_argument("--recommend", default="http://127.0.0.1:8003")
     parser.add_argument("--decision", default="http://127.0.0.1:8005")
     parser.add_argument("--purchase", default="http://127.0.0.1:8006")
     parser.add_argument("--console", default="http://127.0.0.1:8007")
@@ -171,7 +196,7 @@ def main() -> None:
     admin = {"Authorization": f"Bearer {os.environ.get('FINOPS_ADMIN_TOKEN', 'demo-admin')}"}
     with httpx.Client(timeout=120) as client:
         wait_ready(client, args.ingest)
-        for url in (args.allocation, args.decision, args.purchase, args.console):
+        for url in (args.allocation, args.recommend, args.decision, args.purchase, args.console):
             wait_ready(client, url)
         rules = client.put(f"{args.allocation}/v1/allocation/rules", json=DEMO_RULES, headers=admin)
         if rules.status_code != 200:
@@ -199,6 +224,7 @@ def main() -> None:
             for period in periods
         }
         decision_loop(client, args, admin)
+        rightsizing(client, args, admin)
         console_funnel(client, args, admin)
     allocated = {(r["billing_account_id"], r["billing_currency"].strip()): r for r in got}
     print(

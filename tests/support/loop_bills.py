@@ -26,7 +26,8 @@ def iso(t: datetime) -> str:
 
 
 def on_demand(hour: datetime) -> Decimal:
-    """The web fleet's hourly on-demand cost: 6.00 at night, up to 8.30 in the evening."""
+    """The web server's hourly on-demand cost (an m5.8xlarge and what runs with it): 6.00 at night, up to 8.30 in
+    the evening."""
     return Decimal("6.00") + Decimal(hour.hour) / 10
 
 
@@ -36,7 +37,7 @@ def line(hour: datetime, period: datetime, **cost: str) -> dict[str, str]:
         "BillingAccountId": ACCOUNT, "BillingPeriodStart": iso(period), "BillingPeriodEnd": iso(end),
         "ChargePeriodStart": iso(hour), "ChargePeriodEnd": iso(hour + timedelta(hours=1)), "ChargeCategory": "Usage",
         "BillingCurrency": "USD", "ProviderName": "AWS", "ServiceName": "Amazon EC2", "ServiceCategory": "Compute",
-        "RegionId": "us-east-1", "ResourceId": "i-0web", "SkuId": "BoxUsage:m5.large", "SubAccountId": "web-prod",
+        "RegionId": "us-east-1", "ResourceId": "i-0web", "SkuId": "BoxUsage:m5.8xlarge", "SubAccountId": "web-prod",
         "PricingCategory": "Standard", "CommitmentDiscountId": "", "CommitmentDiscountCategory": "",
         "CommitmentDiscountStatus": "", "Tags": '{"team": "payments"}', **cost,
     }  # fmt: skip
