@@ -49,7 +49,7 @@ class Settings:
     payment_options: tuple[str, ...] = (NO_UPFRONT,)
     """The payment options a plan may choose (no upfront always): paying upfront is a treasury decision, so the
     partial and all upfront options are weighed only when finance allows them."""
-    cost_of_capital: float = 0.08
+    cost_of_capital: Decimal = Decimal("0.08")
     """Yearly cost of the money an upfront payment ties up: an upfront option's deeper discount is weighed net of
     it (prices.effective_discount). 8%: a typical corporate weighted average cost of capital."""
     findings: findings.Settings = field(default_factory=findings.Settings)
@@ -271,7 +271,7 @@ def _plan_draft(
         "team_shares": {t: _text((u / total).quantize(RATIO)) for t, u in shares} if total else {},
         "existing_commitments": _held_evidence(held),
         "payment_options": sorted({NO_UPFRONT, *settings.payment_options}),
-        "cost_of_capital": _text(Decimal(repr(settings.cost_of_capital))),
+        "cost_of_capital": _text(settings.cost_of_capital),
         **({"scope": scope} if scope else {}),
     }
     purchases = tuple(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import asyncpg
@@ -55,7 +56,7 @@ class RecommendSettings(Settings):
     price_table: Path | None = None
     """FINOPS_PRICE_TABLE: a CSV or JSON file of discount rates (program, term_months, payment, discount, source,
     note) replacing the shipped defaults of the same program, term and payment: negotiated or current rates."""
-    cost_of_capital: float = Field(default=0.08, ge=0, lt=1)
+    cost_of_capital: Decimal = Field(default=Decimal("0.08"), ge=0, lt=1)
     """FINOPS_COST_OF_CAPITAL: the yearly cost of money paid upfront, against which an upfront discount is
     weighed."""
 

@@ -737,7 +737,7 @@ class PlannedTranche:
     commitment_per_hour: Money
     """What the tranche costs per hour, used or not (an AWS Savings Plan's hourly commitment), 4 decimals."""
     payment: str = NO_UPFRONT
-    price_discount: float | None = None
+    price_discount: Decimal | None = None
     """The rate's own discount when `discount` is net of the cost of capital (an upfront payment)."""
 
 
@@ -795,7 +795,7 @@ def _planned(t: Tranche, now: datetime | None, hours_per_month: float, currency:
         start_month=t.start_month,
         start=None if now is None else now + timedelta(hours=t.start_month * hours_per_month),
         covered_usage_per_hour=t.amount.quantize(PER_HOUR, rounding=ROUND_HALF_EVEN),
-        commitment_per_hour=_money((1 - Decimal(repr(rate))) * t.amount, currency, PER_HOUR),
+        commitment_per_hour=_money((1 - rate) * t.amount, currency, PER_HOUR),
         payment=t.instrument.payment,
         price_discount=t.instrument.price_discount,
     )

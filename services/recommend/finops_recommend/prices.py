@@ -47,9 +47,9 @@ class Instrument:
     """What the optimizer weighs: the discount off on-demand, net of the cost of capital when part of the price is
     paid upfront (see `effective_discount`)."""
     payment: str = NO_UPFRONT
-    price_discount: float | None = None
-    """The provider's discount on the commitment's rate, when it differs from `discount` (an upfront payment): the
-    hourly commitment is (1 - price_discount) x the usage it covers."""
+    price_discount: Decimal | None = None
+    """The price table's discount on the commitment's rate, when it differs from `discount` (an upfront payment):
+    the hourly commitment is (1 - price_discount) x the usage it covers."""
 
     def __post_init__(self) -> None:
         if not 0.0 < self.discount < 1.0:
@@ -60,11 +60,13 @@ class Instrument:
             raise ValueError(f"instrument {self.name}: payment must be one of {', '.join(UPFRONT_SHARE)}")
 
     @property
-    def rate_discount(self) -> float:
-        return self.discount if self.price_discount is None else self.price_discount
+    def rate_discount(self) -> Decimal:
+        """The discount the hourly commitment is priced at, exactly (the float's shortest text when no table rate
+        is attached)."""
+        return Decimal(repr(self.discount)) if self.price_discount is None else self.price_discount
 
 
-def effective_discount(discount: float, term_months: int, payment: str, cost_of_capital: float) -> float:
+def effective_discount(discount: Decimal, term_months: int, payment: str, cost_of_capital: Decimal) -> Decimal:
     """The discount of a commitment paid `payment`, as if it were paid month by month like on-demand usage: the
     upfront share is paid at the start of the term, and money has a yearly `cost_of_capital`. With a share f of a
     price P upfront and the rest in T equal monthly payments, the monthly payment of equal present value is
@@ -72,13 +74,13 @@ def effective_discount(discount: float, term_months: int, payment: str, cost_of_
     So the price factor (1 - d) grows by (f x T/A + 1 - f); with no upfront, or money that costs nothing, the
     discount is the rate's own.
     """
-    share = UPFRONT_SHARE[payment]
+    share = Decimal(repr(UPFRONT_SHARE[payment]))
     if share == 0 or cost_of_capital == 0:
         return discount
-    v = (1.0 + cost_of_capital) ** (-1.0 / 12.0)
-    annuity = sum(v**m for m in range(term_months))
-    factor = share * term_months / annuity + (1.0 - share)
-    return 1.0 - (1.0 - discount) * factor
+    v = (1 + cost_of_capital) ** (Decimal(-1) / 12)
+    annuity = sum((v**m for m in range(term_months)), Decimal(0))
+    factor = share * term_months / annuity + (1 - share)
+    return 1 - (1 - discount) * factor
 
 
 @dataclass(frozen=True)
@@ -96,15 +98,15 @@ class Rate:
     def key(self) -> tuple[Program, int, str]:
         return (self.program, self.term_months, self.payment)
 
-    def instrument(self, cost_of_capital: float = 0.0) -> Instrument:
-        """The rate as the optimizer weighs it; named `1y`, `3y` when paid monthly, `1y all_upfront`... else."""
+    def instrument(self, cost_of_capital: Decimal = Decimal(0)) -> Instrument:
+        """The rate as the optimizer weighs it (a float, for the LP); named `1y`, `3y` when paid monthly,
+        `1y all_upfront`... else."""
         years = self.term_months // 12
         name = f"{years}y" if self.payment == NO_UPFRONT else f"{years}y {self.payment}"
-        price = float(self.discount)
-        weighed = effective_discount(price, self.term_months, self.payment, cost_of_capital)
+        weighed = effective_discount(self.discount, self.term_months, self.payment, cost_of_capital)
         return Instrument(
-            name=name, term_months=self.term_months, discount=weighed, payment=self.payment,
-            price_discount=price if weighed != price else None,
+            name=name, term_months=self.term_months, discount=float(weighed), payment=self.payment,
+            price_discount=self.discount if weighed != self.discount else None,
         )  # fmt: skip
 
 
@@ -286,7 +288,7 @@ class PriceTable:
         return tuple(r.instrument() for r in found)
 
     def choices(
-        self, program: Program | str, payments: Iterable[str] = (NO_UPFRONT,), cost_of_capital: float = 0.0
+        self, program: Program | str, payments: Iterable[str] = (NO_UPFRONT,), cost_of_capital: Decimal = Decimal(0)
     ) -> tuple[Instrument, ...]:
         """Every term and allowed payment option the table prices for a program, as the optimizer weighs them (an
         upfront payment net of the cost of capital), shortest term first; no upfront when nothing allowed is

@@ -164,7 +164,7 @@ def test_when_finance_allows_upfront_the_plan_pays_upfront_only_while_money_is_c
     hours = [(T0 + timedelta(hours=h), 1, Decimal(10)) for h in range(24 * 30)]
     family = ("AWS", "acct", "us-east-1", "m5", "USD")
 
-    def purchase(cost_of_capital: float):
+    def purchase(cost_of_capital: Decimal):
         settings = analysis.Settings(
             payment_options=("partial_upfront", "all_upfront"), cost_of_capital=cost_of_capital
         )
@@ -176,12 +176,12 @@ def test_when_finance_allows_upfront_the_plan_pays_upfront_only_while_money_is_c
         return plan, bought
 
     # When money costs 1% a year, all upfront (0.579 off, worth 0.5729 paid monthly) beats no upfront (0.56)
-    plan, cheap = purchase(0.01)
+    plan, cheap = purchase(Decimal("0.01"))
     assert (cheap.term_months, cheap.payment) == (36, "all_upfront")
     assert cheap.commitment_per_hour.amount == Decimal("4.2100")  # 10 x (1 - 0.579): the rate's own discount
     assert plan.evidence["payment_options"] == ["all_upfront", "no_upfront", "partial_upfront"]
     assert plan.evidence["cost_of_capital"] == "0.01"
     # and at 8% a year the upfront options are worth less than 0.56 (0.5300 and 0.5450): no upfront
-    _, dear = purchase(0.08)
+    _, dear = purchase(Decimal("0.08"))
     assert (dear.term_months, dear.payment) == (36, "no_upfront")
     assert dear.commitment_per_hour.amount == Decimal("4.4000")

@@ -50,11 +50,16 @@ def test_rows_round_trip_and_a_missing_rate_says_what_to_do():
 def test_an_upfront_payment_is_weighed_net_of_the_cost_of_capital():
     # 36 monthly payments of 1 at the start of each month are worth A = 32.2495 today at 8% a year, so paying the
     # whole price upfront costs 36 / A = 1.116298 times its monthly equivalent, and half upfront 1.058149 times.
-    assert effective_discount(0.56, 36, ALL_UPFRONT, 0.08) == pytest.approx(1 - 0.44 * 1.116298, abs=1e-6)
-    assert effective_discount(0.56, 36, PARTIAL_UPFRONT, 0.08) == pytest.approx(1 - 0.44 * 1.058149, abs=1e-6)
+    d, r = Decimal("0.56"), Decimal("0.08")
+    assert effective_discount(d, 36, ALL_UPFRONT, r) == pytest.approx(
+        1 - (1 - d) * Decimal("1.116298"), abs=Decimal("1e-6")
+    )
+    assert effective_discount(d, 36, PARTIAL_UPFRONT, r) == pytest.approx(
+        1 - (1 - d) * Decimal("1.058149"), abs=Decimal("1e-6")
+    )
     # Money that costs nothing, or nothing paid upfront: the rate's own discount
-    assert effective_discount(0.56, 36, ALL_UPFRONT, 0.0) == 0.56
-    assert effective_discount(0.56, 36, NO_UPFRONT, 0.08) == 0.56
+    assert effective_discount(d, 36, ALL_UPFRONT, Decimal(0)) == d
+    assert effective_discount(d, 36, NO_UPFRONT, r) == d
 
 
 def test_aws_upfront_options_are_priced_from_the_no_upfront_rate_and_offered_only_when_allowed():
@@ -63,14 +68,14 @@ def test_aws_upfront_options_are_priced_from_the_no_upfront_rate_and_offered_onl
     assert table.rate(Program.AWS_EC2_INSTANCE_SAVINGS_PLAN, 36, ALL_UPFRONT).discount == Decimal("0.579")
 
     monthly_only = table.choices(Program.AWS_EC2_INSTANCE_SAVINGS_PLAN)
-    every = table.choices(Program.AWS_EC2_INSTANCE_SAVINGS_PLAN, (PARTIAL_UPFRONT, ALL_UPFRONT), 0.08)
+    every = table.choices(Program.AWS_EC2_INSTANCE_SAVINGS_PLAN, (PARTIAL_UPFRONT, ALL_UPFRONT), Decimal("0.08"))
 
     assert [i.name for i in monthly_only] == ["1y", "3y"]
     assert [i.name for i in every] == [
         "1y", "1y partial_upfront", "1y all_upfront", "3y", "3y partial_upfront", "3y all_upfront",
     ]  # fmt: skip
     all_upfront = every[-1]
-    assert all_upfront.payment == ALL_UPFRONT and all_upfront.rate_discount == pytest.approx(0.579)
+    assert all_upfront.payment == ALL_UPFRONT and all_upfront.rate_discount == Decimal("0.579")
     assert all_upfront.discount == pytest.approx(1 - 0.421 * 1.116298, abs=1e-6)
     # Azure and GCP bill monthly at the same price: nothing upfront to weigh
     assert [i.name for i in table.choices(Program.AZURE_RESERVATION, (ALL_UPFRONT,))] == ["1y", "3y"]
