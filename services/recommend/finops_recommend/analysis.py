@@ -17,7 +17,7 @@ import numpy as np
 from finops_contracts.money import Money
 from finops_contracts.recommendations import CommitmentPurchase, Kind, KpiMeasured, Persona
 from finops_recommend import anomaly, commitments, existing, findings
-from finops_recommend.prices import NO_UPFRONT, Instrument, PriceTable, Program
+from finops_recommend.prices import NO_UPFRONT, Instrument, PriceTable, Program, allowed_payments
 from finops_recommend.usage import hourly, scoped_program_of
 from finops_recommend.usage import pool_key as usage_pool_key
 
@@ -270,7 +270,7 @@ def _plan_draft(
         "projected_unused_commitment_cost": _text(plan.projected_unused_commitment_cost.amount),
         "team_shares": {t: _text((u / total).quantize(RATIO)) for t, u in shares} if total else {},
         "existing_commitments": _held_evidence(held),
-        "payment_options": sorted({NO_UPFRONT, *settings.payment_options}),
+        "payment_options": allowed_payments(settings.payment_options),
         "cost_of_capital": _text(settings.cost_of_capital),
         **({"scope": scope} if scope else {}),
     }

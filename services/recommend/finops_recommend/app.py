@@ -22,7 +22,7 @@ from finops_contracts.recommendations import RECOMMENDATION_EVENTS
 from finops_contracts.topics import COST, DECISION, PURCHASE, RECOMMENDATION
 from finops_recommend import analysis, existing, prices, repository, runs, usage, utilization
 from finops_recommend.commitments import Settings as PlannerSettings
-from finops_recommend.prices import NO_UPFRONT, UPFRONT_SHARE, PriceTable, Program
+from finops_recommend.prices import NO_UPFRONT, UPFRONT_SHARE, PriceTable, Program, allowed_payments
 from finops_recommend.uploads import UnreadableUpload, read_rows
 from finops_runtime import outbox
 from finops_runtime.access import Denied, Role, authenticate
@@ -309,7 +309,7 @@ def build_runtime(
         return JSONResponse(
             {
                 "rates": model.prices.to_rows(),
-                "payment_options": sorted({NO_UPFRONT, *model.payment_options}),
+                "payment_options": allowed_payments(model.payment_options),
                 "cost_of_capital": str(settings.cost_of_capital),
                 "source": str(settings.price_table) if settings.price_table else "defaults",
             }

@@ -66,6 +66,11 @@ class Instrument:
         return Decimal(repr(self.discount)) if self.price_discount is None else self.price_discount
 
 
+def allowed_payments(payments: Iterable[str]) -> list[str]:
+    """The payment options a plan may choose: those finance allows, and no upfront always."""
+    return sorted({NO_UPFRONT, *payments})
+
+
 def effective_discount(discount: Decimal, term_months: int, payment: str, cost_of_capital: Decimal) -> Decimal:
     """The discount of a commitment paid `payment`, as if it were paid month by month like on-demand usage: the
     upfront share is paid at the start of the term, and money has a yearly `cost_of_capital`. With a share f of a
@@ -293,7 +298,7 @@ class PriceTable:
         """Every term and allowed payment option the table prices for a program, as the optimizer weighs them (an
         upfront payment net of the cost of capital), shortest term first; no upfront when nothing allowed is
         priced."""
-        allowed = set(payments) | {NO_UPFRONT}
+        allowed = allowed_payments(payments)
         found = sorted(
             (r for r in self.rates if r.program == Program(program) and r.payment in allowed),
             key=lambda r: (r.term_months, UPFRONT_SHARE.get(r.payment, 0.0)),
