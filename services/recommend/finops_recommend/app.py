@@ -82,10 +82,16 @@ async def on_cost_batch(conn: asyncpg.Connection, envelope: Envelope, event: Eve
     )
     if not first:
         return
-    await repository.add_pool_usage(conn, event.ingest_id, usage.pool_usage(event.frame))
-    await repository.add_resource_days(conn, event.ingest_id, usage.resource_days(event.frame))
-    await repository.add_family_usage(conn, event.ingest_id, usage.family_usage(event.frame))
-    await repository.add_commitment_usage(conn, event.ingest_id, usage.commitment_usage(event.frame))
+    await repository.add_pool_usage(conn, event.ingest_id, event.billing_period_start, usage.pool_usage(event.frame))
+    await repository.add_resource_days(
+        conn, event.ingest_id, event.billing_period_start, usage.resource_days(event.frame)
+    )
+    await repository.add_family_usage(
+        conn, event.ingest_id, event.billing_period_start, usage.family_usage(event.frame)
+    )
+    await repository.add_commitment_usage(
+        conn, event.ingest_id, event.billing_period_start, usage.commitment_usage(event.frame)
+    )
 
 
 async def on_period_completed(conn: asyncpg.Connection, envelope: Envelope, event: Event) -> None:
@@ -98,9 +104,11 @@ async def on_period_completed(conn: asyncpg.Connection, envelope: Envelope, even
             conn, **key, ingest_id=event.ingest_id, version=event.version, provider_name=event.provider_name
         )
         if current is not None and current["ingest_id"] != event.ingest_id:
-            await repository.drop_ingest(conn, current["ingest_id"])
+            await repository.drop_version(conn, **key, ingest_id=current["ingest_id"])
     elif event.ingest_id != current["ingest_id"]:
-        await repository.drop_ingest(conn, event.ingest_id)  # an older version completing late never counts
+        await repository.drop_version(
+            conn, **key, ingest_id=event.ingest_id
+        )  # an older version completing late never counts
     await repository.mark(conn)
 
 

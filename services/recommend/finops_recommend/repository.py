@@ -30,7 +30,10 @@ from finops_recommend.usage import (
     scoped_program_of,
 )
 
-_CURRENT = """JOIN period_version v ON v.ingest_id = u.ingest_id"""
+# A row counts under the current version of its own billing account and period: one file carries many of both,
+# so joining on the ingest alone would count each row once per (account, period) of its file.
+_CURRENT = """JOIN period_version v ON v.ingest_id = u.ingest_id AND v.billing_account_id = u.billing_account_id
+                                   AND v.billing_period_start = u.billing_period_start"""
 
 
 async def claim_batch(
@@ -54,64 +57,47 @@ def _columns(table: pa.Table, names: tuple[str, ...]) -> list[list[Any]]:
     return [table.column(n).to_pylist() for n in names]
 
 
-async def add_pool_usage(conn: asyncpg.Connection, ingest_id: uuid.UUID, rows: pa.Table) -> None:
-    if rows.num_rows == 0:
-        return
-    amounts = ", ".join(f"{a} = pool_usage.{a} + EXCLUDED.{a}" for a in POOL_AMOUNTS)
-    await conn.execute(
-        f"""INSERT INTO pool_usage (ingest_id, billing_account_id, provider_name, pool, bucket, grain_hours, currency,
-                                    team, {", ".join(POOL_AMOUNTS)})
-            SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::int[], $7::text[],
-                                     $8::text[], $9::numeric[], $10::numeric[], $11::numeric[], $12::numeric[],
-                                     $13::numeric[])
-            ON CONFLICT (ingest_id, pool, bucket, grain_hours, currency, team) DO UPDATE SET {amounts}""",
-        ingest_id,
-        *_columns(rows, (*POOL_KEYS, *POOL_AMOUNTS)),
-    )
+async def add_pool_usage(conn: asyncpg.Connection, ingest_id: uuid.UUID, period: datetime, rows: pa.Table) -> None:
+    types = ("text", "text", "text", "timestamptz", "int", "text", "text", *(["numeric"] * 5))
+    await _add(conn, "pool_usage", ingest_id, period, rows, POOL_KEYS, POOL_AMOUNTS, types)
 
 
-async def add_resource_days(conn: asyncpg.Connection, ingest_id: uuid.UUID, rows: pa.Table) -> None:
-    if rows.num_rows == 0:
-        return
-    keys = ", ".join(k if k != "billing_currency" else "currency" for k in RESOURCE_KEYS)
-    amounts = ", ".join(f"{a} = resource_day.{a} + EXCLUDED.{a}" for a in RESOURCE_AMOUNTS)
-    await conn.execute(
-        f"""INSERT INTO resource_day (ingest_id, {keys}, effective_cost, billed_cost)
-            SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                                     $8::text[], $9::text[], $10::boolean[], $11::date[], $12::text[],
-                                     $13::text[], $14::numeric[], $15::numeric[])
-            ON CONFLICT (ingest_id, {keys}) DO UPDATE SET {amounts}""",
-        ingest_id,
-        *_columns(rows, (*RESOURCE_KEYS, *RESOURCE_AMOUNTS)),
-    )
+async def add_resource_days(conn: asyncpg.Connection, ingest_id: uuid.UUID, period: datetime, rows: pa.Table) -> None:
+    types = ("text", "text", "text", "text", "text", "text", "text", "text", "boolean", "date", "text", "text",
+             "numeric", "numeric")  # fmt: skip
+    await _add(conn, "resource_day", ingest_id, period, rows, RESOURCE_KEYS, RESOURCE_AMOUNTS, types)
 
 
-async def _add(conn: asyncpg.Connection, table: str, ingest_id: uuid.UUID, rows: pa.Table, keys: tuple[str, ...],
-               amounts: tuple[str, ...], types: tuple[str, ...]) -> None:  # fmt: skip
-    """Add a batch's sums to `table`, adding to the sums of the same key already there (same ingest, other batch)."""
+async def _add(conn: asyncpg.Connection, table: str, ingest_id: uuid.UUID, period: datetime, rows: pa.Table,
+               keys: tuple[str, ...], amounts: tuple[str, ...], types: tuple[str, ...]) -> None:  # fmt: skip
+    """Add a batch's sums to `table` under its ingest and billing period, adding to the sums of the same key
+    already there (same ingest and period, other batch)."""
     if rows.num_rows == 0:
         return
     columns = [k if k != "billing_currency" else "currency" for k in (*keys, *amounts)]
     key_columns = ", ".join(columns[: len(keys)])
-    params = ", ".join(f"${i + 2}::{t}[]" for i, t in enumerate(types))
+    params = ", ".join(f"${i + 3}::{t}[]" for i, t in enumerate(types))
     update = ", ".join(f"{a} = {table}.{a} + EXCLUDED.{a}" for a in amounts)
     await conn.execute(
-        f"""INSERT INTO {table} (ingest_id, {", ".join(columns)})
-            SELECT $1, * FROM unnest({params})
-            ON CONFLICT (ingest_id, {key_columns}) DO UPDATE SET {update}""",
+        f"""INSERT INTO {table} (ingest_id, billing_period_start, {", ".join(columns)})
+            SELECT $1, $2, * FROM unnest({params})
+            ON CONFLICT (ingest_id, billing_period_start, {key_columns}) DO UPDATE SET {update}""",
         ingest_id,
+        period,
         *_columns(rows, (*keys, *amounts)),
     )
 
 
-async def add_family_usage(conn: asyncpg.Connection, ingest_id: uuid.UUID, rows: pa.Table) -> None:
+async def add_family_usage(conn: asyncpg.Connection, ingest_id: uuid.UUID, period: datetime, rows: pa.Table) -> None:
     types = ("text", "text", "text", "text", "timestamptz", "int", "text", "text", *(["numeric"] * 5))
-    await _add(conn, "family_usage", ingest_id, rows, FAMILY_KEYS, FAMILY_AMOUNTS, types)
+    await _add(conn, "family_usage", ingest_id, period, rows, FAMILY_KEYS, FAMILY_AMOUNTS, types)
 
 
-async def add_commitment_usage(conn: asyncpg.Connection, ingest_id: uuid.UUID, rows: pa.Table) -> None:
+async def add_commitment_usage(
+    conn: asyncpg.Connection, ingest_id: uuid.UUID, period: datetime, rows: pa.Table
+) -> None:
     types = ("text", "text", "text", "text", "text", "text", "timestamptz", "int", "text", *(["numeric"] * 4))
-    await _add(conn, "commitment_usage", ingest_id, rows, COMMITMENT_KEYS, COMMITMENT_AMOUNTS, types)
+    await _add(conn, "commitment_usage", ingest_id, period, rows, COMMITMENT_KEYS, COMMITMENT_AMOUNTS, types)
 
 
 async def current_version(
@@ -149,13 +135,19 @@ async def make_current(
     )
 
 
-async def drop_ingest(conn: asyncpg.Connection, ingest_id: uuid.UUID) -> None:
-    """Forget the model of one version of a period (superseded, or completed after a newer one)."""
-    await conn.execute("DELETE FROM usage_batch WHERE ingest_id = $1", ingest_id)
-    await conn.execute("DELETE FROM pool_usage WHERE ingest_id = $1", ingest_id)
-    await conn.execute("DELETE FROM resource_day WHERE ingest_id = $1", ingest_id)
-    await conn.execute("DELETE FROM family_usage WHERE ingest_id = $1", ingest_id)
-    await conn.execute("DELETE FROM commitment_usage WHERE ingest_id = $1", ingest_id)
+async def drop_version(
+    conn: asyncpg.Connection, *, ingest_id: uuid.UUID, billing_account_id: str, period: datetime
+) -> None:
+    """Forget the model of one version of one account's period (superseded, or completed after a newer one).
+    The same file's other accounts and periods keep theirs."""
+    for table in ("usage_batch", "pool_usage", "resource_day", "family_usage", "commitment_usage"):
+        await conn.execute(
+            f"""DELETE FROM {table}
+                WHERE ingest_id = $1 AND billing_account_id = $2 AND billing_period_start = $3""",
+            ingest_id,
+            billing_account_id,
+            period,
+        )
 
 
 # --- analysis marks -------------------------------------------------------------------------------------------
