@@ -1,15 +1,17 @@
 """`finops ingest` as a process against the ingest service (in this process, real Kafka and PostgreSQL): the
-FOCUS sample (../shared/data/focus, MANIFEST.md) prints its own totals, a bad file exits 2 naming its row and
-column, and an unreachable service exits 3."""
+FOCUS sample (../shared/data/focus, MANIFEST.md; marked `samples`) prints its own totals, a generated bad file
+exits 2 naming its row and column, and an unreachable service exits 3."""
 
 from __future__ import annotations
 
 import asyncio
 import sys
 
+import pytest
+
 from finops_ingest.app import IngestSettings
 from finops_ingest.app import create_app as ingest_app
-from tests.support.focus_files import FOCUS_SAMPLE, file_totals
+from tests.support.focus_files import FOCUS_SAMPLE, file_totals, write_focus_csv
 from tests.support.services import free_port, serve_in_process
 
 
@@ -48,6 +50,7 @@ def printed_totals(out: str) -> dict[tuple[str, str], tuple[str, str, int]]:
     return found
 
 
+@pytest.mark.samples
 async def test_the_sample_is_ingested_and_its_totals_printed(service_env):
     expected = {k: (format(b, "f"), format(e, "f"), n) for k, (b, e, n) in file_totals(FOCUS_SAMPLE).items()}
 
@@ -62,9 +65,10 @@ async def test_the_sample_is_ingested_and_its_totals_printed(service_env):
 
 
 async def test_a_bad_file_exits_2_and_names_row_and_column(service_env, tmp_path):
-    lines = FOCUS_SAMPLE.read_text().splitlines(keepends=True)
+    lines = write_focus_csv(tmp_path / "bill.csv", rows=1000).read_text().splitlines(keepends=True)
     broken = tmp_path / "broken.csv"
-    broken.write_text("".join(lines[:500] + [lines[500].replace('"USD"', '"US Dollars"', 1)] + lines[501:]))
+    broken.write_text("".join(lines[:500] + [lines[500].replace(",USD,", ",US Dollars,", 1)] + lines[501:]))
+    assert ",US Dollars," in broken.read_text().splitlines()[500]
 
     async with serve_in_process(ingest_app(settings(service_env)), free_port()) as url:
         code, out, err = await finops("ingest", str(broken), "--url", url)
@@ -74,8 +78,9 @@ async def test_a_bad_file_exits_2_and_names_row_and_column(service_env, tmp_path
     assert "row 501, column BillingCurrency, value 'US Dollars'" in out
 
 
-async def test_an_unreachable_service_exits_3_and_says_how_to_start_it():
-    code, out, err = await finops("ingest", str(FOCUS_SAMPLE), "--url", f"http://127.0.0.1:{free_port()}")
+async def test_an_unreachable_service_exits_3_and_says_how_to_start_it(tmp_path):
+    bill = write_focus_csv(tmp_path / "bill.csv", rows=10)
+    code, out, err = await finops("ingest", str(bill), "--url", f"http://127.0.0.1:{free_port()}")
 
     assert code == 3
     assert "not reachable" in err and "make demo" in err

@@ -40,6 +40,7 @@ async def upload_and_compare(service_env, database_url, path: Path, want: dict, 
     return response.json()
 
 
+@pytest.mark.samples
 @pytest.mark.parametrize("name", sorted(SHARED_FILES))
 async def test_shared_bill_is_allocated_to_its_own_totals(name, service_env, database_url):
     expected_format, rule, _ = SHARED_FILES[name]

@@ -12,12 +12,15 @@ from decimal import Decimal
 
 import duckdb
 import httpx
+import pytest
 
 from tests.support.flow import scalar
 from tests.support.focus_files import FOCUS_SAMPLE
 from tests.support.kafka import read_topic
 from tests.support.platform import ADMIN, running
 from tests.support.services import wait_until
+
+pytestmark = pytest.mark.samples  # the FOCUS sample of ../shared, against DuckDB over the same file
 
 RULES = {
     "rules": [

@@ -11,6 +11,7 @@ from decimal import Decimal
 
 import duckdb
 import httpx
+import pytest
 
 from finops_contracts.cloudevents import Envelope
 from finops_contracts.events import BusinessMetricReported
@@ -19,6 +20,8 @@ from tests.support.focus_files import FOCUS_SAMPLE
 from tests.support.kafka import produce, read_topic
 from tests.support.platform import ADMIN, running
 from tests.support.services import wait_until
+
+pytestmark = pytest.mark.samples  # the FOCUS sample of ../shared, against DuckDB over the same file
 
 RULES = {
     "rules": [

@@ -1,17 +1,20 @@
 """The first flow, in process against real Kafka and PostgreSQL: a FOCUS file uploaded to ingest ends up
-allocated, per billing account and currency, to the cent. Uses ../shared/data/focus (MANIFEST.md)."""
+allocated, per billing account and currency, to the cent. The test of the sample in ../shared/data/focus
+(MANIFEST.md) is marked `samples`; the others use generated FOCUS files."""
 
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from tests.support.flow import allocated_lines, allocated_totals, scalar
-from tests.support.focus_files import FOCUS_SAMPLE, file_totals
+from tests.support.focus_files import FOCUS_SAMPLE, file_totals, write_focus_csv
 from tests.support.kafka import count_records
 from tests.support.platform import running
 from tests.support.services import wait_until
 
 
+@pytest.mark.samples
 async def test_sample_file_is_allocated_to_the_cent(service_env, database_url):
     expected = file_totals(FOCUS_SAMPLE)
 
@@ -38,11 +41,12 @@ async def test_sample_file_is_allocated_to_the_cent(service_env, database_url):
     assert await scalar(database_url, "SELECT count(*) FROM ingest.outbox") == 0
 
 
-async def test_the_same_file_twice_is_accepted_once(service_env, database_url):
+async def test_the_same_file_twice_is_accepted_once(service_env, database_url, tmp_path):
+    bill = write_focus_csv(tmp_path / "bill.csv", rows=1000, accounts=5, seed=13)
     async with running(service_env) as urls, httpx.AsyncClient(timeout=60) as client:
         ingest = urls.ingest
-        first = await client.post(f"{ingest}/v1/ingest", content=FOCUS_SAMPLE.read_bytes())
-        second = await client.post(f"{ingest}/v1/ingest", content=FOCUS_SAMPLE.read_bytes())
+        first = await client.post(f"{ingest}/v1/ingest", content=bill.read_bytes())
+        second = await client.post(f"{ingest}/v1/ingest", content=bill.read_bytes())
 
         async def all_allocated():
             return await allocated_lines(database_url) == 1000
@@ -52,12 +56,13 @@ async def test_the_same_file_twice_is_accepted_once(service_env, database_url):
     assert (first.status_code, second.status_code) == (201, 200)
     assert second.json()["duplicate"] is True
     assert second.json()["ingest_id"] == first.json()["ingest_id"]
-    assert await allocated_totals(database_url) == file_totals(FOCUS_SAMPLE)
+    assert await allocated_totals(database_url) == file_totals(bill)
 
 
 async def test_a_bad_file_is_rejected_whole_and_nothing_is_published(service_env, database_url, tmp_path):
-    lines = FOCUS_SAMPLE.read_text().splitlines(keepends=True)
-    broken = lines[:500] + [lines[500].replace('"USD"', '"US Dollars"', 1)] + lines[501:]
+    lines = write_focus_csv(tmp_path / "bill.csv", rows=1000).read_text().splitlines(keepends=True)
+    broken = lines[:500] + [lines[500].replace(",USD,", ",US Dollars,", 1)] + lines[501:]
+    assert broken[500] != lines[500]
 
     async with running(service_env, allocation=False) as urls, httpx.AsyncClient(timeout=60) as client:
         ingest = urls.ingest

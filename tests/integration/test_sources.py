@@ -16,12 +16,18 @@ import finops_ingest
 from finops_ingest.sources import BucketPoller, FolderWatcher, S3Bucket, S3Credentials, S3Error, sign_v4
 from finops_runtime import db
 from tests.support.flow import allocated_totals
-from tests.support.focus_files import FOCUS_SAMPLE, file_totals
+from tests.support.focus_files import file_totals, write_focus_csv
 from tests.support.platform import running
 from tests.support.s3 import S3Server, s3_server
 from tests.support.services import wait_until
 
 SAMPLE_ROWS = 1000
+
+
+@pytest.fixture(scope="module")
+def focus_sample(tmp_path_factory) -> Path:
+    """A generated FOCUS file of SAMPLE_ROWS usage lines, outside every test's own tmp_path."""
+    return write_focus_csv(tmp_path_factory.mktemp("focus") / "sample.csv", rows=SAMPLE_ROWS, accounts=5, seed=21)
 
 
 @pytest.fixture
@@ -61,8 +67,8 @@ def poller(pool: asyncpg.Pool, s3: S3Server, bucket: str, instance: str) -> Buck
     )
 
 
-async def test_a_watched_folder_ingests_each_settled_file_once_and_sets_rejects_aside(pool, tmp_path):
-    sample = FOCUS_SAMPLE.read_bytes()
+async def test_a_watched_folder_ingests_each_settled_file_once_and_sets_rejects_aside(pool, tmp_path, focus_sample):
+    sample = focus_sample.read_bytes()
     watcher = FolderWatcher(pool, tmp_path, interval_s=0.1, batch_size=500)
     arriving = tmp_path / "focus.csv"
     arriving.write_bytes(sample[: len(sample) // 2])  # cut mid-row, as a copy in progress leaves it
@@ -125,11 +131,11 @@ async def test_a_watched_folder_ingests_each_settled_file_once_and_sets_rejects_
     assert not arriving.exists()
 
 
-async def test_each_bucket_object_version_is_ingested_once_by_any_number_of_pollers(pool, s3, test_id):
+async def test_each_bucket_object_version_is_ingested_once_by_any_number_of_pollers(pool, s3, test_id, focus_sample):
     client = s3.client()
     bucket = f"billing-{test_id}"
     client.create_bucket(Bucket=bucket)
-    sample = FOCUS_SAMPLE.read_bytes()
+    sample = focus_sample.read_bytes()
     key = "exports/focus-export/data/BILLING_PERIOD=2026-11/focus-00001.csv.gz"
     client.put_object(Bucket=bucket, Key=key, Body=gzip.compress(sample))
     manifest = {"dataFiles": [f"s3://{bucket}/{key}"], "exportName": "focus-export"}
@@ -241,12 +247,12 @@ async def test_a_wrongly_signed_request_is_refused_by_the_server(pool, s3, test_
         await source.poll_once()
 
 
-async def test_an_object_another_instance_is_ingesting_is_skipped_not_waited_for(pool, s3, test_id):
+async def test_an_object_another_instance_is_ingesting_is_skipped_not_waited_for(pool, s3, test_id, focus_sample):
     client = s3.client()
     bucket = f"billing-{test_id}"
     client.create_bucket(Bucket=bucket)
     key = "exports/2026/11/focus.csv.gz"
-    client.put_object(Bucket=bucket, Key=key, Body=gzip.compress(FOCUS_SAMPLE.read_bytes()))
+    client.put_object(Bucket=bucket, Key=key, Body=gzip.compress(focus_sample.read_bytes()))
     etag = client.head_object(Bucket=bucket, Key=key)["ETag"].strip('"')
     source = poller(pool, s3, bucket, "i2")
 
@@ -262,15 +268,17 @@ async def test_an_object_another_instance_is_ingesting_is_skipped_not_waited_for
     assert [o.kind for o in after_release] == ["ingested"]
 
 
-async def test_a_file_dropped_in_the_watched_folder_flows_to_allocation(service_env, database_url, tmp_path):
+async def test_a_file_dropped_in_the_watched_folder_flows_to_allocation(
+    service_env, database_url, tmp_path, focus_sample
+):
     inbox = tmp_path / "drop"
     inbox.mkdir()
 
     async with running(service_env, watch_dir=str(inbox), watch_interval_s=0.2):
-        (inbox / "sample.csv").write_bytes(FOCUS_SAMPLE.read_bytes())
+        (inbox / "sample.csv").write_bytes(focus_sample.read_bytes())
 
         async def allocated():
-            return await allocated_totals(database_url) == file_totals(FOCUS_SAMPLE)
+            return await allocated_totals(database_url) == file_totals(focus_sample)
 
         await wait_until(allocated, timeout=60, what="the dropped file allocated to its own totals")
 

@@ -6,23 +6,22 @@ import httpx
 from opentelemetry.trace import SpanKind
 
 from tests.support.flow import allocated_lines
-from tests.support.focus_files import FOCUS_SAMPLE
+from tests.support.focus_files import write_focus_csv
 from tests.support.platform import running
 from tests.support.services import wait_until
 
 
-async def test_ingest_request_relay_publish_and_consumer_share_one_trace(spans, service_env, database_url):
+async def test_ingest_request_relay_publish_and_consumer_share_one_trace(spans, service_env, database_url, tmp_path):
+    bill = write_focus_csv(tmp_path / "bill.csv", rows=1000, accounts=5)
     async with running(service_env) as urls, httpx.AsyncClient(timeout=60) as client:
         ingest = urls.ingest
-        response = await client.post(
-            f"{ingest}/v1/ingest", params={"batch_size": 250}, content=FOCUS_SAMPLE.read_bytes()
-        )
+        response = await client.post(f"{ingest}/v1/ingest", params={"batch_size": 250}, content=bill.read_bytes())
         assert response.status_code == 201, response.text
 
         async def all_allocated():
             return await allocated_lines(database_url) == 1000
 
-        await wait_until(all_allocated, timeout=60, what="the sample allocated")
+        await wait_until(all_allocated, timeout=60, what="the bill allocated")
 
     finished = spans.get_finished_spans()
     request = [s for s in finished if s.name == "POST /v1/ingest"]

@@ -8,7 +8,7 @@ from faststream import AckPolicy
 
 from finops_allocation.app import build_runtime
 from finops_runtime import kafka
-from tests.support.focus_files import FOCUS_SAMPLE
+from tests.support.focus_files import write_focus_csv
 from tests.support.platform import running
 
 
@@ -34,13 +34,14 @@ def test_the_consumer_commits_offsets_only_after_processing():
         assert subscriber.ack_policy is not AckPolicy.ACK_FIRST
 
 
-async def test_metrics_count_what_was_consumed_and_published(service_env, database_url):
+async def test_metrics_count_what_was_consumed_and_published(service_env, database_url, tmp_path):
+    bill = write_focus_csv(tmp_path / "bill.csv", rows=1000, accounts=5)
     async with running(service_env) as urls, httpx.AsyncClient(timeout=60) as client:
         ingest, allocation = urls.ingest, urls.allocation
         before = _value(
             (await client.get(f"{allocation}/metrics")).text, "finops_events_consumed_total", 'outcome="processed"'
         )
-        report = (await client.post(f"{ingest}/v1/ingest", content=FOCUS_SAMPLE.read_bytes())).json()
+        report = (await client.post(f"{ingest}/v1/ingest", content=bill.read_bytes())).json()
         events = report["batch_count"] + len(report["periods"])  # cost batches + period completions
         for _ in range(300):
             text = (await client.get(f"{allocation}/metrics")).text

@@ -12,6 +12,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared"
+SHARED_DATA = SHARED / "data"  # absent on a clone without ../shared: tests that read it are marked `samples`
 FOCUS_SAMPLE = SHARED / "data" / "focus" / "focus-1.0_multi-provider_aws-azure-oci_focus_sample_1000.csv"
 
 COLUMNS = [

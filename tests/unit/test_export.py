@@ -20,7 +20,7 @@ import pytest
 from finops_ingest import cli
 from finops_ingest.export import export_focus
 from finops_ingest.rejection import FileRejected
-from tests.support.focus_files import FOCUS_SAMPLE, SHARED
+from tests.support.focus_files import SHARED, write_focus_csv
 from tests.unit.bills import totals
 
 DATA = SHARED / "data"
@@ -126,12 +126,14 @@ def reference() -> dict[str, dict]:
     return _reference()
 
 
+@pytest.mark.samples
 def test_the_shared_data_is_there():
     assert (REFERENCE / "focus-columns.csv").is_file(), f"{REFERENCE} is missing: the tests need ../shared"
     assert len(SHARED_FILES) >= 13, f"shared data missing at {DATA}"
     assert (DATA / CONTRACT_COMMITMENT).is_file()
 
 
+@pytest.mark.samples
 @pytest.mark.parametrize("name", SHARED_FILES)
 def test_parquet_export_conforms_to_focus_1_2(name, reference, tmp_path):
     expected, currency = _expected(name)
@@ -158,6 +160,7 @@ def test_parquet_export_conforms_to_focus_1_2(name, reference, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["focus.parquet"]
 
 
+@pytest.mark.samples
 @pytest.mark.parametrize("suffix", [".csv", ".csv.gz"])
 @pytest.mark.parametrize("name", SHARED_FILES)
 def test_csv_export_conforms_to_focus_1_2(name, suffix, reference, tmp_path):
@@ -185,6 +188,7 @@ def test_csv_export_conforms_to_focus_1_2(name, suffix, reference, tmp_path):
     assert _exported_totals(rows) == expected
 
 
+@pytest.mark.samples
 def test_parquet_decimals_keep_every_digit(tmp_path):
     output = tmp_path / "oci.parquet"
 
@@ -196,6 +200,7 @@ def test_parquet_decimals_keep_every_digit(tmp_path):
     assert [Decimal(r["cost/myCost"]) for r in raw] == exported
 
 
+@pytest.mark.samples
 def test_contract_commitment_dataset_is_refused_with_its_reason(tmp_path):
     output = tmp_path / "commitments.parquet"
 
@@ -207,7 +212,8 @@ def test_contract_commitment_dataset_is_refused_with_its_reason(tmp_path):
 
 
 def _with_bad_billed_cost(path: Path, line: int) -> Path:
-    with FOCUS_SAMPLE.open(newline="", encoding="utf-8-sig") as f:
+    write_focus_csv(path, rows=1000)
+    with path.open(newline="", encoding="utf-8-sig") as f:
         rows = list(csv.reader(f))
     rows[line - 1][rows[0].index("BilledCost")] = "twelve"
     with path.open("w", newline="", encoding="utf-8") as f:
@@ -228,8 +234,9 @@ def test_a_non_numeric_billed_cost_exits_2_and_writes_nothing(suffix, tmp_path, 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv"]
 
 
-def test_an_unknown_output_suffix_is_a_usage_error(tmp_path, capsys):
-    code = cli.main(["export", "focus", str(FOCUS_SAMPLE), "-o", str(tmp_path / "out.xlsx")])
+def test_an_unknown_output_suffix_is_a_usage_error(tmp_path, tmp_path_factory, capsys):
+    bill = write_focus_csv(tmp_path_factory.mktemp("bill") / "bill.csv", rows=10)
+    code = cli.main(["export", "focus", str(bill), "-o", str(tmp_path / "out.xlsx")])
 
     assert code == 1
     assert ".parquet" in capsys.readouterr().err

@@ -20,12 +20,14 @@ def totals_read(path: Path) -> dict[tuple[str, str], tuple[Decimal, Decimal, int
     return {k: tuple(v) for k, v in totals.items()}
 
 
+@pytest.mark.samples
 def test_real_sample_reads_to_the_files_own_totals():
     assert FOCUS_SAMPLE.exists(), f"{FOCUS_SAMPLE} is missing: the tests need ../shared/data"
 
     assert totals_read(FOCUS_SAMPLE) == file_totals(FOCUS_SAMPLE)
 
 
+@pytest.mark.samples
 def test_real_sample_quirks_are_tolerated():
     rows = list(read_rows(FOCUS_SAMPLE, "sample.csv"))
 

@@ -36,6 +36,7 @@ SHARED_FILES = {
 CONTRACT_COMMITMENT = "focus/synthetic/focus-1.3_aws_contractcommitment_synthetic-fdt.csv"
 
 
+@pytest.mark.samples
 def test_every_shared_sample_file_is_covered():
     on_disk = {
         p.relative_to(DATA).as_posix() for d in ("focus", "provider") for p in (DATA / d).rglob("*") if p.is_file()
@@ -67,6 +68,7 @@ def _check(path: Path, expected_format: str, expected_totals, cost_column: str, 
     return rows
 
 
+@pytest.mark.samples
 @pytest.mark.parametrize("name", sorted(SHARED_FILES))
 def test_shared_file_converts_with_its_own_totals(name):
     expected_format, expected_totals, cost_column = SHARED_FILES[name]
@@ -76,6 +78,7 @@ def test_shared_file_converts_with_its_own_totals(name):
     assert all(r["BillingPeriodStart"] is None or r["BillingPeriodStart"].endswith("Z") for r in rows)
 
 
+@pytest.mark.samples
 def test_contract_commitment_dataset_keeps_its_columns_and_costs():
     path = DATA / CONTRACT_COMMITMENT
     raw = totals.raw_rows(path)

@@ -96,6 +96,7 @@ def test_semicolon_delimiter_is_named(tmp_path):
     assert "';'" in error.rule and "comma-separated" in error.hint and error.column.startswith("BillingAccountId;")
 
 
+@pytest.mark.samples
 def test_non_numeric_cost_names_the_row_and_the_provider_column(tmp_path):
     with AWS_SAMPLE.open(newline="", encoding="utf-8") as f:
         rows = list(csv.reader(f))
@@ -114,6 +115,7 @@ def test_non_numeric_cost_names_the_row_and_the_provider_column(tmp_path):
     assert "row 5" in str(error) and "lineItem/UnblendedCost" in str(error) and "12.3x" in str(error)
 
 
+@pytest.mark.samples
 def test_non_numeric_azure_cost_names_the_azure_column(tmp_path):
     text = AZURE_SAMPLE.read_text(encoding="utf-8")
     path = tmp_path / "azure.csv"

@@ -25,6 +25,7 @@ HEADER_VARIANTS = [
 ]
 
 
+@pytest.mark.samples
 @pytest.mark.parametrize("name", HEADER_VARIANTS)
 def test_header_only_azure_variant_detects_and_converts_to_an_empty_table(tmp_path, name):
     header = (PROVIDER / name).read_text(encoding="utf-8-sig").splitlines()[0]
@@ -38,6 +39,7 @@ def test_header_only_azure_variant_detects_and_converts_to_an_empty_table(tmp_pa
     assert "BilledCost" in tables[0].column_names and "x_SourceRow" in tables[0].column_names
 
 
+@pytest.mark.samples
 def test_azure_amortized_export_bills_covered_usage_at_zero(tmp_path):
     text = (PROVIDER / "azure_ea_actualcost_small.csv").read_text(encoding="utf-8-sig")
     path = tmp_path / "ea_amortizedcost_202309.csv"
@@ -53,6 +55,7 @@ def test_azure_amortized_export_bills_covered_usage_at_zero(tmp_path):
     assert any(r["BilledCost"] == "0" and r["EffectiveCost"] != "0" for r in rows)
 
 
+@pytest.mark.samples
 def test_azure_dates_and_tags_forms():
     rows = next(read_bill(PROVIDER / "azure_ea_actualcost_sample.csv")).to_pylist()
 
@@ -65,6 +68,7 @@ def test_azure_dates_and_tags_forms():
     assert json.loads(camel["Tags"])["Vendor"] == "Databricks"
 
 
+@pytest.mark.samples
 def test_focus_sample_quirks_are_normalized():
     rows = pa.concat_tables(read_bill(FOCUS_SAMPLE)).to_pylist()
 
@@ -136,6 +140,7 @@ def test_decimal_text_never_goes_through_float():
     assert decimal_text(Decimal("123456789012345678.123456789")) == "123456789012345678.123456789"
 
 
+@pytest.mark.samples
 def test_blocks_stream_in_bounded_tables():
     tables = list(read_bill(FOCUS_SAMPLE, block_rows=300))
 

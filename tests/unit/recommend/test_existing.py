@@ -25,6 +25,7 @@ def line_stats(**fields: object) -> existing.LineStats:
     return existing.LineStats(**{**base, **fields})
 
 
+@pytest.mark.samples
 def test_the_contract_commitment_sample_gives_its_savings_plans_and_reserved_instances_with_their_expiry():
     # Given the synthetic FOCUS 1.3 Contract Commitment dataset: 46 Compute Savings Plans, 26 RIs and three
     # contract terms that are not commitment discounts (a minimum spend, a minimum usage, a rate card)
