@@ -332,7 +332,9 @@ def _instance_types(frame: pa.Table) -> pa.Array:
 
 def resource_days(frame: pa.Table) -> pa.Table:
     """Exact EffectiveCost and BilledCost per resource (or per service and region for lines without one), team
-    and charge day."""
+    and charge day. A commitment's own lines (its purchase and recurring fees, its unused part, any line whose
+    resource is the commitment itself) are not a resource: the idle, rightsizing and anomaly rules never see them."""
+    frame = frame.filter(pc.invert(commitment_own_lines(frame)))
     text = {
         n: pc.fill_null(frame.column(n), "")
         for n in RESOURCE_KEYS
@@ -352,6 +354,16 @@ def resource_days(frame: pa.Table) -> pa.Table:
         }
     ).select([*RESOURCE_KEYS, *RESOURCE_AMOUNTS])
     return _sum(table, RESOURCE_KEYS, RESOURCE_AMOUNTS)
+
+
+def commitment_own_lines(frame: pa.Table) -> pa.ChunkedArray:
+    """True for the lines that are a commitment's own charges rather than a resource's usage."""
+    category = pc.utf8_lower(pc.fill_null(frame.column("charge_category"), ""))
+    status = pc.utf8_lower(pc.fill_null(frame.column("commitment_discount_status"), ""))
+    resource = pc.fill_null(frame.column("resource_id"), "")
+    commitment = pc.fill_null(frame.column("commitment_discount_id"), "")
+    is_commitment = pc.and_(pc.not_equal(commitment, ""), pc.equal(resource, commitment))
+    return pc.or_(pc.or_(pc.equal(category, "purchase"), pc.equal(status, "unused")), is_commitment)
 
 
 def _sum(table: pa.Table, keys: tuple[str, ...], amounts: tuple[str, ...]) -> pa.Table:

@@ -184,3 +184,24 @@ def test_commitment_usage_sums_what_each_commitment_covered_cost_left_unused_and
     assert (row["covered"], row["used_cost"], row["unused_cost"], row["purchase_cost"]) == (
         Decimal("1.00"), Decimal("0.70"), Decimal("0.30"), Decimal("1.00"),
     )  # fmt: skip
+
+
+def test_a_commitments_own_lines_are_not_resources():
+    # Given a usage line a commitment covered, the commitment's unused part and its recurring fee, both billed with
+    # the commitment as their resource, and an upfront purchase line
+    sp = "arn:aws:savingsplans::1:savingsplan/sp-1"
+    frame = frame_of([
+        line(resource_id="i-used", commitment_discount_id=sp, commitment_discount_status="Used"),
+        line(resource_id=sp, commitment_discount_id=sp, commitment_discount_status="Unused",
+             effective_cost=Decimal("0.30"), billed_cost=Decimal(0)),
+        line(resource_id=sp, commitment_discount_id=sp, charge_category="Usage", charge_frequency="Recurring",
+             effective_cost=Decimal("0.02"), billed_cost=Decimal("0.02")),
+        line(resource_id="sandbox/aws_ec2_instance_savings_plan/x", charge_category="Purchase",
+             effective_cost=Decimal(0), billed_cost=Decimal("100.00")),
+    ])  # fmt: skip
+
+    # When the daily resource costs are summed
+    found = {r["resource_id"] for r in usage.resource_days(frame).to_pylist()}
+
+    # Then only the covered instance is a resource
+    assert found == {"i-used"}
