@@ -49,7 +49,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$digest" ]; then
   export PIP_CONSTRAINT="$ROOT/constraints.txt"  # pins build backends too
   log="$VENV/install.log"
   editable=()
-  for pkg in libs/contracts libs/runtime services/*/; do editable+=(-e "${pkg%/}"); done
+  for pkg in libs/contracts libs/runtime libs/simulate services/*/; do editable+=(-e "${pkg%/}"); done
   if ! { "$VENV/bin/python" -m pip install --upgrade pip &&
          "$VENV/bin/python" -m pip install -c constraints.txt -r requirements-dev.txt "${editable[@]}"; } >"$log" 2>&1
   then

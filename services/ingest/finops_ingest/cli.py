@@ -2,6 +2,9 @@
 
     finops ingest PATH [--url URL] [--name N] [--format F] [--currency C] [--batch-size N] [--json]
     finops export focus INPUT -o OUTPUT [--format F] [--currency C] [--json]
+    finops simulate --out DIR [--seed N] [--accounts N] [--providers aws,azure,gcp,oci] [--months N]
+                    [--granularity daily|hourly] [--lines N] [--layouts focus|native|aws=focus,...] [--day-first]
+                    [--gzip] [--no-restate]
 
 Exit codes: 0 done, 1 usage or unexpected failure, 2 the file was rejected, 3 the service is not reachable.
 """
@@ -227,6 +230,52 @@ def export(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return OK
 
 
+def simulate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Write a simulated company's bills and truth (finops_simulate, a library: imported only when asked)."""
+    from finops_simulate import LAYOUTS, Company, SimConfig
+
+    providers = tuple(p.strip() for p in args.providers.split(",") if p.strip())
+    layouts: dict[str, str] = {}
+    for item in (args.layouts or "native").split(","):
+        item = item.strip()
+        if item in ("native", ""):
+            continue
+        if item == "focus":
+            layouts.update(dict.fromkeys(providers, "focus"))
+            continue
+        provider, sep, layout = item.partition("=")
+        if not sep or provider not in LAYOUTS:
+            print(f"finops simulate: --layouts takes focus, native or provider=layout items, not {item!r}", file=err)
+            return FAILED
+        layouts[provider] = layout
+    try:
+        cfg = SimConfig(
+            seed=args.seed, accounts=args.accounts, providers=providers, months=args.months, start=args.start,
+            granularity=args.granularity, restate=not args.no_restate, lines=args.lines, layouts=layouts,
+            day_first=args.day_first, gzip=args.gzip,
+        )  # fmt: skip
+    except ValueError as exc:
+        print(f"finops simulate: {exc}", file=err)
+        return FAILED
+    company = Company(cfg)
+    files = company.write(Path(args.out))
+    truth = company.truth()
+    rows = [[f.path.name, f.layout, str(f.lines), "yes" if f.restatement else ""] for f in files]
+    lines = [
+        f"Simulated {len(truth['organisation']['billing_accounts'])} billing accounts, {cfg.accounts} sub accounts, "
+        f"{cfg.months} months ({cfg.granularity}) into {args.out}",
+        "",
+        *_table(["FILE", "LAYOUT", "LINES", "RESTATEMENT"], rows, right={2}),
+        "",
+        f"{sum(f.lines for f in files)} lines; EffectiveCost {truth['allocation']['effective_cost']} "
+        f"{truth['currency']} (current versions), {truth['allocation']['allocated_share']} allocated to cost "
+        "centers under rules.yaml",
+        "truth.json, rules.yaml and manifest.json beside the bills.",
+    ]
+    print("\n".join(lines), file=out)
+    return OK
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="finops", description="FinOps platform command line.")
     commands = top.add_subparsers(dest="command", required=True)
@@ -250,6 +299,21 @@ def parser() -> argparse.ArgumentParser:
     focus.add_argument("--currency", help="the billing currency of an export that has no currency column")
     focus.add_argument("--json", action="store_true", help="print the export report as JSON")
     focus.set_defaults(run=export)
+
+    sim = commands.add_parser("simulate", help="write a simulated company's bills and their truth")
+    sim.add_argument("--out", required=True, help="the directory to write into")
+    sim.add_argument("--seed", type=int, default=7)
+    sim.add_argument("--accounts", type=int, default=24, help="sub accounts over all providers")
+    sim.add_argument("--providers", default="aws,azure,gcp", help="comma-separated: aws, azure, gcp, oci")
+    sim.add_argument("--months", type=int, default=13)
+    sim.add_argument("--start", default="2025-11-01", help="the first month (YYYY-MM-01)")
+    sim.add_argument("--granularity", choices=("daily", "hourly"), default="daily")
+    sim.add_argument("--lines", type=int, help="about how many lines to write (sets resources per account)")
+    sim.add_argument("--layouts", help="focus, native (default), or provider=layout items (aws=focus,...)")
+    sim.add_argument("--day-first", action="store_true", help="day-first dates where the layout has them (Azure)")
+    sim.add_argument("--gzip", action="store_true", help="write .csv.gz")
+    sim.add_argument("--no-restate", action="store_true", help="no restatement file")
+    sim.set_defaults(run=simulate)
     return top
 
 

@@ -1,0 +1,434 @@
+"""The simulated company: its organisation, its bills (streamed, never whole in memory) and its truth."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+from finops_simulate import layouts
+from finops_simulate.charges import Charge, usage
+from finops_simulate.config import SimConfig
+from finops_simulate.org import (
+    CENTRAL_CC,
+    COST_CENTERS,
+    UNALLOCATED,
+    BillingAccount,
+    Organisation,
+    build,
+)
+from finops_simulate.periods import Period, period
+from finops_simulate.truth import POOL, ZERO, Accumulator, apportion, round_to_cents, s
+
+PLACES = 6  # every simulated amount has exactly 6 decimal places
+ALIASES = {
+    "team": ["team", "owner-team", "owner_team", "ownerteam", "squad"],
+    "cost_center": ["cost_center", "cost-center", "costcenter", "cost center", "cc"],
+    "product": ["product", "application", "app"],
+    "environment": ["environment", "env", "stage"],
+}
+
+
+@dataclass(frozen=True)
+class BillFile:
+    path: Path
+    provider: str
+    layout: str
+    accounts: tuple[str, ...]
+    periods: tuple[str, ...]  # BillingPeriodStart of each period in the file
+    restatement: bool = False
+    lines: int = 0
+
+
+@dataclass(frozen=True)
+class _Plan:
+    name: str
+    provider: str
+    layout: str
+    account: BillingAccount
+    periods: tuple[Period, ...]
+    restatement: bool
+
+
+@dataclass
+class Company:
+    cfg: SimConfig = field(default_factory=SimConfig)
+
+    def __post_init__(self) -> None:
+        self.org: Organisation = build(self.cfg, self._resources_per_account())
+        self._truth: dict | None = None
+        layouts.CURRENCY[0] = self.cfg.currency
+
+    # -- shape ---------------------------------------------------------------------------------------------------
+    def _resources_per_account(self) -> int:
+        if self.cfg.lines is None:
+            return self.cfg.resources_per_account
+        rows = round(30.44 * self.cfg.months) * (24 if self.cfg.granularity == "hourly" else 1)
+        return max(1, round(self.cfg.lines / (self.cfg.accounts * rows)) - 1)
+
+    def periods(self, provider: str) -> list[Period]:
+        return [period(self.cfg.first_month, i, provider) for i in range(self.cfg.months)]
+
+    @property
+    def restatement(self) -> tuple[BillingAccount, Period] | None:
+        """The restated account-period: the first billing account, three periods before the last (the first
+        when there are fewer). Its last sub account's usage is re-rated at 0.9 x the list price."""
+        if not self.cfg.restate:
+            return None
+        ba = self.org.billing_accounts[0]
+        return ba, self.periods(ba.provider)[max(0, self.cfg.months - 3)]
+
+    def charges(self, ba: BillingAccount, p: Period, *, restated: bool = False) -> Iterator[Charge]:
+        hourly = self.cfg.granularity == "hourly"
+        rerated = ba.sub_accounts[-1] if restated else None
+        for sub in ba.sub_accounts:
+            for resource in sub.resources:
+                yield from usage(
+                    resource,
+                    p,
+                    seed=self.cfg.seed,
+                    first=self.cfg.first_month,
+                    hourly=hourly,
+                    restated=sub is rerated,
+                )
+
+    def _plans(self) -> list[_Plan]:
+        plans = []
+        numbers: dict[str, int] = {}
+        for ba in self.org.billing_accounts:
+            numbers[ba.provider] = numbers.get(ba.provider, 0) + 1
+            lay = self.cfg.layout_of(ba.provider)
+            name = f"{ba.provider}-{lay}-{numbers[ba.provider]}"
+            plans.append(_Plan(name, ba.provider, lay, ba, tuple(self.periods(ba.provider)), False))
+        restated = self.restatement
+        if restated is not None:
+            ba, p = restated
+            first = next(pl for pl in plans if pl.account is ba)
+            plans.append(_Plan(f"{first.name}-{p.label}-restated", ba.provider, first.layout, ba, (p,), True))
+        return plans
+
+    # -- writing -------------------------------------------------------------------------------------------------
+    def write(self, out_dir: Path) -> list[BillFile]:
+        """Write every bill file, truth.json, rules.yaml and manifest.json under out_dir; the files in the order
+        they are to be ingested (the restatement last)."""
+        out = Path(out_dir)
+        (out / "bills").mkdir(parents=True, exist_ok=True)
+        acc = Accumulator()
+        files = []
+        suffix = ".csv.gz" if self.cfg.gzip else ".csv"
+        for plan in self._plans():
+            lay = layouts.layout(plan.layout, day_first=self.cfg.day_first)
+            path = out / "bills" / f"{plan.name}{suffix}"
+            n = 0
+            with _open(path, self.cfg.gzip) as f:
+                writer = csv.writer(f, lineterminator="\n")
+                writer.writerow(lay.header)
+                row = lay.row
+                for p in plan.periods:
+                    for charge in self.charges(plan.account, p, restated=plan.restatement):
+                        acc.add(charge, "restated" if plan.restatement else "original")
+                        writer.writerow(row(charge))
+                        n += 1
+            files.append(
+                BillFile(
+                    path,
+                    plan.provider,
+                    plan.layout,
+                    (plan.account.id,),
+                    tuple(p.key for p in plan.periods),
+                    plan.restatement,
+                    n,
+                )
+            )
+        self._truth = self._assemble(acc)
+        (out / "truth.json").write_text(json.dumps(self._truth, indent=1) + "\n")
+        (out / "rules.yaml").write_text(self.rules_yaml())
+        manifest = [
+            {
+                **asdict(f),
+                "path": str(f.path.relative_to(out)),
+                "accounts": list(f.accounts),
+                "periods": list(f.periods),
+            }
+            for f in files
+        ]
+        (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+        return files
+
+    def truth(self) -> dict:
+        """The same dict as truth.json (computed without writing when the company was not written)."""
+        if self._truth is None:
+            acc = Accumulator()
+            for plan in self._plans():
+                for p in plan.periods:
+                    for charge in self.charges(plan.account, p, restated=plan.restatement):
+                        acc.add(charge, "restated" if plan.restatement else "original")
+            self._truth = self._assemble(acc)
+        return self._truth
+
+    # -- rules -----------------------------------------------------------------------------------------------------
+    def rules_yaml(self) -> str:
+        """The allocation rule set (the allocation service's YAML schema): the network pool split in proportion
+        to each cost center's direct cost, one rule per single-owner sub account, tags for the shared ones."""
+        q = json.dumps
+        lines = [
+            "# Generated by finops simulate: the rule set the truth's chargeback is computed under.",
+            "lowercase_values: true",
+            "tag_aliases:",
+            # OCI's defined tags come namespaced (tags/Finance.team): the namespace's keys are aliases too.
+            *(f"  {k}: {q([*v, *(f'Finance.{a}' for a in v)])}" for k, v in ALIASES.items()),
+            "pools:",
+            f"  - name: {POOL}",
+            "    method: proportional",
+            "    by: cost_center",
+            "rules:",
+            "  - name: network-is-shared",
+            "    priority: 10",
+            "    match:",
+            "      - {field: service_category, op: eq, value: Networking}",
+            f"    pool: {POOL}",
+        ]
+        for sub in self.org.sub_accounts:
+            if sub.owner is None:
+                continue
+            lines += [
+                f"  - name: {q('sub-account-' + sub.id)}",
+                "    priority: 100",
+                "    match:",
+                f"      - {{field: sub_account_id, op: eq, value: {q(sub.id)}}}",
+                "    assign:",
+                f"      cost_center: {q(sub.owner.id)}",
+                f"      team: {q(sub.owner.team)}",
+                f"      product: {q(sub.owner.product)}",
+                f"      environment: {q(sub.environment)}",
+            ]
+        return "\n".join(lines) + "\n"
+
+    # -- truth -----------------------------------------------------------------------------------------------------
+    def _assemble(self, acc: Accumulator) -> dict:
+        restated = self.restatement
+        restated_key = None if restated is None else (restated[0].id, restated[1].key)
+
+        def current(ba: str, pk: str) -> str:
+            return "restated" if (ba, pk) == restated_key else "original"
+
+        billing = []
+        for (ba, pk, version), (billed, effective, list_cost, n) in sorted(acc.billing.items()):
+            billing.append(
+                {
+                    "provider": acc.providers[ba],
+                    "billing_account_id": ba,
+                    "billing_period_start": pk,
+                    "version": version,
+                    "current": version == current(ba, pk),
+                    "billed_cost": s(billed),
+                    "effective_cost": s(effective),
+                    "list_cost": s(list_cost),
+                    "lines": n,
+                }
+            )
+        chargeback, allocation = self._chargeback(acc, current)
+        truth = {
+            "simulator": "finops_simulate 1",
+            "config": {k: v for k, v in asdict(self.cfg).items()},
+            "currency": self.cfg.currency,
+            "definitions": DEFINITIONS,
+            "organisation": self._organisation(),
+            "billing_totals": billing,
+            "restatement": None
+            if restated is None
+            else {
+                "billing_account_id": restated[0].id,
+                "billing_period_start": restated[1].key,
+                "sub_account_id": restated[0].sub_accounts[-1].id,
+                "rate_factor": "0.9",
+                "original": _pick(billing, restated_key, "original"),
+                "restated": _pick(billing, restated_key, "restated"),
+                "current": "restated",
+            },
+            "chargeback": chargeback,
+            "allocation": allocation,
+        }
+        suffix = ".csv.gz" if self.cfg.gzip else ".csv"
+        truth["files"] = []
+        for plan in self._plans():
+            version = "restated" if plan.restatement else "original"
+            keys = {(plan.account.id, p.key, version) for p in plan.periods}
+            truth["files"].append(
+                {
+                    "path": f"bills/{plan.name}{suffix}",
+                    "provider": plan.provider,
+                    "layout": plan.layout,
+                    "restatement": plan.restatement,
+                    "accounts": [plan.account.id],
+                    "periods": [p.key for p in plan.periods],
+                    "lines": sum(n for k, (_, _, _, n) in acc.billing.items() if k in keys),
+                }
+            )
+        return json.loads(json.dumps(truth))
+
+    def _chargeback(self, acc: Accumulator, current) -> tuple[list[dict], dict]:
+        direct: dict[str, dict[str, list]] = {}
+        pools: dict[str, dict[str, list]] = {}
+        for (ba, pk, version, cc), amounts in acc.direct.items():
+            if version == current(ba, pk):
+                d = direct.setdefault(pk, {}).setdefault(cc, [ZERO, ZERO])
+                d[0] += amounts[0]
+                d[1] += amounts[1]
+        for (ba, pk, version), amounts in acc.pool.items():
+            if version == current(ba, pk):
+                pools.setdefault(pk, {})[ba] = amounts
+        out = []
+        total_all = allocated_all = ZERO
+        for pk in sorted(set(direct) | set(pools)):
+            d = direct.get(pk, {})
+            weights = {cc: v[1] for cc, v in d.items() if cc != UNALLOCATED and v[1] > 0}
+            exact_e = {cc: v[1] for cc, v in d.items()}
+            exact_b = {cc: v[0] for cc, v in d.items()}
+            shared_e: dict[str, Decimal] = {}
+            for _, (billed, effective) in sorted(pools.get(pk, {}).items()):
+                if not weights:
+                    exact_e[UNALLOCATED] = exact_e.get(UNALLOCATED, ZERO) + effective
+                    exact_b[UNALLOCATED] = exact_b.get(UNALLOCATED, ZERO) + billed
+                    continue
+                for cc, share in apportion(effective, weights, PLACES).items():
+                    exact_e[cc] = exact_e.get(cc, ZERO) + share
+                    shared_e[cc] = shared_e.get(cc, ZERO) + share
+                for cc, share in apportion(billed, weights, PLACES).items():
+                    exact_b[cc] = exact_b.get(cc, ZERO) + share
+            rounded_e, rounded_b = round_to_cents(exact_e), round_to_cents(exact_b)
+            period_total = sum(exact_e.values(), ZERO)
+            allocated = sum((v for cc, v in exact_e.items() if cc != UNALLOCATED), ZERO)
+            total_all += period_total
+            allocated_all += allocated
+            out.append(
+                {
+                    "billing_period_start": pk,
+                    "effective_cost": s(period_total),
+                    "pool_effective_cost": s(sum((v[1] for v in pools.get(pk, {}).values()), ZERO)),
+                    "cost_centers": {
+                        cc: {
+                            "effective_cost": s(rounded_e[cc]),
+                            "effective_cost_exact": s(exact_e[cc]),
+                            "billed_cost": s(rounded_b[cc]),
+                            "billed_cost_exact": s(exact_b[cc]),
+                            "direct_effective_cost": s(d.get(cc, [ZERO, ZERO])[1]),
+                            "shared_effective_cost": s(shared_e.get(cc, ZERO)),
+                        }
+                        for cc in sorted(exact_e)
+                    },
+                }
+            )
+        share = (allocated_all / total_all).quantize(Decimal("0.0001")) if total_all else Decimal(0)
+        allocation = {
+            "effective_cost": s(total_all),
+            "allocated_effective_cost": s(allocated_all),
+            "unallocated_effective_cost": s(total_all - allocated_all),
+            "allocated_share": s(share),
+        }
+        return out, allocation
+
+    def _organisation(self) -> dict:
+        return {
+            "cost_centers": [{"id": c.id, "team": c.team, "product": c.product} for c in (*COST_CENTERS, CENTRAL_CC)],
+            "billing_accounts": [
+                {
+                    "provider": ba.provider,
+                    "id": ba.id,
+                    "name": ba.name,
+                    "sub_accounts": [
+                        {
+                            "id": sub.id,
+                            "name": sub.name,
+                            "environment": sub.environment,
+                            "cost_center": sub.owner.id if sub.owner else None,
+                            "shared": sub.owner is None,
+                            "resources": [
+                                {
+                                    "id": r.id,
+                                    "service": r.service.key,
+                                    "service_category": r.service.category,
+                                    "pattern": r.pattern,
+                                    "cost_center": r.cost_center.id,
+                                    "tag_flaw": r.flaw,
+                                    "tags": r.tags,
+                                    "allocated_to": None if r.service.category == "Networking" else r.allocated_to,
+                                    "stops_after_period": r.stops_after,
+                                }
+                                for r in sub.resources
+                            ],
+                        }
+                        for sub in ba.sub_accounts
+                    ],
+                }
+                for ba in self.org.billing_accounts
+            ],
+        }
+
+
+def _pick(billing: list[dict], key, version: str) -> dict | None:
+    return next(
+        (b for b in billing if (b["billing_account_id"], b["billing_period_start"]) == key and b["version"] == version),
+        None,
+    )
+
+
+def _open(path: Path, compress: bool):
+    if not compress:
+        return path.open("w", newline="", encoding="utf-8")
+    raw = path.open("wb")
+    gz = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0)
+    return _Closing(io.TextIOWrapper(gz, encoding="utf-8", newline=""), gz, raw)
+
+
+class _Closing:
+    def __init__(self, text, *closers) -> None:
+        self.text, self.closers = text, closers
+
+    def __enter__(self):
+        return self.text
+
+    def __exit__(self, *exc) -> None:
+        self.text.close()
+        for c in self.closers:
+            c.close()
+
+
+DEFINITIONS = {
+    "money": "Amounts are exact decimal strings in the billing currency; every simulated charge has 6 decimal places.",
+    "billing_totals": (
+        "Per (billing account, BillingPeriodStart, version): the sums of BilledCost, EffectiveCost and ListCost of "
+        "that version's rows and their count. version 'original' is in the account's main file, 'restated' in the "
+        "restatement file; current=true marks the version that must be in force once every file is ingested in "
+        "manifest order."
+    ),
+    "billing_period_start": (
+        "FOCUS BillingPeriodStart as ingest derives it: the UTC month start for AWS, Azure and OCI, Pacific "
+        "midnight of the invoice month for GCP (07:00Z in DST, 08:00Z otherwise)."
+    ),
+    "chargeback": (
+        "Per BillingPeriodStart (one allocation run) under rules.yaml, current versions only. direct[cc] = "
+        "EffectiveCost of the period's non-Networking charges the rules give cc: a single-owner sub account's "
+        "cost goes to its owner; in a shared sub account a resource goes to its cost_center tag after the aliases "
+        "and lower-casing of rules.yaml, else 'unallocated'. The Networking cost of each billing account is the "
+        "pool 'network', split over the cost centers (not 'unallocated') with positive direct EffectiveCost in "
+        "that period, in proportion to that direct cost over all billing accounts of the period, by the largest "
+        "remainder method at 6 decimal places (ties by cost center name), each billing account's pool apart. "
+        "effective_cost_exact = direct + shares (6 places). effective_cost = effective_cost_exact rounded to the "
+        "cent by the largest remainder method so that the period's cost centers sum to the period's total "
+        "rounded half even to the cent. BilledCost is split with the same weights (the direct EffectiveCost)."
+    ),
+    "allocation": (
+        "allocated_share = EffectiveCost landing on a real cost center (direct or shared) / all EffectiveCost, "
+        "current versions, all periods, to 4 places."
+    ),
+    "restatement": (
+        "The restated account-period is reissued whole in its own file: the same rows, but the usage of one sub "
+        "account re-rated at 0.9 x the list unit price (ListCost unchanged)."
+    ),
+}

@@ -1,0 +1,390 @@
+"""Bill layouts: how a Charge is written as one row of a FOCUS 1.2 file or a provider's native export.
+
+Each layout is a header and a function from a Charge to that row's cells (text). The native layouts are written
+so that the platform's documented conversion to FOCUS gives back the Charge's BilledCost and EffectiveCost:
+
+    aws-cur2          CUR 2.0 (Data Exports): snake_case columns, product and resource_tags as JSON maps,
+                      tag keys `user:<key>`; Usage lines, SavingsPlanCoveredUsage with
+                      savings_plan_savings_plan_effective_cost, SavingsPlanRecurringFee with the total and used
+                      commitment of that hour.
+    azure-actual      EA cost details, actual cost: Cost is billed; Date, BillingPeriodStartDate and
+                      BillingPeriodEndDate (last day) as MM/DD/YYYY, or DD/MM/YYYY with day_first.
+    azure-amortized   the same columns, amortized cost; a file name containing `amortized`.
+    gcp-billing       BigQuery standard export as CSV: nested fields as JSON text, invoice.month YYYYMM,
+                      usage times as `YYYY-MM-DD HH:MM:SS UTC`, labels as a JSON key/value array.
+    oci-cost-report   the reports/cost-csv layout: lineItem/*, product/*, cost/myCost, tags/<ns>.<key>.
+    focus             FOCUS 1.2 Cost and Usage, any provider.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from finops_simulate.charges import Charge
+from finops_simulate.org import REGION
+from finops_simulate.periods import iso
+
+PROVIDER_NAME = {"aws": "AWS", "azure": "Microsoft", "gcp": "Google Cloud", "oci": "Oracle"}
+SUB_ACCOUNT_TYPE = {"aws": "Linked Account", "azure": "Subscription", "gcp": "Project", "oci": "Compartment"}
+BILLING_ACCOUNT_TYPE = {"aws": "Payer Account", "azure": "Billing Account", "gcp": "Billing Account", "oci": "Tenancy"}
+
+
+def money(value: Decimal) -> str:
+    return format(value, "f")
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=False)
+
+
+@dataclass(frozen=True)
+class Layout:
+    name: str
+    provider: str | None  # None: any
+    header: tuple[str, ...]
+    row: Callable[[Charge], list[str]]
+    day_first: bool = False
+
+
+# -- FOCUS 1.2 ---------------------------------------------------------------------------------------------------
+FOCUS_COLUMNS = (
+    "BillingAccountId", "BillingAccountName", "BillingAccountType", "SubAccountId", "SubAccountName",
+    "SubAccountType", "BillingPeriodStart", "BillingPeriodEnd", "ChargePeriodStart", "ChargePeriodEnd",
+    "ChargeCategory", "ChargeClass", "ChargeDescription", "ChargeFrequency", "BillingCurrency", "BilledCost",
+    "EffectiveCost", "ListCost", "ListUnitPrice", "ContractedCost", "ContractedUnitPrice", "PricingCategory",
+    "PricingQuantity", "PricingUnit", "ConsumedQuantity", "ConsumedUnit", "ProviderName", "PublisherName",
+    "InvoiceIssuerName", "ServiceName", "ServiceCategory", "RegionId", "RegionName", "ResourceId", "ResourceName",
+    "ResourceType", "SkuId", "SkuPriceId", "CommitmentDiscountId", "CommitmentDiscountType",
+    "CommitmentDiscountCategory", "CommitmentDiscountStatus", "Tags",
+)  # fmt: skip
+
+
+def _focus(c: Charge) -> list[str]:
+    p = c.provider
+    r = c.resource
+    usage = c.category == "Usage"
+    cat = "Spend" if c.commitment_type == "Savings Plan" else "Usage" if c.commitment_type else ""
+    return [
+        c.billing_account.id,
+        c.billing_account.name,
+        BILLING_ACCOUNT_TYPE[p],
+        c.sub_account.id,
+        c.sub_account.name,
+        SUB_ACCOUNT_TYPE[p],
+        iso(c.period.start),
+        iso(c.period.end),
+        iso(c.start),
+        iso(c.end),
+        c.category,
+        "",
+        c.description,
+        c.frequency,
+        CURRENCY[0],
+        money(c.billed),
+        money(c.effective),
+        money(c.list_cost),
+        money(c.list_unit_price),
+        money(c.billed),
+        money(c.unit_price),
+        c.pricing_category,
+        money(c.quantity),
+        c.service.unit,
+        money(c.quantity) if usage else "",
+        c.service.unit if usage else "",
+        PROVIDER_NAME[p],
+        PROVIDER_NAME[p],
+        PROVIDER_NAME[p],
+        c.service.name,
+        c.service.category,
+        REGION[p],
+        REGION[p],
+        r.id if r else "",
+        r.name if r else "",
+        c.service.key if r else "",
+        c.service.sku,
+        "",
+        c.commitment_id or "",
+        c.commitment_type or "",
+        cat,
+        c.commitment_status or "",
+        _json(c.tags) if c.tags else "",
+    ]
+
+
+CURRENCY = ["USD"]  # set by the company before writing (one billing currency per simulation)
+
+
+# -- AWS CUR 2.0 ---------------------------------------------------------------------------------------------------
+CUR2_COLUMNS = (
+    "identity_line_item_id", "identity_time_interval", "bill_invoice_id", "bill_invoicing_entity", "bill_bill_type",
+    "bill_payer_account_id", "bill_payer_account_name", "bill_billing_period_start_date",
+    "bill_billing_period_end_date", "line_item_usage_account_id", "line_item_usage_account_name",
+    "line_item_line_item_type", "line_item_usage_start_date", "line_item_usage_end_date", "line_item_product_code",
+    "line_item_usage_type", "line_item_operation", "line_item_availability_zone", "line_item_resource_id",
+    "line_item_usage_amount", "line_item_currency_code", "line_item_unblended_rate", "line_item_unblended_cost",
+    "line_item_net_unblended_cost", "line_item_line_item_description", "line_item_legal_entity", "product",
+    "product_region_code", "product_sku", "pricing_term", "pricing_unit", "pricing_public_on_demand_cost",
+    "pricing_public_on_demand_rate", "resource_tags", "savings_plan_savings_plan_a_r_n",
+    "savings_plan_savings_plan_effective_cost", "savings_plan_total_commitment_to_date",
+    "savings_plan_used_commitment", "savings_plan_savings_plan_rate",
+)  # fmt: skip
+
+
+def _cur2(c: Charge) -> list[str]:
+    r = c.resource
+    s = c.service
+    kind = c.line_type
+    sp = c.commitment_type == "Savings Plan"
+    sp_effective = money(c.effective) if kind == "SavingsPlanCoveredUsage" else ""
+    total = used = ""
+    if kind == "SavingsPlanRecurringFee":
+        total, used = money(c.billed), money(c.billed - c.effective)
+    product = {"product_name": s.name, "region": REGION["aws"], "servicecode": s.code, "sku": s.sku}
+    tags = {f"user:{k}": v for k, v in c.tags.items()}
+    covered = kind == "SavingsPlanCoveredUsage"
+    return [
+        f"{c.billing_account.id}-{c.start:%Y%m%d%H}-{r.index if r else 'fee'}-{kind}",
+        f"{iso(c.start)}/{iso(c.end)}",
+        f"INV-{c.billing_account.id}-{c.period.month:%Y%m}",
+        "Amazon Web Services, Inc.",
+        "Anniversary",
+        c.billing_account.id,
+        c.billing_account.name,
+        iso(c.period.start),
+        iso(c.period.end),
+        c.sub_account.id,
+        c.sub_account.name,
+        kind,
+        iso(c.start),
+        iso(c.end),
+        s.code if kind != "SavingsPlanRecurringFee" else "ComputeSavingsPlans",
+        s.usage_type,
+        "RunInstances" if s.key == "compute" else "",
+        "us-east-1a" if r else "",
+        r.id if r else (c.commitment_id or ""),
+        money(c.quantity),
+        CURRENCY[0],
+        money(c.unit_price),
+        "0" if covered else money(c.billed),
+        "0" if covered else money(c.billed),
+        c.description,
+        "Amazon Web Services, Inc.",
+        _json(product),
+        REGION["aws"],
+        s.sku,
+        "Savings Plan" if covered else "OnDemand",
+        s.unit,
+        money(c.list_cost),
+        money(c.list_unit_price),
+        _json(tags) if tags else "",
+        c.commitment_id if sp else "",
+        sp_effective,
+        total,
+        used,
+        money(c.effective / c.quantity) if covered and c.quantity else "",
+    ]
+
+
+# -- Azure EA cost details -------------------------------------------------------------------------------------------
+AZURE_COLUMNS = (
+    "InvoiceSectionName", "AccountName", "AccountOwnerId", "SubscriptionId", "SubscriptionName", "ResourceGroup",
+    "ResourceLocation", "Date", "ProductName", "MeterCategory", "MeterSubCategory", "MeterId", "MeterName",
+    "MeterRegion", "UnitOfMeasure", "Quantity", "EffectivePrice", "CostInBillingCurrency", "CostCenter",
+    "ConsumedService", "ResourceId", "Tags", "OfferId", "AdditionalInfo", "ServiceInfo1", "ServiceInfo2",
+    "ResourceName", "ReservationId", "ReservationName", "UnitPrice", "ProductOrderId", "ProductOrderName", "Term",
+    "PublisherType", "PublisherName", "ChargeType", "Frequency", "PricingModel", "AvailabilityZone",
+    "BillingAccountId", "BillingAccountName", "BillingCurrencyCode", "BillingPeriodStartDate",
+    "BillingPeriodEndDate", "BillingProfileId", "BillingProfileName", "PayGPrice", "PartNumber",
+)  # fmt: skip
+
+
+def _azure_date(moment: datetime, day_first: bool) -> str:
+    return f"{moment:%d/%m/%Y}" if day_first else f"{moment:%m/%d/%Y}"
+
+
+def _azure(day_first: bool) -> Callable[[Charge], list[str]]:
+    def row(c: Charge) -> list[str]:
+        r = c.resource
+        s = c.service
+        last_day = c.period.end - timedelta(days=1)
+        model = {"Savings Plan": "SavingsPlan", "Reserved Instance": "Reservation"}.get(
+            c.commitment_type or "", "OnDemand"
+        )
+        return [
+            "Engineering",
+            c.billing_account.name,
+            "owner@example.com",
+            c.sub_account.id,
+            c.sub_account.name,
+            f"rg-{c.sub_account.name}",
+            REGION["azure"],
+            _azure_date(c.start, day_first),
+            s.name,
+            s.meter,
+            "",
+            s.sku,
+            s.usage_type,
+            "US East",
+            s.unit,
+            money(c.quantity),
+            money(c.unit_price),
+            money(c.billed),
+            "",
+            s.code,
+            r.id if r else "",
+            _json(c.tags)[1:-1] if c.tags else "",
+            "MS-AZR-0017P",
+            "",
+            "",
+            "",
+            r.name if r else "",
+            c.commitment_id or "",
+            "",
+            money(c.unit_price),
+            "",
+            "",
+            "",
+            "Azure",
+            "Microsoft",
+            c.line_type,
+            "UsageBased" if c.category == "Usage" else "Recurring",
+            model,
+            "",
+            c.billing_account.id,
+            c.billing_account.name,
+            CURRENCY[0],
+            _azure_date(c.period.start, day_first),
+            _azure_date(last_day, day_first),
+            c.billing_account.id,
+            c.billing_account.name,
+            money(c.list_unit_price),
+            s.sku,
+        ]
+
+    return row
+
+
+# -- GCP BigQuery billing export -------------------------------------------------------------------------------------
+GCP_COLUMNS = (
+    "billing_account_id", "service", "sku", "usage_start_time", "usage_end_time", "project", "labels",
+    "system_labels", "location", "resource", "export_time", "cost", "currency", "currency_conversion_rate",
+    "usage", "credits", "invoice", "cost_type", "cost_at_list",
+)  # fmt: skip
+
+
+def _bq_time(moment: datetime) -> str:
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+
+
+def _gcp(c: Charge) -> list[str]:
+    r = c.resource
+    s = c.service
+    project = {
+        "id": c.sub_account.id,
+        "number": str(int(c.sub_account.id[5:], 16)),
+        "name": c.sub_account.name,
+        "labels": [],
+    }
+    labels = [{"key": k, "value": v} for k, v in c.tags.items()]
+    credits = []
+    if c.effective != c.billed:
+        credits = [
+            {
+                "name": "Committed use discount",
+                "amount": money(c.effective - c.billed),
+                "type": "COMMITTED_USAGE_DISCOUNT",
+                "id": c.commitment_id or "",
+            }
+        ]
+    usage = {
+        "amount": money(c.quantity),
+        "unit": s.unit,
+        "amount_in_pricing_units": money(c.quantity),
+        "pricing_unit": s.unit,
+    }
+    return [
+        c.billing_account.id,
+        _json({"id": s.code, "description": s.name}),
+        _json({"id": s.sku, "description": s.usage_type}),
+        _bq_time(c.start),
+        _bq_time(c.end),
+        _json(project),
+        _json(labels),
+        "[]",
+        _json({"location": "us", "country": "US", "region": REGION["gcp"], "zone": ""}),
+        _json({"name": r.name if r else "", "global_name": r.id if r else ""}),
+        _bq_time(c.period.end),
+        money(c.billed),
+        CURRENCY[0],
+        "1",
+        _json(usage),
+        _json(credits),
+        _json({"month": f"{c.period.month:%Y%m}"}),
+        "regular",
+        money(c.list_cost),
+    ]
+
+
+# -- OCI cost report ------------------------------------------------------------------------------------------------
+OCI_TAG_KEYS = ("team", "cost_center", "cost-centre", "CostCenter", "product", "environment")
+OCI_COLUMNS = (
+    "lineItem/referenceNo", "lineItem/tenantId", "lineItem/intervalUsageStart", "lineItem/intervalUsageEnd",
+    "product/service", "product/compartmentId", "product/compartmentName", "product/region",
+    "product/availabilityDomain", "product/resourceId", "usage/billedQuantity", "usage/billedQuantityOverage",
+    "cost/subscriptionId", "cost/productSku", "product/Description", "cost/unitPrice", "cost/unitPriceOverage",
+    "cost/myCost", "cost/myCostOverage", "cost/currencyCode", "cost/billingUnitReadable", "cost/skuUnitDescription",
+    "cost/overageFlag", "lineItem/isCorrection", "lineItem/backreferenceNo",
+    *(f"tags/Finance.{k}" for k in OCI_TAG_KEYS),
+)  # fmt: skip
+
+
+def _oci(c: Charge) -> list[str]:
+    r = c.resource
+    s = c.service
+    tags = c.tags
+    return [
+        f"{c.sub_account.id[-8:]}-{c.start:%Y%m%d%H}-{r.index if r else 0}",
+        c.billing_account.id,
+        iso(c.start),
+        iso(c.end),
+        s.code,
+        c.sub_account.id,
+        c.sub_account.name,
+        REGION["oci"],
+        "AD-1",
+        r.id if r else "",
+        money(c.quantity),
+        "",
+        "sub-1",
+        s.sku,
+        s.usage_type,
+        money(c.unit_price),
+        "",
+        money(c.billed),
+        "",
+        CURRENCY[0],
+        s.unit,
+        s.unit,
+        "",
+        "false",
+        "",
+        *(tags.get(k, "") for k in OCI_TAG_KEYS),
+    ]
+
+
+def layout(name: str, *, day_first: bool = False) -> Layout:
+    if name == "focus":
+        return Layout("focus", None, FOCUS_COLUMNS, _focus)
+    if name == "aws-cur2":
+        return Layout(name, "aws", CUR2_COLUMNS, _cur2)
+    if name in ("azure-actual", "azure-amortized"):
+        return Layout(name, "azure", AZURE_COLUMNS, _azure(day_first), day_first)
+    if name == "gcp-billing":
+        return Layout(name, "gcp", GCP_COLUMNS, _gcp)
+    if name == "oci-cost-report":
+        return Layout(name, "oci", OCI_COLUMNS, _oci)
+    raise ValueError(f"unknown layout {name!r}")
