@@ -75,6 +75,26 @@ def write_gcp_file(path, rows: int = 600, seed: int = 11) -> None:
             )  # fmt: skip
 
 
+def web_cost(path, start: dt.datetime) -> Decimal:
+    """EffectiveCost of the period's lines tagged team=web, straight from the raw file."""
+    with path.open(newline="") as f:
+        return sum(
+            (
+                Decimal(row["EffectiveCost"])
+                for row in csv.DictReader(f)
+                if dt.datetime.fromisoformat(row["BillingPeriodStart"].replace("Z", "+00:00")) == start
+                and json.loads(row["Tags"]).get("team") == "web"
+            ),
+            Decimal(0),
+        )
+
+
+RULES = {
+    "rules": [{"name": "product", "priority": 10, "match": [{"field": "tag:team", "op": "exists"}],
+               "assign": {"product": "{tag:team}"}}],
+}  # fmt: skip
+
+
 def sums_by_period(path) -> dict[dt.datetime, tuple[Decimal, Decimal, int]]:
     """(BilledCost, EffectiveCost, rows) per BillingPeriodStart instant, straight from the raw file."""
     totals: dict[dt.datetime, list] = defaultdict(lambda: [Decimal(0), Decimal(0), 0])
@@ -107,7 +127,9 @@ async def test_pacific_periods_across_dst_keep_their_own_start(service_env, data
     assert dt.datetime(2026, 12, 1, 8, tzinfo=dt.UTC) in expected
 
     async with running(service_env) as urls, httpx.AsyncClient(timeout=60, headers=ADMIN) as client:
-        # When it is ingested and allocated
+        # When it is ingested and allocated (product from the team tag)
+        put = await client.put(f"{urls.allocation}/v1/allocation/rules", json=RULES)
+        assert put.status_code == 200, put.text
         upload = await client.post(f"{urls.ingest}/v1/ingest", params={"name": bill.name}, content=bill.read_bytes())
         assert upload.status_code == 201, upload.text
 
@@ -196,3 +218,12 @@ async def test_pacific_periods_across_dst_keep_their_own_start(service_env, data
         assert target == [dt.datetime(2026, 4, 1, 7, tzinfo=dt.UTC)]
         april = (await client.get(f"{urls.allocation}/v1/chargeback", params={"period": "2026-04"})).json()
         assert sum(Decimal(r["adjustments"]) for r in april["rows"]) == change
+
+        # and a business metric of 2026-11 is over the cost of the period that starts at 2026-11-01T07:00Z
+        metrics = await client.post(
+            f"{urls.allocation}/v1/business-metrics",
+            json=[{"product": "web", "period": "2026-11", "metric": "orders", "units": 7}],
+        )
+        assert metrics.status_code == 200, metrics.text
+        (unit,) = metrics.json()["unit_costs"]
+        assert Decimal(unit["cost"]) == web_cost(bill, dt.datetime(2026, 11, 1, 7, tzinfo=dt.UTC)) != 0

@@ -332,7 +332,8 @@ def add_routes(runtime: ServiceRuntime) -> None:
             period = label_start(request)
             async with runtime.pool.acquire() as conn, conn.transaction():
                 who = await authenticate(conn, request, allowed=PEOPLE)
-                await runs.settle(conn, period)
+                for named in await periods_of(conn, request):
+                    await runs.settle(conn, named)
                 rows = await ledger.unit_costs(conn, period)
         except Denied as denied:
             return denied.response()

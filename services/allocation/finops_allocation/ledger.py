@@ -518,16 +518,27 @@ async def set_metrics(conn: asyncpg.Connection, metrics: list[dict[str, object]]
 
 
 async def unit_costs(conn: asyncpg.Connection, period: datetime) -> list[dict[str, object]]:
-    """Per product, metric and currency: the product's allocated EffectiveCost in the period over the units."""
-    table = "closed_allocation_line" if await is_closed(conn, period) else "allocation_line"
+    """Per product, metric and currency: the product's allocated EffectiveCost in the period over the units.
+    Metrics are keyed by their month's UTC start; the cost is that of every billing period of the month's name
+    (a GCP period starts at 08:00Z or 07:00Z), the closed numbers of a closed one."""
+    starts = await periods_named(conn, period_label(period))
+    closed = [p for p in starts if await is_closed(conn, p)]
     rows = await conn.fetch(
-        f"""SELECT m.product, m.metric, m.units, c.billing_currency, c.cost
+        """SELECT m.product, m.metric, m.units, c.billing_currency, c.cost
             FROM business_metric m
-            JOIN (SELECT product, billing_currency, sum(effective_cost) AS cost FROM {table}
-                  WHERE billing_period_start = $1 GROUP BY 1, 2) c USING (product)
+            JOIN (SELECT product, billing_currency, sum(effective_cost) AS cost FROM (
+                      SELECT product, billing_currency, effective_cost FROM allocation_line
+                      WHERE billing_period_start = ANY($2::timestamptz[])
+                        AND billing_period_start <> ALL($3::timestamptz[])
+                      UNION ALL
+                      SELECT product, billing_currency, effective_cost FROM closed_allocation_line
+                      WHERE billing_period_start = ANY($3::timestamptz[])) l
+                  GROUP BY 1, 2) c USING (product)
             WHERE m.billing_period_start = $1
             ORDER BY 1, 2, 4""",
         period,
+        starts,
+        closed,
     )
     return [
         {
