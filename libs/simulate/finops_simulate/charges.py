@@ -69,6 +69,98 @@ class Charge:
         return self.resource.tags if self.resource is not None else {}
 
 
+SP_FEE = Service(
+    "savings-plan",
+    "ComputeSavingsPlans",
+    "Savings Plans for AWS Compute usage",
+    "Compute",
+    "Savings Plans for AWS Compute usage",
+    "SP-COMPUTE-1Y-NU",
+    "ComputeSP:1yrNoUpfront",
+    "Hrs",
+    ZERO,
+    ONE,
+)
+
+
+def eligible(c: Charge) -> bool:
+    """Usage a compute savings plan covers: AWS EC2 (the simulated compute service) on demand."""
+    return c.resource is not None and c.provider == "aws" and c.service.key == "compute"
+
+
+def cover(c: Charge, commitment_id: str, effective: Decimal) -> None:
+    c.billed = ZERO
+    c.effective = effective
+    c.pricing_category = "Committed"
+    c.commitment_id = commitment_id
+    c.commitment_type = "Savings Plan"
+    c.commitment_status = "Used"
+    c.line_type = "SavingsPlanCoveredUsage"
+
+
+def fees(ba, sub, period, start, end, commitment_id: str, total: Decimal, unused: Decimal, *, focus: bool):
+    """The commitment's own rows of one interval (see commitments.py)."""
+    hours = Decimal(int((end - start).total_seconds()) // 3600)
+    total, unused = total.quantize(Q6), unused.quantize(Q6)
+    common = dict(
+        service=SP_FEE,
+        resource=None,
+        quantity=hours,
+        unit_price=total / hours if hours else ZERO,
+        list_unit_price=ZERO,
+        list_cost=ZERO,
+        commitment_id=commitment_id,
+        commitment_type="Savings Plan",
+    )
+    if not focus:
+        yield Charge(
+            ba,
+            sub,
+            period,
+            start,
+            end,
+            billed=total,
+            effective=unused,
+            category="Purchase",
+            frequency="Recurring",
+            line_type="SavingsPlanRecurringFee",
+            pricing_category="",
+            description="Savings Plan recurring fee",
+            **common,
+        )
+        return
+    yield Charge(
+        ba,
+        sub,
+        period,
+        start,
+        end,
+        billed=total,
+        effective=ZERO,
+        category="Purchase",
+        frequency="Recurring",
+        line_type="SavingsPlanRecurringFee",
+        pricing_category="",
+        description="Savings Plan recurring fee",
+        **common,
+    )
+    if unused:
+        yield Charge(
+            ba,
+            sub,
+            period,
+            start,
+            end,
+            billed=ZERO,
+            effective=unused,
+            commitment_status="Unused",
+            pricing_category="Committed",
+            line_type="SavingsPlanUnused",
+            description="Savings Plan unused commitment",
+            **common,
+        )
+
+
 def seed_of(seed: int, resource: Resource, period: Period) -> int:
     return (seed * 1_000_003 + resource.index) * 10_007 + period.index
 
