@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from finops_simulate.org import BillingAccount, Resource, Service, SubAccount
+from finops_simulate.org import ANOMALY_FACTOR, BillingAccount, Resource, Service, SubAccount
 from finops_simulate.periods import Period
 
 Q4 = Decimal("0.0001")
@@ -59,6 +59,7 @@ class Charge:
     commitment_status: str | None = None  # "Used", "Unused"
     line_type: str = "Usage"  # the native kind (AWS LineItemType, Azure ChargeType)
     description: str = ""
+    baseline: Decimal | None = None  # a planted anomaly's cost without the anomaly
 
     @property
     def provider(self) -> str:
@@ -192,22 +193,28 @@ def usage(
     sub = resource.sub_account
     ba = sub.billing_account
     seasonal = resource.pattern == "seasonal"
+    idle = resource.pattern == "idle"
     for day, start, end in period.days():
         factor = day_factor(resource, day, period, first)
+        anomalous = day == resource.anomaly_day
         if hourly:
             for h_start, h_end in period.hours(start, end):
                 shape = (DAY_HOURS if 8 <= h_start.hour < 20 else NIGHT_HOURS) if seasonal else ONE
-                noise = Decimal(950 + rng.randrange(101)) / 1000
+                noise = ONE if idle else Decimal(950 + rng.randrange(101)) / 1000
                 qty = (base * factor * shape * noise).quantize(Q4, ROUND_HALF_EVEN)
-                yield _charge(ba, sub, period, h_start, h_end, resource, qty, price)
+                yield _charge(ba, sub, period, h_start, h_end, resource, qty, price, anomalous)
         else:
             hours = Decimal(int((end - start).total_seconds()) // 3600)
-            noise = Decimal(950 + rng.randrange(101)) / 1000
+            noise = ONE if idle else Decimal(950 + rng.randrange(101)) / 1000
             qty = (base * hours * factor * noise).quantize(Q4, ROUND_HALF_EVEN)
-            yield _charge(ba, sub, period, start, end, resource, qty, price)
+            yield _charge(ba, sub, period, start, end, resource, qty, price, anomalous)
 
 
-def _charge(ba, sub, period, start, end, resource: Resource, qty: Decimal, price: Decimal) -> Charge:
+def _charge(ba, sub, period, start, end, resource: Resource, qty: Decimal, price: Decimal, anomalous=False) -> Charge:
+    baseline = None
+    if anomalous:
+        baseline = (qty * price).quantize(Q6, ROUND_HALF_EVEN)
+        qty = qty * ANOMALY_FACTOR
     cost = (qty * price).quantize(Q6, ROUND_HALF_EVEN)
     list_cost = (qty * resource.service.price).quantize(Q6, ROUND_HALF_EVEN)
     return Charge(
@@ -225,4 +232,5 @@ def _charge(ba, sub, period, start, end, resource: Resource, qty: Decimal, price
         cost,
         max(cost, list_cost),
         description=resource.service.usage_type,
+        baseline=baseline,
     )

@@ -13,11 +13,12 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
 from pathlib import Path
 
-from finops_simulate import layouts
+from finops_simulate import findings, layouts
 from finops_simulate.charges import Charge, cover, eligible, fees, usage
 from finops_simulate.commitments import DEFAULT_DISCOUNT, PROGRAM, Q6, Commitment
 from finops_simulate.config import SimConfig
 from finops_simulate.org import (
+    ANOMALY_FACTOR,
     CENTRAL_CC,
     COST_CENTERS,
     UNALLOCATED,
@@ -37,6 +38,8 @@ from finops_simulate.truth import (
 )
 
 RATIO = Decimal("0.0001")
+CENT6 = Decimal("0.000001")
+RUN_RATE_DAYS = 7
 ONE, RATIO_ZERO = Decimal("1.0000"), Decimal("0.0000")
 PLACES = 6  # every simulated amount has exactly 6 decimal places
 ALIASES = {
@@ -203,7 +206,7 @@ class Company:
         they are to be ingested (the restatement last)."""
         out = Path(out_dir)
         (out / "bills").mkdir(parents=True, exist_ok=True)
-        acc = Accumulator()
+        acc = Accumulator(self.cfg.months)
         files = []
         suffix = ".csv.gz" if self.cfg.gzip else ".csv"
         for plan in self._plans():
@@ -234,6 +237,8 @@ class Company:
         self._truth = self._assemble(acc)
         (out / "truth.json").write_text(json.dumps(self._truth, indent=1) + "\n")
         (out / "rules.yaml").write_text(self.rules_yaml())
+        findings.write_metrics(out / "metrics.csv", self.cfg)
+        findings.write_utilization(out / "utilization.csv", self.org, self.cfg)
         manifest = [
             {
                 **asdict(f),
@@ -249,7 +254,7 @@ class Company:
     def truth(self) -> dict:
         """The same dict as truth.json (computed without writing when the company was not written)."""
         if self._truth is None:
-            acc = Accumulator()
+            acc = Accumulator(self.cfg.months)
             for plan in self._plans():
                 for p in plan.periods:
                     for charge in self.charges(
@@ -279,6 +284,7 @@ class Company:
             "    priority: 10",
             "    match:",
             "      - {field: service_category, op: eq, value: Networking}",
+            "    assign: {team: shared, product: shared-network, environment: shared}",
             f"    pool: {POOL}",
         ]
         for sub in self.org.sub_accounts:
@@ -322,6 +328,8 @@ class Company:
             )
         chargeback, allocation = self._chargeback(acc, current)
         commitments = self._commitment_truth(acc, current)
+        planted = self._findings(acc, current)
+        unit_economics = self._unit_economics(acc, current)
         truth = {
             "simulator": "finops_simulate 1",
             "config": {k: v for k, v in asdict(self.cfg).items()},
@@ -343,6 +351,8 @@ class Company:
             "chargeback": chargeback,
             "allocation": allocation,
             "commitments": commitments,
+            "findings": planted,
+            "unit_economics": unit_economics,
         }
         suffix = ".csv.gz" if self.cfg.gzip else ".csv"
         truth["files"] = []
@@ -509,6 +519,85 @@ class Company:
             )
         return {"pools": pools, "plans": plans}
 
+    def _findings(self, acc: Accumulator, current) -> dict:
+        stats = _feed_stats(self.org, self.cfg)
+        last = self.cfg.months - 1
+        out: dict = {"anomaly": None, "idle": [], "overprovisioned": []}
+        for r in self.org.resources:
+            if r.planted is None:
+                continue
+            ba, sub = r.sub_account.billing_account, r.sub_account
+            where = {
+                "resource_id": r.id,
+                "provider": r.provider,
+                "billing_account_id": ba.id,
+                "sub_account_id": sub.id,
+                "service_name": r.service.name,
+                "service_category": r.service.category,
+                "team": r.cost_center.team,
+                "cost_center": r.cost_center.id,
+            }
+            if r.planted == "anomaly":
+                version = current(ba.id, self.periods(r.provider)[last - 1 if last else 0].key)
+                actual = acc.anomaly.get(version + "/actual", ZERO)
+                baseline = acc.anomaly.get(version + "/baseline", ZERO)
+                out["anomaly"] = {
+                    **where,
+                    "day": r.anomaly_day.isoformat(),
+                    "charge_period_start": _iso(acc.anomaly.get(version + "/day")),
+                    "expected_effective_cost": s(baseline),
+                    "effective_cost": s(actual),
+                    "cost_delta": s(actual - baseline),
+                    "factor": s(ANOMALY_FACTOR),
+                    "root_cause": "runaway autoscaling: six times the instances for one day",
+                }
+                continue
+            version = current(ba.id, self.periods(r.provider)[last].key)
+            days = sorted((d, v) for (rid, ver, d), v in acc.planted.items() if rid == r.id and ver == version)
+            recent = days[-RUN_RATE_DAYS:]
+            mean = sum((v for _, v in recent), ZERO) / len(recent) if recent else ZERO
+            rate = mean * Decimal("365.25") / 12
+            entry = {
+                **where,
+                "last_day": recent[-1][0].isoformat() if recent else None,
+                "daily_effective_cost": [s(v) for _, v in recent],
+                "monthly_run_rate": s(rate.quantize(CENT6, ROUND_HALF_EVEN)),
+                "monthly_run_rate_cents": s(rate.quantize(Decimal("0.01"), ROUND_HALF_EVEN)),
+                "cpu_p95": s(stats[r.id]["cpu_p95"]),
+                "memory_p95": s(stats[r.id]["memory_p95"]),
+                "utilization_samples": stats[r.id]["samples"],
+            }
+            out[r.planted].append(entry)
+        return out
+
+    def _unit_economics(self, acc: Accumulator, current) -> list[dict]:
+        cost_all: dict[tuple[str, str], Decimal] = {}
+        cost_utc: dict[tuple[str, str], Decimal] = {}
+        for (ba, pk, version, product), v in acc.products.items():
+            if version != current(ba, pk):
+                continue
+            month = pk[:7]
+            cost_all[(product, month)] = cost_all.get((product, month), ZERO) + v
+            if pk.endswith("-01T00:00:00Z"):
+                cost_utc[(product, month)] = cost_utc.get((product, month), ZERO) + v
+        rows = []
+        for product, month, metric, units in findings.metrics(self.cfg):
+            c_all = cost_all.get((product, month), ZERO)
+            c_utc = cost_utc.get((product, month), ZERO)
+            rows.append(
+                {
+                    "product": product,
+                    "period": month,
+                    "metric": metric,
+                    "units": units,
+                    "effective_cost": s(c_all),
+                    "unit_cost": s((c_all / units).quantize(CENT6, ROUND_HALF_EVEN)),
+                    "effective_cost_utc_periods": s(c_utc),
+                    "unit_cost_utc_periods": s((c_utc / units).quantize(CENT6, ROUND_HALF_EVEN)),
+                }
+            )
+        return rows
+
     def _organisation(self) -> dict:
         return {
             "cost_centers": [{"id": c.id, "team": c.team, "product": c.product} for c in (*COST_CENTERS, CENTRAL_CC)],
@@ -545,6 +634,18 @@ class Company:
                 for ba in self.org.billing_accounts
             ],
         }
+
+
+def _iso(moment) -> str | None:
+    return None if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _feed_stats(org, cfg) -> dict:
+    """The feed's p95s, computed by writing it to a scratch buffer-less pass (same numbers as utilization.csv)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        return findings.write_utilization(Path(tmp) / "u.csv", org, cfg)
 
 
 def _ratio(a: Decimal, b: Decimal, default: Decimal) -> str:
@@ -629,6 +730,24 @@ DEFINITIONS = {
         "(what the covered usage would have cost on demand, less what the plan cost, unused part included). "
         "Coverage is first fit: each EC2 charge, in resource order, is covered whole when (1 - d) x its list cost "
         "fits in what is left of the interval's commitment."
+    ),
+    "findings.anomaly": (
+        "The one planted anomaly: the resource's usage x factor on `day` (local date of its provider's day; "
+        "charge_period_start is its first charge's start). expected_effective_cost = what the day would have cost "
+        "without it; cost_delta = effective_cost - expected_effective_cost."
+    ),
+    "findings.idle_overprovisioned": (
+        "Planted idle resources (one unit, no noise: the same tiny daily cost) and over-provisioned ones (low CPU "
+        "and memory in utilization.csv). daily_effective_cost: the resource's EffectiveCost per UTC day of "
+        "ChargePeriodStart over its last 7 days with cost; monthly_run_rate = their mean x 365.25 / 12 (6 places "
+        "and to the cent, half even). cpu_p95 / memory_p95: inverted-CDF 95th percentile of its feed samples."
+    ),
+    "unit_economics": (
+        "Per product and month: effective_cost = EffectiveCost the rules give the product (direct lines; the "
+        "network pool's shared lines carry product shared-network) over every provider's period of that invoice "
+        "month, current versions; unit_cost = effective_cost / units to 6 places half even. The *_utc_periods "
+        "figures count only periods starting at the month's UTC midnight (AWS, Azure, OCI: not GCP's Pacific "
+        "periods)."
     ),
     "restatement": (
         "The restated account-period is reissued whole in its own file: the same rows, but the usage of one sub "

@@ -25,10 +25,22 @@ def cost_center_of(c: Charge) -> str | None:
     return owner.id if owner is not None else UNALLOCATED
 
 
+def product_of(c: Charge) -> str | None:
+    """The product the rules give a charge's cost; None for the network pool (its lines' product is
+    shared-network)."""
+    if c.service.category == "Networking" and c.resource is not None:
+        return None
+    if c.resource is not None:
+        return c.resource.product
+    owner = c.sub_account.owner
+    return owner.product if owner is not None else UNALLOCATED
+
+
 class Accumulator:
     """Sums per (billing account, period, version); versions are "original" and "restated"."""
 
-    def __init__(self) -> None:
+    def __init__(self, months: int) -> None:
+        self.months = months
         self.billing: dict[tuple, list] = defaultdict(lambda: [ZERO, ZERO, ZERO, 0])  # billed, effective, list, n
         self.direct: dict[tuple, list] = defaultdict(lambda: [ZERO, ZERO])  # (ba, period, version, cc)
         self.pool: dict[tuple, list] = defaultdict(lambda: [ZERO, ZERO])  # (ba, period, version)
@@ -37,6 +49,9 @@ class Accumulator:
         self.kpi: dict[tuple, list] = defaultdict(lambda: [ZERO, ZERO, ZERO, ZERO, ZERO])
         # (ba, version, slot start) -> [eligible list cost, hours, period key]
         self.slots: dict[tuple, list] = {}
+        self.products: dict[tuple, Decimal] = defaultdict(Decimal)  # (ba, period, version, product)
+        self.planted: dict[tuple, Decimal] = defaultdict(Decimal)  # (resource id, version, UTC date)
+        self.anomaly: dict[str, Decimal] = defaultdict(Decimal)  # actual, baseline (current version only)
         # (commitment id, period, version) -> [covered list cost, covered effective cost, fee, unused]
         self.plans: dict[tuple, list] = defaultdict(lambda: [ZERO, ZERO, ZERO, ZERO])
 
@@ -51,6 +66,16 @@ class Accumulator:
         self.providers[ba] = c.provider
         if c.provider == "aws":
             self._commitment(c, key, version)
+        r = c.resource
+        if r is not None and r.planted is not None and c.period.index == self.months - 1:
+            self.planted[(r.id, version, c.start.date())] += c.effective
+        if c.baseline is not None:
+            self.anomaly[version + "/actual"] += c.effective
+            self.anomaly[version + "/baseline"] += c.baseline
+            self.anomaly[version + "/day"] = c.start
+        product = product_of(c)
+        if product is not None:
+            self.products[(*key, product)] += c.effective
         cc = cost_center_of(c)
         target = self.pool[key] if cc is None else self.direct[(*key, cc)]
         target[0] += c.billed

@@ -49,7 +49,7 @@ def test_default_organisation_spans_providers_accounts_and_cost_centers(default_
     assert len(org["billing_accounts"]) >= 6
     resources = [r for s in subs for r in s["resources"]]
     assert {r["tag_flaw"] for r in resources} == {"missing", "cost-centre", "CostCenter", "upper-value", "clean"}
-    assert {r["pattern"] for r in resources} == {"steady", "seasonal", "growing", "migrating"}
+    assert {r["pattern"] for r in resources} == {"steady", "seasonal", "growing", "migrating", "idle"}
     assert any(r["service_category"] == "Networking" for r in resources)
     assert len({s["cost_center"] for s in subs if s["cost_center"]}) >= 6
 
