@@ -114,3 +114,39 @@ def test_rules_yaml_gives_each_resource_the_truths_cost_center(tmp_path):
     assert seen == set(truth_of)
     flaws = {truth_of[r]["tag_flaw"] for r in seen if truth_of[r]["allocated_to"] == "unallocated"}
     assert flaws == {"missing", "cost-centre"}
+
+
+def test_allocation_run_over_the_ingested_lines_gives_the_truths_chargeback(tmp_path):
+    """The allocation service's own run (chargeback.run) over what ingest reads gives, per period and cost
+    center, the truth's exact chargeback: the truth and the platform agree on the rules' meaning."""
+    from finops_allocation.chargeback import Fact, run
+    from finops_allocation.rules import FACET_FIELDS
+
+    company = Company(replace(SMALL_ALL, accounts=12))
+    files = company.write(tmp_path)
+    ruleset = RuleSet.from_yaml((tmp_path / "rules.yaml").read_text())
+    restated = {(a, p) for f in files if f.restatement for a in f.accounts for p in f.periods}
+    columns = ("BillingPeriodStart", "BillingAccountId", "SubAccountId", "ProviderName", "ServiceName",
+               "ServiceCategory", "RegionId", "ChargeCategory", "PricingCategory", "CommitmentDiscountStatus",
+               "Tags", "BilledCost", "EffectiveCost")  # fmt: skip
+    grouped: dict[tuple, list] = defaultdict(lambda: [Decimal(0), Decimal(0), 0])
+    for f in files:
+        for period, account, *facet, tags, billed, effective in _read(f.path, columns):
+            if (account, period) in restated and not f.restatement:
+                continue  # superseded by the restatement
+            g = grouped[(period, account, tuple(facet), tags or "{}")]
+            g[0] += Decimal(billed)
+            g[1] += Decimal(effective)
+            g[2] += 1
+    by_period: dict[str, list] = defaultdict(list)
+    for (period, account, facet, tags), (billed, effective, n) in grouped.items():
+        dims = dict(zip(FACET_FIELDS, (account, *facet), strict=True))
+        by_period[period].append(Fact(account, "USD", dims, json.loads(tags), billed, effective, n))
+    truth = {p["billing_period_start"]: p for p in company.truth()["chargeback"]}
+    assert set(by_period) == set(truth)
+    for period, facts in by_period.items():
+        got: dict[str, Decimal] = defaultdict(Decimal)
+        for line in run(facts, ruleset):
+            got[line.cost_center] += line.effective_cost
+        want = {cc: Decimal(v["effective_cost_exact"]) for cc, v in truth[period]["cost_centers"].items()}
+        assert dict(got) == want, period
