@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 
 from finops_simulate.charges import Charge
 from finops_simulate.org import REGION
@@ -39,6 +40,40 @@ def money(value: Decimal) -> str:
 
 def _json(value: object) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=False)
+
+
+def _memo(fn: Callable[[Charge], str]) -> Callable[[Charge], str]:
+    """A per-resource text (its tags or product JSON) computed once per resource, not once per line."""
+    cache: dict[object, str] = {}
+
+    def get(c: Charge) -> str:
+        key = (c.resource.index if c.resource is not None else None, c.service.key, c.sub_account.id)
+        text = cache.get(key)
+        if text is None:
+            text = cache[key] = fn(c)
+        return text
+
+    return get
+
+
+_tags_json = _memo(lambda c: _json(c.tags) if c.tags else "")
+_cur2_tags = _memo(lambda c: _json({f"user:{k}": v for k, v in c.tags.items()}) if c.tags else "")
+_cur2_product = _memo(
+    lambda c: _json({"product_name": c.service.name, "region": REGION["aws"], "servicecode": c.service.code,
+                     "sku": c.service.sku})
+)  # fmt: skip
+_azure_tags = _memo(lambda c: _json(c.tags)[1:-1] if c.tags else "")
+_gcp_static = _memo(
+    lambda c: (
+        _json({"id": c.service.code, "description": c.service.name}),
+        _json({"id": c.service.sku, "description": c.service.usage_type}),
+        _json({"id": c.sub_account.id, "number": str(int(c.sub_account.id[5:], 16)), "name": c.sub_account.name,
+               "labels": []}),
+        _json([{"key": k, "value": v} for k, v in c.tags.items()]),
+        _json({"name": c.resource.name if c.resource else "", "global_name": c.resource.id if c.resource else ""}),
+    )  # type: ignore[arg-type,return-value]
+)  # fmt: skip
+_GCP_LOCATION = _json({"location": "us", "country": "US", "region": REGION["gcp"], "zone": ""})
 
 
 @dataclass(frozen=True)
@@ -101,53 +136,20 @@ FOCUS_COLUMNS = (
 def _focus(c: Charge) -> list[str]:
     p = c.provider
     r = c.resource
+    sv = c.service
     usage = c.category == "Usage"
     cat = "Spend" if c.commitment_type == "Savings Plan" else "Usage" if c.commitment_type else ""
+    quantity = money(c.quantity)
     return [
-        c.billing_account.id,
-        c.billing_account.name,
-        BILLING_ACCOUNT_TYPE[p],
-        c.sub_account.id,
-        c.sub_account.name,
-        SUB_ACCOUNT_TYPE[p],
-        iso(c.period.start),
-        iso(c.period.end),
-        iso(c.start),
-        iso(c.end),
-        c.category,
-        "",
-        c.description,
-        c.frequency,
-        CURRENCY[0],
-        money(c.billed),
-        money(c.effective),
-        money(c.list_cost),
-        money(c.list_unit_price),
-        money(c.billed),
-        money(c.unit_price),
-        c.pricing_category,
-        money(c.quantity),
-        c.service.unit,
-        money(c.quantity) if usage else "",
-        c.service.unit if usage else "",
-        PROVIDER_NAME[p],
-        PROVIDER_NAME[p],
-        PROVIDER_NAME[p],
-        c.service.name,
-        c.service.category,
-        REGION[p],
-        REGION[p],
-        r.id if r else "",
-        r.name if r else "",
-        c.service.key if r else "",
-        c.service.sku,
-        "",
-        c.commitment_id or "",
-        c.commitment_type or "",
-        cat,
-        c.commitment_status or "",
-        _json(c.tags) if c.tags else "",
-    ]
+        c.billing_account.id, c.billing_account.name, BILLING_ACCOUNT_TYPE[p], c.sub_account.id, c.sub_account.name,
+        SUB_ACCOUNT_TYPE[p], iso(c.period.start), iso(c.period.end), iso(c.start), iso(c.end),
+        c.category, "", c.description, c.frequency, CURRENCY[0], money(c.billed),
+        money(c.effective), money(c.list_cost), money(c.list_unit_price), money(c.billed), money(c.unit_price),
+        c.pricing_category, quantity, sv.unit, quantity if usage else "", sv.unit if usage else "",
+        PROVIDER_NAME[p], PROVIDER_NAME[p], PROVIDER_NAME[p], sv.name, sv.category, REGION[p], REGION[p],
+        r.id if r else "", r.name if r else "", sv.key if r else "", sv.sku, "", c.commitment_id or "",
+        c.commitment_type or "", cat, c.commitment_status or "", _tags_json(c),
+    ]  # fmt: skip
 
 
 CURRENCY = ["USD"]  # set by the company before writing (one billing currency per simulation)
@@ -199,57 +201,27 @@ CUR2_COLUMNS = (
 
 def _cur2(c: Charge) -> list[str]:
     r = c.resource
-    s = c.service
+    sv = c.service
     kind = c.line_type
     sp = c.commitment_type == "Savings Plan"
-    sp_effective = money(c.effective) if kind == "SavingsPlanCoveredUsage" else ""
+    covered = kind == "SavingsPlanCoveredUsage"
     total = used = ""
     if kind == "SavingsPlanRecurringFee":
         total, used = money(c.billed), money(c.billed - c.effective)
-    product = {"product_name": s.name, "region": REGION["aws"], "servicecode": s.code, "sku": s.sku}
-    tags = {f"user:{k}": v for k, v in c.tags.items()}
-    covered = kind == "SavingsPlanCoveredUsage"
+    billed = "0" if covered else money(c.billed)
+    ba = c.billing_account
     return [
-        f"{c.billing_account.id}-{c.start:%Y%m%d%H}-{r.index if r else 'fee'}-{kind}",
-        f"{iso(c.start)}/{iso(c.end)}",
-        f"INV-{c.billing_account.id}-{c.period.month:%Y%m}",
-        "Amazon Web Services, Inc.",
-        "Anniversary",
-        c.billing_account.id,
-        c.billing_account.name,
-        iso(c.period.start),
-        iso(c.period.end),
-        c.sub_account.id,
-        c.sub_account.name,
-        kind,
-        iso(c.start),
-        iso(c.end),
-        s.code if kind != "SavingsPlanRecurringFee" else "ComputeSavingsPlans",
-        s.usage_type,
-        "RunInstances" if s.key == "compute" else "",
-        "us-east-1a" if r else "",
-        r.id if r else (c.commitment_id or ""),
-        money(c.quantity),
-        CURRENCY[0],
-        money(c.unit_price),
-        "0" if covered else money(c.billed),
-        "0" if covered else money(c.billed),
-        c.description,
-        "Amazon Web Services, Inc.",
-        _json(product),
-        REGION["aws"],
-        s.sku,
-        "Savings Plan" if covered else "OnDemand",
-        s.unit,
-        money(c.list_cost),
-        money(c.list_unit_price),
-        _json(tags) if tags else "",
-        c.commitment_id if sp else "",
-        sp_effective,
-        total,
-        used,
+        f"{ba.id}-{c.start:%Y%m%d%H}-{r.index if r else 'fee'}-{kind}", f"{iso(c.start)}/{iso(c.end)}",
+        f"INV-{ba.id}-{c.period.month:%Y%m}", "Amazon Web Services, Inc.", "Anniversary", ba.id, ba.name,
+        iso(c.period.start), iso(c.period.end), c.sub_account.id, c.sub_account.name, kind, iso(c.start),
+        iso(c.end), sv.code, sv.usage_type, "RunInstances" if sv.key == "compute" else "",
+        "us-east-1a" if r else "", r.id if r else (c.commitment_id or ""), money(c.quantity), CURRENCY[0],
+        money(c.unit_price), billed, billed, c.description, "Amazon Web Services, Inc.", _cur2_product(c),
+        REGION["aws"], sv.sku, "Savings Plan" if covered else "OnDemand", sv.unit, money(c.list_cost),
+        money(c.list_unit_price), _cur2_tags(c), c.commitment_id if sp else "",
+        money(c.effective) if covered else "", total, used,
         money(c.effective / c.quantity) if covered and c.quantity else "",
-    ]
+    ]  # fmt: skip
 
 
 # -- Azure EA cost details -------------------------------------------------------------------------------------------
@@ -305,70 +277,38 @@ AZURE_COLUMNS = (
 )
 
 
-def _azure_date(moment: datetime, day_first: bool) -> str:
-    return f"{moment:%d/%m/%Y}" if day_first else f"{moment:%m/%d/%Y}"
+_MODEL = {"Savings Plan": "SavingsPlan", "Reserved Instance": "Reservation"}
 
 
 def _azure(day_first: bool) -> Callable[[Charge], list[str]]:
+    date = _azure_day_first if day_first else _azure_month_first
+
     def row(c: Charge) -> list[str]:
         r = c.resource
-        s = c.service
-        last_day = c.period.end - timedelta(days=1)
-        model = {"Savings Plan": "SavingsPlan", "Reserved Instance": "Reservation"}.get(
-            c.commitment_type or "", "OnDemand"
-        )
+        sv = c.service
+        ba, sub = c.billing_account, c.sub_account
         return [
-            "Engineering",
-            c.billing_account.name,
-            "owner@example.com",
-            c.sub_account.id,
-            c.sub_account.name,
-            f"rg-{c.sub_account.name}",
-            REGION["azure"],
-            _azure_date(c.start, day_first),
-            s.name,
-            s.meter,
-            "",
-            s.sku,
-            s.usage_type,
-            "US East",
-            s.unit,
-            money(c.quantity),
-            money(c.unit_price),
-            money(c.billed),
-            "",
-            s.code,
-            r.id if r else "",
-            _json(c.tags)[1:-1] if c.tags else "",
-            "MS-AZR-0017P",
-            "",
-            "",
-            "",
-            r.name if r else "",
-            c.commitment_id or "",
-            "",
-            money(c.unit_price),
-            "",
-            "",
-            "",
-            "Azure",
-            "Microsoft",
-            c.line_type,
-            "UsageBased" if c.category == "Usage" else "Recurring",
-            model,
-            "",
-            c.billing_account.id,
-            c.billing_account.name,
-            CURRENCY[0],
-            _azure_date(c.period.start, day_first),
-            _azure_date(last_day, day_first),
-            c.billing_account.id,
-            c.billing_account.name,
-            money(c.list_unit_price),
-            s.sku,
-        ]
+            "Engineering", ba.name, "owner@example.com", sub.id, sub.name, f"rg-{sub.name}", REGION["azure"],
+            date(c.start), sv.name, sv.meter, "", sv.sku, sv.usage_type, "US East", sv.unit, money(c.quantity),
+            money(c.unit_price), money(c.billed), "", sv.code, r.id if r else "", _azure_tags(c), "MS-AZR-0017P",
+            "", "", "", r.name if r else "", c.commitment_id or "", "", money(c.unit_price), "", "", "", "Azure",
+            "Microsoft", c.line_type, "UsageBased" if c.category == "Usage" else "Recurring",
+            _MODEL.get(c.commitment_type or "", "OnDemand"), "", ba.id, ba.name, CURRENCY[0],
+            date(c.period.start), date(c.period.end - timedelta(days=1)), ba.id, ba.name,
+            money(c.list_unit_price), sv.sku,
+        ]  # fmt: skip
 
     return row
+
+
+@lru_cache(maxsize=1 << 14)
+def _azure_day_first(moment: datetime) -> str:
+    return f"{moment:%d/%m/%Y}"
+
+
+@lru_cache(maxsize=1 << 14)
+def _azure_month_first(moment: datetime) -> str:
+    return f"{moment:%m/%d/%Y}"
 
 
 # -- GCP BigQuery billing export -------------------------------------------------------------------------------------
@@ -395,57 +335,27 @@ GCP_COLUMNS = (
 )
 
 
+@lru_cache(maxsize=1 << 16)
 def _bq_time(moment: datetime) -> str:
     return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
 
 
 def _gcp(c: Charge) -> list[str]:
-    r = c.resource
-    s = c.service
-    project = {
-        "id": c.sub_account.id,
-        "number": str(int(c.sub_account.id[5:], 16)),
-        "name": c.sub_account.name,
-        "labels": [],
-    }
-    labels = [{"key": k, "value": v} for k, v in c.tags.items()]
-    credits = []
+    sv = c.service
+    service, sku, project, labels, resource = _gcp_static(c)
+    credits = "[]"
     if c.effective != c.billed:
-        credits = [
-            {
-                "name": "Committed use discount",
-                "amount": money(c.effective - c.billed),
-                "type": "COMMITTED_USAGE_DISCOUNT",
-                "id": c.commitment_id or "",
-            }
-        ]
-    usage = {
-        "amount": money(c.quantity),
-        "unit": s.unit,
-        "amount_in_pricing_units": money(c.quantity),
-        "pricing_unit": s.unit,
-    }
+        credits = _json([{"name": "Committed use discount", "amount": money(c.effective - c.billed),
+                          "type": "COMMITTED_USAGE_DISCOUNT", "id": c.commitment_id or ""}])  # fmt: skip
+    q = money(c.quantity)
+    usage = (
+        f'{{"amount":"{q}","unit":{_json(sv.unit)},"amount_in_pricing_units":"{q}","pricing_unit":{_json(sv.unit)}}}'
+    )
     return [
-        c.billing_account.id,
-        _json({"id": s.code, "description": s.name}),
-        _json({"id": s.sku, "description": s.usage_type}),
-        _bq_time(c.start),
-        _bq_time(c.end),
-        _json(project),
-        _json(labels),
-        "[]",
-        _json({"location": "us", "country": "US", "region": REGION["gcp"], "zone": ""}),
-        _json({"name": r.name if r else "", "global_name": r.id if r else ""}),
-        _bq_time(c.period.end),
-        money(c.billed),
-        CURRENCY[0],
-        "1",
-        _json(usage),
-        _json(credits),
-        _json({"month": f"{c.period.month:%Y%m}"}),
-        "regular",
-        money(c.list_cost),
-    ]
+        c.billing_account.id, service, sku, _bq_time(c.start), _bq_time(c.end), project, labels, "[]",
+        _GCP_LOCATION, resource, _bq_time(c.period.end), money(c.billed), CURRENCY[0], "1", usage, credits,
+        f'{{"month":"{c.period.month:%Y%m}"}}', "regular", money(c.list_cost),
+    ]  # fmt: skip
 
 
 # -- OCI cost report ------------------------------------------------------------------------------------------------
