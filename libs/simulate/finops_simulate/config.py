@@ -8,7 +8,7 @@ from datetime import date
 PROVIDERS = ("aws", "azure", "gcp", "oci")
 NATIVE_LAYOUT = {"aws": "aws-cur2", "azure": "azure-actual", "gcp": "gcp-billing", "oci": "oci-cost-report"}
 LAYOUTS = {
-    "aws": ("focus", "aws-cur2"),
+    "aws": ("focus", "aws-cur2", "aws-cur-legacy"),
     "azure": ("focus", "azure-actual", "azure-amortized"),
     "gcp": ("focus", "gcp-billing"),
     "oci": ("focus", "oci-cost-report"),

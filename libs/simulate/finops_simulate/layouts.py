@@ -3,6 +3,8 @@
 Each layout is a header and a function from a Charge to that row's cells (text). The native layouts are written
 so that the platform's documented conversion to FOCUS gives back the Charge's BilledCost and EffectiveCost:
 
+    aws-cur-legacy    legacy CUR: the same line items under lineItem/UnblendedCost-style headers, one
+                      resourceTags/user:<key> column per tag key.
     aws-cur2          CUR 2.0 (Data Exports): snake_case columns, product and resource_tags as JSON maps,
                       tag keys `user:<key>`; Usage lines, SavingsPlanCoveredUsage with
                       savings_plan_savings_plan_effective_cost, SavingsPlanRecurringFee with the total and used
@@ -224,6 +226,47 @@ def _cur2(c: Charge) -> list[str]:
     ]  # fmt: skip
 
 
+# -- AWS legacy CUR: the same line items under `family/ColumnName` headers, one column per tag key ----------
+LEGACY_TAG_KEYS = ("team", "cost_center", "cost-centre", "CostCenter", "product", "environment")
+_LEGACY = (
+    ("identity/LineItemId", "identity_line_item_id"), ("identity/TimeInterval", "identity_time_interval"),
+    ("bill/InvoiceId", "bill_invoice_id"), ("bill/InvoicingEntity", "bill_invoicing_entity"),
+    ("bill/BillType", "bill_bill_type"), ("bill/PayerAccountId", "bill_payer_account_id"),
+    ("bill/BillingPeriodStartDate", "bill_billing_period_start_date"),
+    ("bill/BillingPeriodEndDate", "bill_billing_period_end_date"),
+    ("lineItem/UsageAccountId", "line_item_usage_account_id"), ("lineItem/LineItemType", "line_item_line_item_type"),
+    ("lineItem/UsageStartDate", "line_item_usage_start_date"), ("lineItem/UsageEndDate", "line_item_usage_end_date"),
+    ("lineItem/ProductCode", "line_item_product_code"), ("lineItem/UsageType", "line_item_usage_type"),
+    ("lineItem/Operation", "line_item_operation"), ("lineItem/AvailabilityZone", "line_item_availability_zone"),
+    ("lineItem/ResourceId", "line_item_resource_id"), ("lineItem/UsageAmount", "line_item_usage_amount"),
+    ("lineItem/CurrencyCode", "line_item_currency_code"), ("lineItem/UnblendedRate", "line_item_unblended_rate"),
+    ("lineItem/UnblendedCost", "line_item_unblended_cost"),
+    ("lineItem/NetUnblendedCost", "line_item_net_unblended_cost"),
+    ("lineItem/LineItemDescription", "line_item_line_item_description"),
+    ("lineItem/LegalEntity", "line_item_legal_entity"), ("product/region", "product_region_code"),
+    ("product/sku", "product_sku"), ("pricing/term", "pricing_term"), ("pricing/unit", "pricing_unit"),
+    ("pricing/publicOnDemandCost", "pricing_public_on_demand_cost"),
+    ("pricing/publicOnDemandRate", "pricing_public_on_demand_rate"),
+    ("savingsPlan/SavingsPlanARN", "savings_plan_savings_plan_a_r_n"),
+    ("savingsPlan/SavingsPlanEffectiveCost", "savings_plan_savings_plan_effective_cost"),
+    ("savingsPlan/TotalCommitmentToDate", "savings_plan_total_commitment_to_date"),
+    ("savingsPlan/UsedCommitment", "savings_plan_used_commitment"),
+    ("savingsPlan/SavingsPlanRate", "savings_plan_savings_plan_rate"),
+)  # fmt: skip
+LEGACY_COLUMNS = (
+    *(legacy for legacy, _ in _LEGACY), "product/ProductName",
+    *(f"resourceTags/user:{k}" for k in LEGACY_TAG_KEYS),
+)  # fmt: skip
+_CUR2_INDEX = {name: i for i, name in enumerate(CUR2_COLUMNS)}
+_LEGACY_PICK = tuple(_CUR2_INDEX[snake] for _, snake in _LEGACY)
+
+
+def _cur_legacy(c: Charge) -> list[str]:
+    row = _cur2(c)
+    tags = c.tags
+    return [*(row[i] for i in _LEGACY_PICK), c.service.name, *(tags.get(k, "") for k in LEGACY_TAG_KEYS)]
+
+
 # -- Azure EA cost details -------------------------------------------------------------------------------------------
 AZURE_COLUMNS = (
     "InvoiceSectionName",
@@ -429,6 +472,8 @@ def layout(name: str, *, day_first: bool = False) -> Layout:
         return Layout("focus", None, FOCUS_COLUMNS, _focus)
     if name == "aws-cur2":
         return Layout(name, "aws", CUR2_COLUMNS, _cur2)
+    if name == "aws-cur-legacy":
+        return Layout(name, "aws", LEGACY_COLUMNS, _cur_legacy)
     if name in ("azure-actual", "azure-amortized"):
         return Layout(name, "azure", AZURE_COLUMNS, _azure(day_first), day_first)
     if name == "gcp-billing":

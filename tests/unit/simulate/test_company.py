@@ -59,7 +59,7 @@ def test_default_organisation_spans_providers_accounts_and_cost_centers(default_
     [
         SMALL_ALL,
         replace(SMALL_ALL, layouts={p: "focus" for p in SMALL_ALL.providers}),
-        replace(SMALL_ALL, layouts={"azure": "azure-amortized"}, day_first=True),
+        replace(SMALL_ALL, layouts={"azure": "azure-amortized", "aws": "aws-cur-legacy"}, day_first=True),
         replace(SMALL_ALL, granularity="hourly", months=1, gzip=True),
     ],
     ids=["native", "focus", "amortized-day-first", "hourly-gzip"],

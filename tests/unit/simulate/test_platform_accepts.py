@@ -20,8 +20,12 @@ from tests.unit.simulate.conftest import SMALL_ALL
 CASES = {
     "native": SMALL_ALL,
     "focus": replace(SMALL_ALL, layouts={p: "focus" for p in SMALL_ALL.providers}),
-    "amortized-hourly-gzip": replace(
-        SMALL_ALL, layouts={"azure": "azure-amortized"}, granularity="hourly", months=1, gzip=True
+    "amortized-legacy-hourly-gzip": replace(
+        SMALL_ALL,
+        layouts={"azure": "azure-amortized", "aws": "aws-cur-legacy"},
+        granularity="hourly",
+        months=1,
+        gzip=True,
     ),
 }
 

@@ -51,7 +51,9 @@ def test_every_charge_is_exact_and_covered_usage_is_cheaper_than_list(cfg):
 def test_truth_invariants(cfg):
     truth = Company(cfg).truth()
     current = sum(D(b["effective_cost"]) for b in truth["billing_totals"] if b["current"])
-    assert sum(D(p["effective_cost"]) for p in truth["chargeback"]) == current == D(truth["allocation"]["effective_cost"])
+    assert (
+        sum(D(p["effective_cost"]) for p in truth["chargeback"]) == current == D(truth["allocation"]["effective_cost"])
+    )
     for p in truth["chargeback"]:
         assert sum(D(c["effective_cost"]) for c in p["cost_centers"].values()) == D(p["effective_cost"]).quantize(
             D("0.01")
