@@ -45,15 +45,15 @@ def _json(value: object) -> str:
 
 
 def _memo(fn: Callable[[Charge], str]) -> Callable[[Charge], str]:
-    """A per-resource text (its tags or product JSON) computed once per resource, not once per line."""
-    cache: dict[object, str] = {}
+    """A per-resource text (its tags or product JSON) computed once per run of its lines, not once per line: the
+    bills are written resource by resource, so remembering the last resource is enough and memory stays flat."""
+    last: list = [None, None]
 
     def get(c: Charge) -> str:
         key = (c.resource.index if c.resource is not None else None, c.service.key, c.sub_account.id)
-        text = cache.get(key)
-        if text is None:
-            text = cache[key] = fn(c)
-        return text
+        if last[0] != key:
+            last[0], last[1] = key, fn(c)
+        return last[1]
 
     return get
 
