@@ -120,13 +120,18 @@ def test_rules_yaml_gives_each_resource_the_truths_cost_center(tmp_path):
     assert flaws == {"missing", "cost-centre"}
 
 
-def test_allocation_run_over_the_ingested_lines_gives_the_truths_chargeback(tmp_path):
+@pytest.mark.parametrize(
+    "cfg",
+    [replace(SMALL_ALL, accounts=12), replace(SMALL_ALL, granularity="hourly", months=1, layouts={"aws": "focus"})],
+    ids=["daily-native", "hourly-focus"],
+)
+def test_allocation_run_over_the_ingested_lines_gives_the_truths_chargeback(tmp_path, cfg):
     """The allocation service's own run (chargeback.run) over what ingest reads gives, per period and cost
     center, the truth's exact chargeback: the truth and the platform agree on the rules' meaning."""
     from finops_allocation.chargeback import Fact, run
     from finops_allocation.rules import FACET_FIELDS
 
-    company = Company(replace(SMALL_ALL, accounts=12))
+    company = Company(cfg)
     files = company.write(tmp_path)
     ruleset = RuleSet.from_yaml((tmp_path / "rules.yaml").read_text())
     restated = {(a, p) for f in files if f.restatement for a in f.accounts for p in f.periods}
@@ -150,7 +155,11 @@ def test_allocation_run_over_the_ingested_lines_gives_the_truths_chargeback(tmp_
     assert set(by_period) == set(truth)
     for period, facts in by_period.items():
         got: dict[str, Decimal] = defaultdict(Decimal)
+        got_billed: dict[str, Decimal] = defaultdict(Decimal)
         for line in run(facts, ruleset):
             got[line.cost_center] += line.effective_cost
+            got_billed[line.cost_center] += line.billed_cost
         want = {cc: Decimal(v["effective_cost_exact"]) for cc, v in truth[period]["cost_centers"].items()}
         assert dict(got) == want, period
+        billed = {cc: Decimal(v["billed_cost_exact"]) for cc, v in truth[period]["cost_centers"].items()}
+        assert dict(got_billed) == billed, period
