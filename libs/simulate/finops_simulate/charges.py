@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from finops_simulate.org import BillingAccount, Resource, Service, SubAccount
+from finops_simulate.org import ANOMALY_FACTOR, BillingAccount, Resource, Service, SubAccount
 from finops_simulate.periods import Period
 
 Q4 = Decimal("0.0001")
@@ -59,6 +59,7 @@ class Charge:
     commitment_status: str | None = None  # "Used", "Unused"
     line_type: str = "Usage"  # the native kind (AWS LineItemType, Azure ChargeType)
     description: str = ""
+    baseline: Decimal | None = None  # a planted anomaly's cost without the anomaly
 
     @property
     def provider(self) -> str:
@@ -67,6 +68,98 @@ class Charge:
     @property
     def tags(self) -> dict[str, str]:
         return self.resource.tags if self.resource is not None else {}
+
+
+SP_FEE = Service(
+    "savings-plan",
+    "ComputeSavingsPlans",
+    "Savings Plans for AWS Compute usage",
+    "Compute",
+    "Savings Plans for AWS Compute usage",
+    "SP-COMPUTE-1Y-NU",
+    "ComputeSP:1yrNoUpfront",
+    "Hrs",
+    ZERO,
+    ONE,
+)
+
+
+def eligible(c: Charge) -> bool:
+    """Usage a compute savings plan covers: AWS EC2 (the simulated compute service) on demand."""
+    return c.resource is not None and c.provider == "aws" and c.service.key == "compute"
+
+
+def cover(c: Charge, commitment_id: str, effective: Decimal) -> None:
+    c.billed = ZERO
+    c.effective = effective
+    c.pricing_category = "Committed"
+    c.commitment_id = commitment_id
+    c.commitment_type = "Savings Plan"
+    c.commitment_status = "Used"
+    c.line_type = "SavingsPlanCoveredUsage"
+
+
+def fees(ba, sub, period, start, end, commitment_id: str, total: Decimal, unused: Decimal, *, focus: bool):
+    """The commitment's own rows of one interval (see commitments.py)."""
+    hours = Decimal(int((end - start).total_seconds()) // 3600)
+    total, unused = total.quantize(Q6), unused.quantize(Q6)
+    common = dict(
+        service=SP_FEE,
+        resource=None,
+        quantity=hours,
+        unit_price=total / hours if hours else ZERO,
+        list_unit_price=ZERO,
+        list_cost=ZERO,
+        commitment_id=commitment_id,
+        commitment_type="Savings Plan",
+    )
+    if not focus:
+        yield Charge(
+            ba,
+            sub,
+            period,
+            start,
+            end,
+            billed=total,
+            effective=unused,
+            category="Purchase",
+            frequency="Recurring",
+            line_type="SavingsPlanRecurringFee",
+            pricing_category="",
+            description="Savings Plan recurring fee",
+            **common,
+        )
+        return
+    yield Charge(
+        ba,
+        sub,
+        period,
+        start,
+        end,
+        billed=total,
+        effective=ZERO,
+        category="Purchase",
+        frequency="Recurring",
+        line_type="SavingsPlanRecurringFee",
+        pricing_category="",
+        description="Savings Plan recurring fee",
+        **common,
+    )
+    if unused:
+        yield Charge(
+            ba,
+            sub,
+            period,
+            start,
+            end,
+            billed=ZERO,
+            effective=unused,
+            commitment_status="Unused",
+            pricing_category="Committed",
+            line_type="SavingsPlanUnused",
+            description="Savings Plan unused commitment",
+            **common,
+        )
 
 
 def seed_of(seed: int, resource: Resource, period: Period) -> int:
@@ -100,22 +193,28 @@ def usage(
     sub = resource.sub_account
     ba = sub.billing_account
     seasonal = resource.pattern == "seasonal"
+    idle = resource.pattern == "idle"
     for day, start, end in period.days():
         factor = day_factor(resource, day, period, first)
+        anomalous = day == resource.anomaly_day
         if hourly:
             for h_start, h_end in period.hours(start, end):
                 shape = (DAY_HOURS if 8 <= h_start.hour < 20 else NIGHT_HOURS) if seasonal else ONE
-                noise = Decimal(950 + rng.randrange(101)) / 1000
+                noise = ONE if idle else Decimal(950 + rng.randrange(101)) / 1000
                 qty = (base * factor * shape * noise).quantize(Q4, ROUND_HALF_EVEN)
-                yield _charge(ba, sub, period, h_start, h_end, resource, qty, price)
+                yield _charge(ba, sub, period, h_start, h_end, resource, qty, price, anomalous)
         else:
             hours = Decimal(int((end - start).total_seconds()) // 3600)
-            noise = Decimal(950 + rng.randrange(101)) / 1000
+            noise = ONE if idle else Decimal(950 + rng.randrange(101)) / 1000
             qty = (base * hours * factor * noise).quantize(Q4, ROUND_HALF_EVEN)
-            yield _charge(ba, sub, period, start, end, resource, qty, price)
+            yield _charge(ba, sub, period, start, end, resource, qty, price, anomalous)
 
 
-def _charge(ba, sub, period, start, end, resource: Resource, qty: Decimal, price: Decimal) -> Charge:
+def _charge(ba, sub, period, start, end, resource: Resource, qty: Decimal, price: Decimal, anomalous=False) -> Charge:
+    baseline = None
+    if anomalous:
+        baseline = (qty * price).quantize(Q6, ROUND_HALF_EVEN)
+        qty = qty * ANOMALY_FACTOR
     cost = (qty * price).quantize(Q6, ROUND_HALF_EVEN)
     list_cost = (qty * resource.service.price).quantize(Q6, ROUND_HALF_EVEN)
     return Charge(
@@ -133,4 +232,5 @@ def _charge(ba, sub, period, start, end, resource: Resource, qty: Decimal, price
         cost,
         max(cost, list_cost),
         description=resource.service.usage_type,
+        baseline=baseline,
     )

@@ -8,13 +8,17 @@ import io
 import json
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from decimal import Decimal
+from datetime import datetime
+from decimal import ROUND_HALF_EVEN, Decimal
+from fractions import Fraction
 from pathlib import Path
 
-from finops_simulate import layouts
-from finops_simulate.charges import Charge, usage
+from finops_simulate import findings, layouts
+from finops_simulate.charges import Charge, cover, eligible, fees, usage
+from finops_simulate.commitments import DEFAULT_DISCOUNT, PROGRAM, Q6, Commitment
 from finops_simulate.config import SimConfig
 from finops_simulate.org import (
+    ANOMALY_FACTOR,
     CENTRAL_CC,
     COST_CENTERS,
     UNALLOCATED,
@@ -22,9 +26,21 @@ from finops_simulate.org import (
     Organisation,
     build,
 )
-from finops_simulate.periods import Period, period
-from finops_simulate.truth import POOL, ZERO, Accumulator, apportion, round_to_cents, s
+from finops_simulate.periods import Period, add_months, period
+from finops_simulate.truth import (
+    POOL,
+    ZERO,
+    Accumulator,
+    apportion,
+    round_to_cents,
+    s,
+    weighted_quantile,
+)
 
+RATIO = Decimal("0.0001")
+CENT6 = Decimal("0.000001")
+RUN_RATE_DAYS = 7
+ONE, RATIO_ZERO = Decimal("1.0000"), Decimal("0.0000")
 PLACES = 6  # every simulated amount has exactly 6 decimal places
 ALIASES = {
     "team": ["team", "owner-team", "owner_team", "ownerteam", "squad"],
@@ -58,11 +74,49 @@ class _Plan:
 @dataclass
 class Company:
     cfg: SimConfig = field(default_factory=SimConfig)
+    purchases: tuple[Commitment, ...] = ()
 
     def __post_init__(self) -> None:
         self.org: Organisation = build(self.cfg, self._resources_per_account())
         self._truth: dict | None = None
         layouts.CURRENCY[0] = self.cfg.currency
+        self.commitments: tuple[Commitment, ...] = (*self._existing(), *self.purchases)
+
+    def with_purchase(self, commitment: Commitment) -> Company:
+        """The same company having bought `commitment`: the bills from its start on reflect it."""
+        if not any(
+            b.id == commitment.billing_account and b.provider == commitment.provider for b in self.org.billing_accounts
+        ):
+            raise ValueError(f"no {commitment.provider} billing account {commitment.billing_account}")
+        return Company(self.cfg, (*self.purchases, commitment))
+
+    def _existing(self) -> list[Commitment]:
+        """The plan the company already holds: one compute savings plan on the AWS billing account with a
+        management account (else the last AWS one), bought 8 months before the first simulated month for 12
+        months (so it expires in period 4), committing 0.6 x the account's EC2 base on-demand rate x (1 - d)."""
+        if not self.cfg.commitments:
+            return []
+        aws = [b for b in self.org.billing_accounts if b.provider == "aws"]
+        if not aws:
+            return []
+        ba = next((b for b in aws if any(s.central for s in b.sub_accounts)), aws[-1])
+        base = sum(
+            (
+                r.units * r.service.per_hour * r.service.price
+                for s in ba.sub_accounts
+                for r in s.resources
+                if r.service.key == "compute"
+            ),
+            ZERO,
+        )
+        hourly = (base * Decimal("0.6") * (1 - DEFAULT_DISCOUNT)).quantize(Decimal("0.001"))
+        if hourly <= 0:
+            return []
+        start = add_months(self.cfg.first_month, -8).isoformat()
+        return [Commitment("aws", ba.id, hourly, start, 12)]
+
+    def fee_account(self, ba: BillingAccount):
+        return next((s for s in ba.sub_accounts if s.central), ba.sub_accounts[0])
 
     # -- shape ---------------------------------------------------------------------------------------------------
     def _resources_per_account(self) -> int:
@@ -83,19 +137,53 @@ class Company:
         ba = self.org.billing_accounts[0]
         return ba, self.periods(ba.provider)[max(0, self.cfg.months - 3)]
 
-    def charges(self, ba: BillingAccount, p: Period, *, restated: bool = False) -> Iterator[Charge]:
+    def charges(self, ba: BillingAccount, p: Period, *, restated: bool = False, focus: bool = True) -> Iterator[Charge]:
+        """One account-period's charges, resource by resource, then the commitments' own rows. `focus` writes a
+        commitment's fee and unused parts as two rows (FOCUS), else as one (CUR)."""
         hourly = self.cfg.granularity == "hourly"
         rerated = ba.sub_accounts[-1] if restated else None
+        plans = [c for c in self.commitments if c.billing_account == ba.id and c.begins < p.end and c.ends > p.start]
+        left: dict[tuple[int, datetime], Decimal] = {}
         for sub in ba.sub_accounts:
             for resource in sub.resources:
-                yield from usage(
+                for charge in usage(
                     resource,
                     p,
                     seed=self.cfg.seed,
                     first=self.cfg.first_month,
                     hourly=hourly,
                     restated=sub is rerated,
-                )
+                ):
+                    if plans and eligible(charge):
+                        self._apply(plans, charge, left)
+                    yield charge
+        if not plans:
+            return
+        fee_sub = self.fee_account(ba)
+        for _, start, end in p.days():
+            for slot_start, slot_end in p.hours(start, end) if hourly else ((start, end),):
+                for i, plan in enumerate(plans):
+                    if not plan.active(slot_start):
+                        continue
+                    total = plan.hourly * _hours(slot_start, slot_end)
+                    unused = left.get((i, slot_start), total)
+                    yield from fees(ba, fee_sub, p, slot_start, slot_end, plan.id, total, unused, focus=focus)
+
+    @staticmethod
+    def _apply(plans: list[Commitment], charge: Charge, left: dict) -> None:
+        for i, plan in enumerate(plans):
+            if not plan.active(charge.start):
+                continue
+            key = (i, charge.start)
+            remaining = left.get(key)
+            if remaining is None:
+                remaining = plan.hourly * _hours(charge.start, charge.end)
+            cost = plan.rate(charge.list_cost)
+            if cost <= remaining:
+                left[key] = remaining - cost
+                cover(charge, plan.id, cost)
+                return
+            left[key] = remaining
 
     def _plans(self) -> list[_Plan]:
         plans = []
@@ -118,7 +206,7 @@ class Company:
         they are to be ingested (the restatement last)."""
         out = Path(out_dir)
         (out / "bills").mkdir(parents=True, exist_ok=True)
-        acc = Accumulator()
+        acc = Accumulator(self.cfg.months)
         files = []
         suffix = ".csv.gz" if self.cfg.gzip else ".csv"
         for plan in self._plans():
@@ -129,8 +217,9 @@ class Company:
                 writer = csv.writer(f, lineterminator="\n")
                 writer.writerow(lay.header)
                 row = lay.row
+                focus = plan.layout == "focus"
                 for p in plan.periods:
-                    for charge in self.charges(plan.account, p, restated=plan.restatement):
+                    for charge in self.charges(plan.account, p, restated=plan.restatement, focus=focus):
                         acc.add(charge, "restated" if plan.restatement else "original")
                         writer.writerow(row(charge))
                         n += 1
@@ -148,6 +237,8 @@ class Company:
         self._truth = self._assemble(acc)
         (out / "truth.json").write_text(json.dumps(self._truth, indent=1) + "\n")
         (out / "rules.yaml").write_text(self.rules_yaml())
+        findings.write_metrics(out / "metrics.csv", self.cfg)
+        findings.write_utilization(out / "utilization.csv", self.org, self.cfg)
         manifest = [
             {
                 **asdict(f),
@@ -163,10 +254,12 @@ class Company:
     def truth(self) -> dict:
         """The same dict as truth.json (computed without writing when the company was not written)."""
         if self._truth is None:
-            acc = Accumulator()
+            acc = Accumulator(self.cfg.months)
             for plan in self._plans():
                 for p in plan.periods:
-                    for charge in self.charges(plan.account, p, restated=plan.restatement):
+                    for charge in self.charges(
+                        plan.account, p, restated=plan.restatement, focus=plan.layout == "focus"
+                    ):
                         acc.add(charge, "restated" if plan.restatement else "original")
             self._truth = self._assemble(acc)
         return self._truth
@@ -191,6 +284,7 @@ class Company:
             "    priority: 10",
             "    match:",
             "      - {field: service_category, op: eq, value: Networking}",
+            "    assign: {team: shared, product: shared-network, environment: shared}",
             f"    pool: {POOL}",
         ]
         for sub in self.org.sub_accounts:
@@ -233,6 +327,9 @@ class Company:
                 }
             )
         chargeback, allocation = self._chargeback(acc, current)
+        commitments = self._commitment_truth(acc, current)
+        planted = self._findings(acc, current)
+        unit_economics = self._unit_economics(acc, current)
         truth = {
             "simulator": "finops_simulate 1",
             "config": {k: v for k, v in asdict(self.cfg).items()},
@@ -253,6 +350,9 @@ class Company:
             },
             "chargeback": chargeback,
             "allocation": allocation,
+            "commitments": commitments,
+            "findings": planted,
+            "unit_economics": unit_economics,
         }
         suffix = ".csv.gz" if self.cfg.gzip else ".csv"
         truth["files"] = []
@@ -333,6 +433,171 @@ class Company:
         }
         return out, allocation
 
+    def _commitment_truth(self, acc: Accumulator, current) -> dict:
+        pools = []
+        for ba in self.org.billing_accounts:
+            if ba.provider != "aws":
+                continue
+            slots = [
+                (v[0] / v[1], v[1])
+                for (account, version, _), v in acc.slots.items()
+                if account == ba.id and version == current(account, v[2])
+            ]
+            if not slots:
+                continue
+            hourly = [(value.quantize(Q6, ROUND_HALF_EVEN), hours) for value, hours in slots]
+            d = DEFAULT_DISCOUNT
+            quantiles = {f"p{q}": s(weighted_quantile(hourly, Fraction(q, 100))) for q in range(10, 100, 10)}
+            quantiles[f"d={d}"] = s(weighted_quantile(hourly, Fraction(d)))
+            months = []
+            for p in self.periods(ba.provider):
+                ode, covered, on_demand, commitment, unused = acc.kpi.get(
+                    (ba.id, p.key, current(ba.id, p.key)), [ZERO] * 5
+                )
+                actual = on_demand + commitment
+                months.append(
+                    {
+                        "billing_period_start": p.key,
+                        "on_demand_equivalent": s(ode),
+                        "covered": s(covered),
+                        "on_demand_cost": s(on_demand),
+                        "commitment_cost": s(commitment),
+                        "unused": s(unused),
+                        "actual_cost": s(actual),
+                        "savings": s(ode - actual),
+                        "effective_savings_rate": _ratio(ode - actual, ode, RATIO_ZERO),
+                        "coverage": _ratio(covered, ode, RATIO_ZERO),
+                        "utilization": _ratio(commitment - unused, commitment, ONE),
+                    }
+                )
+            pools.append(
+                {
+                    "provider": "aws",
+                    "billing_account_id": ba.id,
+                    "program": PROGRAM,
+                    "discount": s(d),
+                    "usage": "EC2 (AmazonEC2) usage of the billing account's sub accounts, at on-demand (list) cost",
+                    "hours": sum(h for _, h in hourly),
+                    "hourly_on_demand_quantiles": quantiles,
+                    "months": months,
+                }
+            )
+        plans = []
+        for c in self.commitments:
+            rows = []
+            for p in self.periods("aws"):
+                got = acc.plans.get((c.id, p.key, current(c.billing_account, p.key)))
+                if got is None:
+                    continue
+                covered_list, covered_effective, fee, unused = got
+                rows.append(
+                    {
+                        "billing_period_start": p.key,
+                        "commitment_cost": s(fee),
+                        "used": s(fee - unused),
+                        "unused": s(unused),
+                        "covered_on_demand_cost": s(covered_list),
+                        "covered_effective_cost": s(covered_effective),
+                        "realized_savings": s(covered_list - fee),
+                        "utilization": _ratio(fee - unused, fee, ONE),
+                    }
+                )
+            plans.append(
+                {
+                    "id": c.id,
+                    "provider": c.provider,
+                    "billing_account_id": c.billing_account,
+                    "program": c.program,
+                    "hourly": s(c.hourly),
+                    "discount": s(c.discount),
+                    "term_months": c.term_months,
+                    "start": c.start,
+                    "end": c.ends.date().isoformat(),
+                    "purchased_in_run": c in self.purchases,
+                    "months": rows,
+                }
+            )
+        return {"pools": pools, "plans": plans}
+
+    def _findings(self, acc: Accumulator, current) -> dict:
+        stats = _feed_stats(self.org, self.cfg)
+        last = self.cfg.months - 1
+        out: dict = {"anomaly": None, "idle": [], "overprovisioned": []}
+        for r in self.org.resources:
+            if r.planted is None:
+                continue
+            ba, sub = r.sub_account.billing_account, r.sub_account
+            where = {
+                "resource_id": r.id,
+                "provider": r.provider,
+                "billing_account_id": ba.id,
+                "sub_account_id": sub.id,
+                "service_name": r.service.name,
+                "service_category": r.service.category,
+                "team": r.cost_center.team,
+                "cost_center": r.cost_center.id,
+            }
+            if r.planted == "anomaly":
+                version = current(ba.id, self.periods(r.provider)[last - 1 if last else 0].key)
+                actual = acc.anomaly.get(version + "/actual", ZERO)
+                baseline = acc.anomaly.get(version + "/baseline", ZERO)
+                out["anomaly"] = {
+                    **where,
+                    "day": r.anomaly_day.isoformat(),
+                    "charge_period_start": _iso(acc.anomaly.get(version + "/day")),
+                    "expected_effective_cost": s(baseline),
+                    "effective_cost": s(actual),
+                    "cost_delta": s(actual - baseline),
+                    "factor": s(ANOMALY_FACTOR),
+                    "root_cause": "runaway autoscaling: six times the instances for one day",
+                }
+                continue
+            version = current(ba.id, self.periods(r.provider)[last].key)
+            days = sorted((d, v) for (rid, ver, d), v in acc.planted.items() if rid == r.id and ver == version)
+            recent = days[-RUN_RATE_DAYS:]
+            mean = sum((v for _, v in recent), ZERO) / len(recent) if recent else ZERO
+            rate = mean * Decimal("365.25") / 12
+            entry = {
+                **where,
+                "last_day": recent[-1][0].isoformat() if recent else None,
+                "daily_effective_cost": [s(v) for _, v in recent],
+                "monthly_run_rate": s(rate.quantize(CENT6, ROUND_HALF_EVEN)),
+                "monthly_run_rate_cents": s(rate.quantize(Decimal("0.01"), ROUND_HALF_EVEN)),
+                "cpu_p95": s(stats[r.id]["cpu_p95"]),
+                "memory_p95": s(stats[r.id]["memory_p95"]),
+                "utilization_samples": stats[r.id]["samples"],
+            }
+            out[r.planted].append(entry)
+        return out
+
+    def _unit_economics(self, acc: Accumulator, current) -> list[dict]:
+        cost_all: dict[tuple[str, str], Decimal] = {}
+        cost_utc: dict[tuple[str, str], Decimal] = {}
+        for (ba, pk, version, product), v in acc.products.items():
+            if version != current(ba, pk):
+                continue
+            month = pk[:7]
+            cost_all[(product, month)] = cost_all.get((product, month), ZERO) + v
+            if pk.endswith("-01T00:00:00Z"):
+                cost_utc[(product, month)] = cost_utc.get((product, month), ZERO) + v
+        rows = []
+        for product, month, metric, units in findings.metrics(self.cfg):
+            c_all = cost_all.get((product, month), ZERO)
+            c_utc = cost_utc.get((product, month), ZERO)
+            rows.append(
+                {
+                    "product": product,
+                    "period": month,
+                    "metric": metric,
+                    "units": units,
+                    "effective_cost": s(c_all),
+                    "unit_cost": s((c_all / units).quantize(CENT6, ROUND_HALF_EVEN)),
+                    "effective_cost_utc_periods": s(c_utc),
+                    "unit_cost_utc_periods": s((c_utc / units).quantize(CENT6, ROUND_HALF_EVEN)),
+                }
+            )
+        return rows
+
     def _organisation(self) -> dict:
         return {
             "cost_centers": [{"id": c.id, "team": c.team, "product": c.product} for c in (*COST_CENTERS, CENTRAL_CC)],
@@ -369,6 +634,26 @@ class Company:
                 for ba in self.org.billing_accounts
             ],
         }
+
+
+def _iso(moment) -> str | None:
+    return None if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _feed_stats(org, cfg) -> dict:
+    """The feed's p95s, computed by writing it to a scratch buffer-less pass (same numbers as utilization.csv)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        return findings.write_utilization(Path(tmp) / "u.csv", org, cfg)
+
+
+def _ratio(a: Decimal, b: Decimal, default: Decimal) -> str:
+    return s((a / b).quantize(RATIO, ROUND_HALF_EVEN) if b else default)
+
+
+def _hours(start: datetime, end: datetime) -> Decimal:
+    return Decimal(int((end - start).total_seconds()) // 3600)
 
 
 def _pick(billing: list[dict], key, version: str) -> dict | None:
@@ -426,6 +711,43 @@ DEFINITIONS = {
     "allocation": (
         "allocated_share = EffectiveCost landing on a real cost center (direct or shared) / all EffectiveCost, "
         "current versions, all periods, to 4 places."
+    ),
+    "commitments.pools": (
+        "Per AWS billing account (program aws_compute_savings_plan, discount d): the hourly on-demand equivalent "
+        "of its EC2 usage (list cost of covered and uncovered EC2 charges per charge interval / the interval's hours, "
+        "to 6 places half even; a daily row stands for each of its hours) over all simulated periods; its pN "
+        "quantiles and its d-quantile are numpy's inverted_cdf (the smallest value whose share of hours reaches "
+        "N/100 or d). Per month: on_demand_equivalent = EC2 list cost; covered = list cost of covered EC2 usage; "
+        "on_demand_cost = EffectiveCost of uncovered EC2 usage; commitment_cost = the plans' recurring fees "
+        "(BilledCost); unused = the unused commitment; actual_cost = on_demand_cost + commitment_cost; savings = "
+        "on_demand_equivalent - actual_cost; effective_savings_rate = savings / on_demand_equivalent; coverage = "
+        "covered / on_demand_equivalent (0 when nothing to cover); utilization = (commitment_cost - unused) / "
+        "commitment_cost (1 when no commitment); ratios to 4 places half even (FinOps Foundation definitions)."
+    ),
+    "commitments.plans": (
+        "Per plan and month: commitment_cost = hourly x hours active; used = the discounted cost of the usage it "
+        "covered; unused = commitment_cost - used; realized_savings = covered_on_demand_cost - commitment_cost "
+        "(what the covered usage would have cost on demand, less what the plan cost, unused part included). "
+        "Coverage is first fit: each EC2 charge, in resource order, is covered whole when (1 - d) x its list cost "
+        "fits in what is left of the interval's commitment."
+    ),
+    "findings.anomaly": (
+        "The one planted anomaly: the resource's usage x factor on `day` (local date of its provider's day; "
+        "charge_period_start is its first charge's start). expected_effective_cost = what the day would have cost "
+        "without it; cost_delta = effective_cost - expected_effective_cost."
+    ),
+    "findings.idle_overprovisioned": (
+        "Planted idle resources (one unit, no noise: the same tiny daily cost) and over-provisioned ones (low CPU "
+        "and memory in utilization.csv). daily_effective_cost: the resource's EffectiveCost per UTC day of "
+        "ChargePeriodStart over its last 7 days with cost; monthly_run_rate = their mean x 365.25 / 12 (6 places "
+        "and to the cent, half even). cpu_p95 / memory_p95: inverted-CDF 95th percentile of its feed samples."
+    ),
+    "unit_economics": (
+        "Per product and month: effective_cost = EffectiveCost the rules give the product (direct lines; the "
+        "network pool's shared lines carry product shared-network) over every provider's period of that invoice "
+        "month, current versions; unit_cost = effective_cost / units to 6 places half even. The *_utc_periods "
+        "figures count only periods starting at the month's UTC midnight (AWS, Azure, OCI: not GCP's Pacific "
+        "periods)."
     ),
     "restatement": (
         "The restated account-period is reissued whole in its own file: the same rows, but the usage of one sub "

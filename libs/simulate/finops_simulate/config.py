@@ -8,7 +8,7 @@ from datetime import date
 PROVIDERS = ("aws", "azure", "gcp", "oci")
 NATIVE_LAYOUT = {"aws": "aws-cur2", "azure": "azure-actual", "gcp": "gcp-billing", "oci": "oci-cost-report"}
 LAYOUTS = {
-    "aws": ("focus", "aws-cur2"),
+    "aws": ("focus", "aws-cur2", "aws-cur-legacy"),
     "azure": ("focus", "azure-actual", "azure-amortized"),
     "gcp": ("focus", "gcp-billing"),
     "oci": ("focus", "oci-cost-report"),
@@ -30,6 +30,7 @@ class SimConfig:
     layouts: provider -> layout ("focus" or the provider's native one, see LAYOUTS); native by default.
     day_first: write the native layouts that use dates in D/M/YYYY order (Azure) day first instead of ISO.
     gzip: write .csv.gz instead of .csv.
+    commitments: the company holds a compute savings plan on one AWS billing account (see Company._existing).
     """
 
     seed: int = 7
@@ -45,6 +46,7 @@ class SimConfig:
     day_first: bool = False
     gzip: bool = False
     currency: str = "USD"
+    commitments: bool = True
 
     def __post_init__(self) -> None:
         unknown = [p for p in self.providers if p not in PROVIDERS]

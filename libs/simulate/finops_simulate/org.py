@@ -73,49 +73,206 @@ def _s(key, code, name, category, meter, sku, usage_type, unit, price, per_hour)
 
 CATALOG: dict[str, dict[str, Service]] = {
     "aws": {
-        "compute": _s("compute", "AmazonEC2", "Amazon Elastic Compute Cloud", "Compute",
-                      "Amazon Elastic Compute Cloud", "DQ578CGN99KG6ECF", "USE1-BoxUsage:m5.xlarge", "Hrs",
-                      "0.192", "1"),
-        "database": _s("database", "AmazonRDS", "Amazon Relational Database Service", "Databases",
-                       "Amazon Relational Database Service", "QZ5BKBNQH8XE4JRW", "USE1-InstanceUsage:db.r5.large",
-                       "Hrs", "0.25", "1"),
-        "storage": _s("storage", "AmazonS3", "Amazon Simple Storage Service", "Storage",
-                      "Amazon Simple Storage Service", "WP9ANXZGBYYSGJEA", "USE1-TimedStorage-ByteHrs", "GB-Mo",
-                      "0.023", "0.6849315"),
-        "network": _s("network", "AWSDataTransfer", "AWS Data Transfer", "Networking", "AWS Data Transfer",
-                      "AQWDVY9D5XRTC4ZD", "USE1-DataTransfer-Out-Bytes", "GB", "0.09", "2.5"),
+        "compute": _s(
+            "compute",
+            "AmazonEC2",
+            "Amazon Elastic Compute Cloud",
+            "Compute",
+            "Amazon Elastic Compute Cloud",
+            "DQ578CGN99KG6ECF",
+            "USE1-BoxUsage:m5.xlarge",
+            "Hrs",
+            "0.192",
+            "1",
+        ),
+        "database": _s(
+            "database",
+            "AmazonRDS",
+            "Amazon Relational Database Service",
+            "Databases",
+            "Amazon Relational Database Service",
+            "QZ5BKBNQH8XE4JRW",
+            "USE1-InstanceUsage:db.r5.large",
+            "Hrs",
+            "0.25",
+            "1",
+        ),
+        "storage": _s(
+            "storage",
+            "AmazonS3",
+            "Amazon Simple Storage Service",
+            "Storage",
+            "Amazon Simple Storage Service",
+            "WP9ANXZGBYYSGJEA",
+            "USE1-TimedStorage-ByteHrs",
+            "GB-Mo",
+            "0.023",
+            "0.6849315",
+        ),
+        "network": _s(
+            "network",
+            "AWSDataTransfer",
+            "AWS Data Transfer",
+            "Networking",
+            "AWS Data Transfer",
+            "AQWDVY9D5XRTC4ZD",
+            "USE1-DataTransfer-Out-Bytes",
+            "GB",
+            "0.09",
+            "2.5",
+        ),
     },
     "azure": {
-        "compute": _s("compute", "Microsoft.Compute", "Virtual Machines", "Compute", "Virtual Machines",
-                      "DZH318Z0BQ4L", "D4s v5", "1 Hour", "0.192", "1"),
-        "database": _s("database", "Microsoft.Sql", "SQL Database", "Databases", "SQL Database", "DZH318Z0BQ6F",
-                       "vCore", "1 Hour", "0.2516", "1"),
-        "storage": _s("storage", "Microsoft.Storage", "Storage", "Storage", "Storage", "DZH318Z0BNVX",
-                      "Hot LRS Data Stored", "1 GB/Month", "0.0208", "0.6849315"),
-        "network": _s("network", "Microsoft.Network", "Bandwidth", "Networking", "Bandwidth", "DZH318Z0BNVW",
-                      "Standard Data Transfer Out", "1 GB", "0.087", "2.5"),
+        "compute": _s(
+            "compute",
+            "Microsoft.Compute",
+            "Virtual Machines",
+            "Compute",
+            "Virtual Machines",
+            "DZH318Z0BQ4L",
+            "D4s v5",
+            "1 Hour",
+            "0.192",
+            "1",
+        ),
+        "database": _s(
+            "database",
+            "Microsoft.Sql",
+            "SQL Database",
+            "Databases",
+            "SQL Database",
+            "DZH318Z0BQ6F",
+            "vCore",
+            "1 Hour",
+            "0.2516",
+            "1",
+        ),
+        "storage": _s(
+            "storage",
+            "Microsoft.Storage",
+            "Storage",
+            "Storage",
+            "Storage",
+            "DZH318Z0BNVX",
+            "Hot LRS Data Stored",
+            "1 GB/Month",
+            "0.0208",
+            "0.6849315",
+        ),
+        "network": _s(
+            "network",
+            "Microsoft.Network",
+            "Bandwidth",
+            "Networking",
+            "Bandwidth",
+            "DZH318Z0BNVW",
+            "Standard Data Transfer Out",
+            "1 GB",
+            "0.087",
+            "2.5",
+        ),
     },
     "gcp": {
-        "compute": _s("compute", "6F81-5844-456A", "Compute Engine", "Compute", "Compute Engine",
-                      "2E27-4F75-95CD", "N2 Instance Core running in Americas", "hour", "0.1942", "1"),
-        "database": _s("database", "9662-B51E-5089", "Cloud SQL", "Databases", "Cloud SQL", "A9A0-3FC8-2F34",
-                       "Cloud SQL for PostgreSQL: Regional - vCPU", "hour", "0.2464", "1"),
-        "storage": _s("storage", "95FF-2EF5-5EA1", "Cloud Storage", "Storage", "Cloud Storage", "E5F0-6A5D-7BAD",
-                      "Standard Storage US Multi-region", "gibibyte month", "0.026", "0.6849315"),
-        "network": _s("network", "E505-1604-58F8", "Networking", "Networking", "Networking", "9DE9-9092-B3BC",
-                      "Network Internet Egress from Americas to Americas", "gibibyte", "0.085", "2.5"),
+        "compute": _s(
+            "compute",
+            "6F81-5844-456A",
+            "Compute Engine",
+            "Compute",
+            "Compute Engine",
+            "2E27-4F75-95CD",
+            "N2 Instance Core running in Americas",
+            "hour",
+            "0.1942",
+            "1",
+        ),
+        "database": _s(
+            "database",
+            "9662-B51E-5089",
+            "Cloud SQL",
+            "Databases",
+            "Cloud SQL",
+            "A9A0-3FC8-2F34",
+            "Cloud SQL for PostgreSQL: Regional - vCPU",
+            "hour",
+            "0.2464",
+            "1",
+        ),
+        "storage": _s(
+            "storage",
+            "95FF-2EF5-5EA1",
+            "Cloud Storage",
+            "Storage",
+            "Cloud Storage",
+            "E5F0-6A5D-7BAD",
+            "Standard Storage US Multi-region",
+            "gibibyte month",
+            "0.026",
+            "0.6849315",
+        ),
+        "network": _s(
+            "network",
+            "E505-1604-58F8",
+            "Networking",
+            "Networking",
+            "Networking",
+            "9DE9-9092-B3BC",
+            "Network Internet Egress from Americas to Americas",
+            "gibibyte",
+            "0.085",
+            "2.5",
+        ),
     },
     "oci": {
-        "compute": _s("compute", "COMPUTE", "COMPUTE", "Compute", "COMPUTE", "B93113",
-                      "Compute - Standard - E4 - OCPU", "OCPU Per Hour", "0.025", "4"),
-        "database": _s("database", "DATABASE", "DATABASE", "Databases", "DATABASE", "B90570",
-                       "Autonomous Transaction Processing - OCPU", "OCPU Per Hour", "0.3226", "1"),
-        "storage": _s("storage", "OBJECTSTORE", "OBJECTSTORE", "Storage", "OBJECTSTORE", "B91628",
-                      "Object Storage - Storage", "Gigabyte Storage Capacity Per Month", "0.0255", "0.6849315"),
-        "network": _s("network", "NETWORK", "NETWORK", "Networking", "NETWORK", "B88327",
-                      "Outbound Data Transfer Zone 1", "GB Outbound Data Transfer", "0.0085", "2.5"),
+        "compute": _s(
+            "compute",
+            "COMPUTE",
+            "COMPUTE",
+            "Compute",
+            "COMPUTE",
+            "B93113",
+            "Compute - Standard - E4 - OCPU",
+            "OCPU Per Hour",
+            "0.025",
+            "8",
+        ),
+        "database": _s(
+            "database",
+            "DATABASE",
+            "DATABASE",
+            "Databases",
+            "DATABASE",
+            "B90570",
+            "Autonomous Transaction Processing - OCPU",
+            "OCPU Per Hour",
+            "0.3226",
+            "1",
+        ),
+        "storage": _s(
+            "storage",
+            "OBJECTSTORE",
+            "OBJECTSTORE",
+            "Storage",
+            "OBJECTSTORE",
+            "B91628",
+            "Object Storage - Storage",
+            "Gigabyte Storage Capacity Per Month",
+            "0.0255",
+            "0.6849315",
+        ),
+        "network": _s(
+            "network",
+            "NETWORK",
+            "NETWORK",
+            "Networking",
+            "NETWORK",
+            "B88327",
+            "Outbound Data Transfer Zone 1",
+            "GB Outbound Data Transfer",
+            "0.0085",
+            "2.5",
+        ),
     },
-}  # fmt: skip
+}
 REGION = {"aws": "us-east-1", "azure": "eastus", "gcp": "us-central1", "oci": "us-ashburn-1"}
 PATTERNS = ("steady", "seasonal", "growing", "steady", "seasonal", "migrating")
 KINDS = ("compute", "compute", "database", "storage", "compute", "database")
@@ -155,6 +312,15 @@ class Resource:
     flaw: str
     tags: dict[str, str]
     stops_after: int | None = None  # migrating: last period index with cost
+    planted: str | None = None  # "idle", "overprovisioned", "anomaly"
+    anomaly_day: object = None  # the local date of the planted anomaly
+
+    @property
+    def product(self) -> str:
+        """The product rules.yaml gives its cost (its sub account's owner, else its product tag)."""
+        if self.sub_account.owner is not None:
+            return self.sub_account.owner.product
+        return UNALLOCATED if self.flaw == "missing" else self.cost_center.product
 
     @property
     def provider(self) -> str:
@@ -168,6 +334,10 @@ class Resource:
         if self.flaw in ("missing", "cost-centre"):
             return UNALLOCATED
         return self.cost_center.id
+
+
+ANOMALY_FACTOR = Decimal(6)
+IDLE_PER = ("aws", "azure", "gcp", "oci")
 
 
 @dataclass
@@ -263,7 +433,7 @@ def build(cfg: SimConfig, resources_per_account: int) -> Organisation:
                 cc = owner if owner is not None else COST_CENTERS[(g + j) % len(COST_CENTERS)]
                 flaw = FLAWS[g % len(FLAWS)]
                 units = (
-                    Decimal(rng.randrange(1, 9))
+                    Decimal(rng.randrange(2, 9))
                     if kind in ("compute", "database")
                     else Decimal(rng.randrange(200, 5000) if kind == "storage" else rng.randrange(20, 200)) / 10
                 )
@@ -287,7 +457,56 @@ def build(cfg: SimConfig, resources_per_account: int) -> Organisation:
                     )
                 )
                 g += 1
-    return Organisation(accounts)
+    org = Organisation(accounts)
+    _plant(cfg, org, g)
+    return org
+
+
+def _plant(cfg: SimConfig, org: Organisation, g: int) -> None:
+    """The planted findings (see findings.py): two idle instances, two over-provisioned ones, one anomaly."""
+    from datetime import date as _date
+
+    from finops_simulate.periods import add_months
+
+    owned = [s for s in org.sub_accounts if s.owner is not None and not s.central]
+    by_provider = sorted(owned, key=lambda s: (IDLE_PER.index(s.provider), org.sub_accounts.index(s)))
+    hosts = [s for i, s in enumerate(by_provider) if s.provider not in {t.provider for t in by_provider[:i]}]
+    hosts = (hosts + owned)[:2] if owned else []
+    for n, sub in enumerate(hosts):
+        service = CATALOG[sub.provider]["compute"]
+        units = Decimal(1)
+        res_id = _resource_id(sub.provider, sub.billing_account, sub, "compute", g) + "-idle"
+        sub.resources.append(
+            Resource(
+                g,
+                res_id,
+                f"{sub.name}-forgotten-{n}",
+                sub,
+                service,
+                "idle",
+                units,
+                sub.owner,
+                "clean",
+                _tags(sub.provider, "clean", sub.owner, sub.environment),
+                None,
+                "idle",
+            )
+        )
+        g += 1
+    steady = [
+        r
+        for s in owned
+        for r in s.resources
+        if r.service.key == "compute" and r.pattern == "steady" and r.planted is None
+    ]
+    for r in steady[:2]:
+        r.planted = "overprovisioned"
+    candidates = [r for r in steady[2:] if r.provider != "aws"] or steady[2:]
+    if candidates:
+        victim = candidates[0]
+        victim.planted = "anomaly"
+        month = add_months(cfg.first_month, max(0, cfg.months - 2))
+        victim.anomaly_day = _date(month.year, month.month, 15)
 
 
 def _resource_id(provider: str, ba: BillingAccount, sub: SubAccount, kind: str, g: int) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 PACIFIC = ZoneInfo("America/Los_Angeles")
@@ -23,6 +24,7 @@ def local_midnight(day: date, zone) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC)
 
 
+@lru_cache(maxsize=1 << 16)
 def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -43,8 +45,11 @@ class Period:
     def label(self) -> str:
         return f"{self.month:%Y-%m}"
 
-    def days(self) -> Iterator[tuple[date, datetime, datetime]]:
+    def days(self) -> tuple[tuple[date, datetime, datetime], ...]:
         """(local date, start, end) of each day of the period, in UTC instants."""
+        return _days(self)
+
+    def _days(self) -> Iterator[tuple[date, datetime, datetime]]:
         day = self.month
         nxt = add_months(self.month, 1)
         while day < nxt:
@@ -63,3 +68,8 @@ def period(first: date, index: int, provider: str) -> Period:
     month = add_months(first, index)
     zone = PACIFIC if provider == "gcp" else UTC
     return Period(index, month, local_midnight(month, zone), local_midnight(add_months(month, 1), zone), zone)
+
+
+@lru_cache(maxsize=256)
+def _days(p: Period) -> tuple[tuple[date, datetime, datetime], ...]:
+    return tuple(p._days())

@@ -7,7 +7,7 @@ from collections import defaultdict
 from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
 
-from finops_simulate.charges import Charge
+from finops_simulate.charges import Charge, eligible
 from finops_simulate.org import UNALLOCATED
 
 ZERO = Decimal(0)
@@ -25,14 +25,35 @@ def cost_center_of(c: Charge) -> str | None:
     return owner.id if owner is not None else UNALLOCATED
 
 
+def product_of(c: Charge) -> str | None:
+    """The product the rules give a charge's cost; None for the network pool (its lines' product is
+    shared-network)."""
+    if c.service.category == "Networking" and c.resource is not None:
+        return None
+    if c.resource is not None:
+        return c.resource.product
+    owner = c.sub_account.owner
+    return owner.product if owner is not None else UNALLOCATED
+
+
 class Accumulator:
     """Sums per (billing account, period, version); versions are "original" and "restated"."""
 
-    def __init__(self) -> None:
+    def __init__(self, months: int) -> None:
+        self.months = months
         self.billing: dict[tuple, list] = defaultdict(lambda: [ZERO, ZERO, ZERO, 0])  # billed, effective, list, n
         self.direct: dict[tuple, list] = defaultdict(lambda: [ZERO, ZERO])  # (ba, period, version, cc)
         self.pool: dict[tuple, list] = defaultdict(lambda: [ZERO, ZERO])  # (ba, period, version)
         self.providers: dict[str, str] = {}
+        # commitments: (ba, period, version) -> [ode, covered (list), on-demand cost, commitment cost, unused]
+        self.kpi: dict[tuple, list] = defaultdict(lambda: [ZERO, ZERO, ZERO, ZERO, ZERO])
+        # (ba, version, slot start) -> [eligible list cost, hours, period key]
+        self.slots: dict[tuple, list] = {}
+        self.products: dict[tuple, Decimal] = defaultdict(Decimal)  # (ba, period, version, product)
+        self.planted: dict[tuple, Decimal] = defaultdict(Decimal)  # (resource id, version, UTC date)
+        self.anomaly: dict[str, Decimal] = defaultdict(Decimal)  # actual, baseline (current version only)
+        # (commitment id, period, version) -> [covered list cost, covered effective cost, fee, unused]
+        self.plans: dict[tuple, list] = defaultdict(lambda: [ZERO, ZERO, ZERO, ZERO])
 
     def add(self, c: Charge, version: str) -> None:
         ba = c.billing_account.id
@@ -43,10 +64,46 @@ class Accumulator:
         t[2] += c.list_cost
         t[3] += 1
         self.providers[ba] = c.provider
+        if c.provider == "aws":
+            self._commitment(c, key, version)
+        r = c.resource
+        if r is not None and r.planted is not None and c.period.index == self.months - 1:
+            self.planted[(r.id, version, c.start.date())] += c.effective
+        if c.baseline is not None:
+            self.anomaly[version + "/actual"] += c.effective
+            self.anomaly[version + "/baseline"] += c.baseline
+            self.anomaly[version + "/day"] = c.start
+        product = product_of(c)
+        if product is not None:
+            self.products[(*key, product)] += c.effective
         cc = cost_center_of(c)
         target = self.pool[key] if cc is None else self.direct[(*key, cc)]
         target[0] += c.billed
         target[1] += c.effective
+
+    def _commitment(self, c: Charge, key: tuple, version: str) -> None:
+        if eligible(c):
+            k = self.kpi[key]
+            k[0] += c.list_cost
+            slot = self.slots.get((key[0], version, c.start))
+            if slot is None:
+                hours = int((c.end - c.start).total_seconds()) // 3600
+                slot = self.slots[(key[0], version, c.start)] = [ZERO, hours, key[1]]
+            slot[0] += c.list_cost
+            if c.commitment_status == "Used":
+                k[1] += c.list_cost
+                p = self.plans[(c.commitment_id, key[1], version)]
+                p[0] += c.list_cost
+                p[1] += c.effective
+            else:
+                k[2] += c.effective
+        elif c.commitment_id is not None and c.resource is None:
+            k = self.kpi[key]
+            p = self.plans[(c.commitment_id, key[1], version)]
+            k[3] += c.billed
+            k[4] += c.effective
+            p[2] += c.billed
+            p[3] += c.effective
 
 
 def apportion(amount: Decimal, weights: dict[str, Decimal], places: int) -> dict[str, Decimal]:
@@ -84,3 +141,17 @@ def s(value: Decimal) -> str:
 
 def cents(value: Decimal) -> str:
     return format(value.quantize(CENT, ROUND_HALF_EVEN), "f")
+
+
+def weighted_quantile(values: list[tuple[Decimal, int]], q: Fraction) -> Decimal:
+    """Inverted-CDF quantile of values each repeated `weight` times: the smallest value whose cumulative weight
+    reaches q x the total weight (numpy's method="inverted_cdf" on the expanded series)."""
+    ordered = sorted(values)
+    total = sum(w for _, w in ordered)
+    need = q * total
+    run = 0
+    for value, weight in ordered:
+        run += weight
+        if run >= need:
+            return value
+    return ordered[-1][0]

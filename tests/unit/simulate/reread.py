@@ -21,6 +21,16 @@ def _rows(path: Path):
         yield from csv.DictReader(f)
 
 
+def _snake(legacy: str) -> str:
+    """`savingsPlan/SavingsPlanARN` -> `savings_plan_savings_plan_a_r_n` (Athena's names for legacy columns)."""
+    family, _, column = legacy.partition("/")
+
+    def snake(text: str) -> str:
+        return "".join("_" + ch.lower() if ch.isupper() else ch for ch in text[0].lower() + text[1:])
+
+    return f"{snake(family)}_{snake(column)}"
+
+
 def _z(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -38,7 +48,9 @@ def totals(path: Path, layout: str, *, day_first: bool = False) -> dict[tuple[st
         if layout == "focus":
             key = (r["BillingAccountId"], r["BillingPeriodStart"])
             billed, effective = Decimal(r["BilledCost"]), Decimal(r["EffectiveCost"])
-        elif layout == "aws-cur2":
+        elif layout in ("aws-cur2", "aws-cur-legacy"):
+            if layout == "aws-cur-legacy":  # the same columns as family/ColumnName
+                r = {_snake(k): v for k, v in r.items()}
             key = (r["bill_payer_account_id"], r["bill_billing_period_start_date"])
             billed = Decimal(r["line_item_unblended_cost"])
             kind = r["line_item_line_item_type"]

@@ -1,0 +1,72 @@
+"""Commitments: AWS Compute Savings Plans over the EC2 usage of a payer (billing) account.
+
+A plan commits `hourly` USD per hour for `term_months` from `start` at a discount d off on-demand: covered usage
+costs (1 - d) x its on-demand (list) cost. In each charge interval (an hour, or a day = its hours) the plan's
+commitment for the interval is `hourly` x hours; the billing account's EC2 charges are offered to it in resource
+order and a charge is covered whole when its discounted cost fits in what is left (first fit; a charge that does
+not fit is on demand). What is left at the end of the interval is unused.
+
+Rows (FOCUS semantics):
+  covered usage  ChargeCategory Usage, BilledCost 0, EffectiveCost (1 - d) x ListCost (6 places, half even),
+                 PricingCategory Committed, CommitmentDiscountId the plan's ARN, CommitmentDiscountStatus Used
+  recurring fee  ChargeCategory Purchase, ChargeFrequency Recurring, BilledCost hourly x hours, EffectiveCost 0
+  unused         ChargeCategory Usage, BilledCost 0, EffectiveCost the unused commitment, Status Unused
+CUR 2.0 writes the fee and the unused part as one SavingsPlanRecurringFee line (total and used commitment), as AWS
+does; the covered usage as SavingsPlanCoveredUsage with its unblended cost 0 (net of its negation).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import ROUND_HALF_EVEN, Decimal
+
+from finops_simulate.periods import add_months
+
+PROGRAM = "aws_compute_savings_plan"
+DEFAULT_DISCOUNT = Decimal("0.28")
+Q6 = Decimal("0.000001")
+
+
+@dataclass(frozen=True)
+class Commitment:
+    """A purchase: provider, billing account, program, hourly amount, term and start (the first of a month)."""
+
+    provider: str
+    billing_account: str
+    hourly: Decimal
+    start: str
+    term_months: int = 12
+    program: str = PROGRAM
+    discount: Decimal = DEFAULT_DISCOUNT
+    id: str = ""
+
+    def __post_init__(self) -> None:
+        if self.provider != "aws" or self.program != PROGRAM:
+            raise ValueError(f"only {PROGRAM} on aws is simulated, not {self.program} on {self.provider}")
+        if not Decimal(0) < self.discount < Decimal(1):
+            raise ValueError("discount must be in (0, 1)")
+        if Decimal(self.hourly) <= 0:
+            raise ValueError("hourly must be positive")
+        if date.fromisoformat(self.start).day != 1:
+            raise ValueError("start must be the first of a month")
+        object.__setattr__(self, "hourly", Decimal(self.hourly))
+        if not self.id:
+            arn = f"arn:aws:savingsplans::{self.billing_account}:savingsplan/sp-{self.start.replace('-', '')}"
+            object.__setattr__(self, "id", f"{arn}-{self.hourly.normalize()}".replace(".", "p"))
+
+    @property
+    def begins(self) -> datetime:
+        d = date.fromisoformat(self.start)
+        return datetime(d.year, d.month, 1, tzinfo=UTC)
+
+    @property
+    def ends(self) -> datetime:
+        d = add_months(date.fromisoformat(self.start), self.term_months)
+        return datetime(d.year, d.month, 1, tzinfo=UTC)
+
+    def active(self, moment: datetime) -> bool:
+        return self.begins <= moment < self.ends
+
+    def rate(self, list_cost: Decimal) -> Decimal:
+        return (list_cost * (1 - self.discount)).quantize(Q6, ROUND_HALF_EVEN)
