@@ -420,7 +420,7 @@ def robust_trend(history: Floats, *, days: int, z: float, growth_z: float | None
         slope = -smaller
     else:
         slope = max(0.0, smaller - growth_z * se)
-        significant = significant and slope > 0
+        significant = bool(significant and slope > 0)  # a Python bool: evidence is JSON
     return Trend(float(slope) if significant else 0.0, float(theil_sen), float(se), significant)
 
 

@@ -9,6 +9,8 @@ The histories are the shapes real pools have: steady with noise, a weekday/weeke
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from decimal import Decimal
 
 import numpy as np
@@ -82,3 +84,16 @@ def test_estimated_savings_never_exceed_the_pools_spend(history, instruments):
     deepest = Decimal(repr(max(i.discount for i in instruments)))
     assert all(t.commitment_per_hour.amount >= (1 - deepest) * t.covered_usage_per_hour - Decimal("0.0001")
                for t in plan.tranches)  # fmt: skip
+
+
+def test_a_growing_pools_plan_is_plain_json():
+    # Given a pool whose usage grows week after week (the planner finds a significant trend)
+    hours = np.arange(24 * 91, dtype=float)
+    history = 10 + hours * 0.01 + np.where((hours // 24) % 7 >= 5, -1.0, 0.0)
+
+    # When it is planned
+    plan = plan_pool("aws_compute_savings_plan/1", history, INSTRUMENT_SETS[2], settings=PLANNER)
+
+    # Then its evidence holds only Python values: a numpy bool made the analysis fail on every run
+    assert plan.evidence.trend_significant is True
+    json.dumps(dataclasses.asdict(plan.evidence))
