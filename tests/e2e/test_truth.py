@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import csv
 from collections import defaultdict
 from dataclasses import replace
 from datetime import datetime
@@ -139,7 +140,8 @@ async def test_every_published_number_equals_the_simulated_companys_truth(spawn,
     ingest = spawn("finops_ingest", name="ingest")
     allocation = spawn("finops_allocation", name="allocation")
     console = spawn("finops_console", name="console")
-    for service in (ingest, allocation, console):
+    recommend = spawn("finops_recommend", name="recommend", env={"FINOPS_ANALYSIS_QUIET_S": "0.5"})
+    for service in (ingest, allocation, console, recommend):
         await service.start()
 
     async with httpx.AsyncClient(timeout=300) as client:
@@ -209,6 +211,105 @@ async def test_every_published_number_equals_the_simulated_companys_truth(spawn,
             + Decimal(restated["original"]["effective_cost"]),
             "GET /v1/chargeback (month total, less the other accounts)",
         )  # fmt: skip
+
+        # When the utilization feed and the business metrics arrive
+        company_dir = tmp_path / "company"
+        fed = await client.post(f"{recommend.url}/v1/metrics", content=(company_dir / "utilization.csv").read_bytes(),
+                                headers={**ADMIN, "Content-Type": "text/csv"})  # fmt: skip
+        assert fed.status_code == 200, fed.text
+        with (company_dir / "metrics.csv").open() as f:
+            metrics = [{**r, "units": int(r["units"])} for r in csv.DictReader(f)]
+        reported = await client.post(f"{allocation.url}/v1/business-metrics", json=metrics, headers=ADMIN)
+        assert reported.status_code == 200, reported.text
+
+        # Then unit costs per product and month are the truth's
+        for row in truth["unit_economics"]:
+            got = await client.get(f"{allocation.url}/v1/unit-costs", params={"period": row["period"]}, headers=ADMIN)
+            assert got.status_code == 200, got.text
+            match = [r for r in got.json()["rows"] if r["product"] == row["product"] and r["metric"] == row["metric"]]
+            published_cost = Decimal(match[0]["cost"]) if match else None
+            table.cent("unit cost", f"{row['period']} {row['product']} cost", Decimal(row["effective_cost"]),
+                       published_cost, "GET /v1/unit-costs")  # fmt: skip
+            unit = Decimal(str(match[0]["unit_cost"])) if match else None
+            table.within("unit cost", f"{row['period']} {row['product']} per {row['metric']}",
+                         Decimal(row["unit_cost"]), unit, "GET /v1/unit-costs", absolute=Decimal("0.000001"),
+                         why="6 places")  # fmt: skip
+
+        # and recommend finds exactly the planted findings
+        findings = truth["findings"]
+        recs: list[dict] = []
+
+        async def analysed() -> bool:
+            got = await client.get(f"{recommend.url}/v1/recommendations", params={"status": "open"}, headers=ADMIN)
+            assert got.status_code == 200, got.text
+            recs[:] = got.json()
+            kinds = {r["kind"] for r in recs}
+            return {"idle", "rightsizing", "anomaly", "commitment_plan"} <= kinds
+
+        with contextlib.suppress(AssertionError):
+            await wait_until(analysed, timeout=300, what="recommend to analyse the company", every=3)
+        idle = {r["resource_id"]: r for r in recs if r["kind"] == "idle"}
+        table.exact("finding", "idle resources", sorted(f["resource_id"] for f in findings["idle"]), sorted(idle),
+                    "GET /v1/recommendations?kind=idle")  # fmt: skip
+        for f in findings["idle"]:
+            got = idle.get(f["resource_id"])
+            table.within("finding", f"idle {f['resource_id'][-40:]} monthly savings", Decimal(f["monthly_run_rate"]),
+                         Decimal(got["estimated_monthly_savings"]["amount"]) if got else None,
+                         "estimated_monthly_savings", rel=Decimal("0.05"),
+                         why="run rate of its last days; months of 30.4 or 30 days")  # fmt: skip
+        resized = {r["resource_id"] for r in recs if r["kind"] == "rightsizing"}
+        oversized = sorted(f["resource_id"] for f in findings["overprovisioned"])
+        table.exact("finding", "over-provisioned resources", oversized, sorted(resized),
+                    "GET /v1/recommendations?kind=rightsizing")  # fmt: skip
+        planted = findings["anomaly"]
+        anomalies = [r for r in recs if r["kind"] == "anomaly"]
+        on_day = [r for r in anomalies if r["evidence"].get("start") == planted["day"]]
+        table.exact("finding", "anomaly start day", planted["day"],
+                    sorted({r["evidence"].get("start") for r in anomalies}), "anomaly evidence.start")  # fmt: skip
+        causes = {(c["dimension"], c["key"]) for r in on_day for c in r["evidence"].get("contributors", [])}
+        causes |= {(r["evidence"]["series"]["dimension"], r["evidence"]["series"]["key"]) for r in on_day}
+        table.exact("finding", "anomaly root cause (service)", True,
+                    ("service", planted["service_name"]) in causes, "anomaly series and contributors")  # fmt: skip
+        sizes = [Decimal(r["evidence"]["change"]) for r in on_day if r["evidence"]["series"]["dimension"] == "service"]
+        table.within("finding", "anomaly size (cost delta)", Decimal(planted["cost_delta"]),
+                     sizes[0] if sizes else None, "anomaly evidence.change", rel=Decimal("0.10"),
+                     why="the platform's expected cost is its own baseline")  # fmt: skip
+
+        # and every commitment plan rests within its pool's usage, with savings below the pool's spend
+        pools = {p["billing_account_id"]: p for p in truth["commitments"]["pools"]}
+        for r in (r for r in recs if r["kind"] == "commitment_plan"):
+            pool = pools.get(r["billing_account_id"])
+            now = sum((Decimal(t["covered_usage_per_hour"]) for t in r["purchases"]
+                       if t["start"][:10] <= r["as_of"][:10]), Decimal(0))  # fmt: skip
+            if pool is None:
+                table.exact("plan", f"{r['target']} has a simulated pool", True, False, "commitment_plan")
+                continue
+            d = pool["discount"]
+            ceiling = Decimal(pool["lookback_hourly_on_demand_quantiles"][f"d={d}"])
+            table.at_most("plan", f"{r['target']} covered per hour", ceiling + Decimal("0.0001"), now,
+                          "purchases[].covered_usage_per_hour", f"d={d} quantile, pool's last 30 days")  # fmt: skip
+            last = Decimal(pool["months"][-1]["on_demand_equivalent"])
+            table.at_most("plan", f"{r['target']} monthly savings", last,
+                          Decimal(r["estimated_monthly_savings"]["amount"]), "estimated_monthly_savings",
+                          "the pool's last month of on-demand-equivalent spend")  # fmt: skip
+
+        # and the commitment KPIs per pool and month are the truth's
+        for pool in truth["commitments"]["pools"]:
+            for m in pool["months"]:
+                label = month_of(m["billing_period_start"])
+                got = await client.get(f"{console.url}/v1/kpis", params={"period": label}, headers=ADMIN)
+                assert got.status_code == 200, got.text
+                rows = [k for k in got.json()["commitments"]["pools"]
+                        if k["billing_account"] == pool["billing_account_id"] and not k["scope"]]  # fmt: skip
+                k = rows[0] if rows else {}
+                name = f"{pool['billing_account_id']} {label}"
+                table.cent("kpi", f"{name} on-demand equivalent", Decimal(m["on_demand_equivalent"]),
+                           Decimal(k["on_demand_equivalent"]) if k else None, "GET /v1/kpis")  # fmt: skip
+                for field, truth_field in (("effective_savings_rate", "effective_savings_rate"),
+                                           ("coverage", "coverage"), ("utilization", "utilization")):  # fmt: skip
+                    table.within("kpi", f"{name} {field}", Decimal(m[truth_field]),
+                                 Decimal(k[field]) if k else None, "GET /v1/kpis", absolute=Decimal("0.0001"),
+                                 why="ratios to 4 places")  # fmt: skip
 
         # When a month is closed, its journal books each cost center's chargeback, rounded to the cent
         entry = next(e for e in truth["chargeback"] if e["billing_period_start"].endswith("T00:00:00Z"))
