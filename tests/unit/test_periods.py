@@ -43,3 +43,32 @@ def test_names_are_checked():
             parse_label(bad)
     with pytest.raises(ValueError, match="aware"):
         period_label(dt.datetime(2026, 3, 1))
+
+
+def test_read_models_key_a_period_by_the_first_of_its_named_month():
+    from finops_contracts.periods import period_month
+
+    tokyo = dt.datetime.fromisoformat("2026-03-01T00:00:00+09:00")  # 2026-02-28T15:00Z
+
+    assert period_month(tokyo) == dt.date(2026, 3, 1)
+    assert period_month(dt.datetime(2026, 4, 1, 7, tzinfo=dt.UTC)) == dt.date(2026, 4, 1)
+    assert period_month(dt.datetime(2026, 4, 1, tzinfo=dt.UTC)) == dt.date(2026, 4, 1)
+
+
+def test_notifications_name_a_period_by_its_month_in_the_bills_zone():
+    import json
+    import uuid
+
+    from finops_contracts.events import JournalExported
+    from finops_notify.routing import period_name, route
+
+    tokyo = dt.datetime.fromisoformat("2026-03-01T00:00:00+09:00")
+    event = JournalExported(
+        billing_period_start=tokyo, journal_id=uuid.uuid4(), entity="JP", closed_by="f", line_count=2, debits=(),
+        csv_url="/v1/periods/journal?period=2026-02-28T15:00:00Z&format=csv", json_url="/j",
+    )  # fmt: skip
+
+    notification = route(JournalExported.TYPE, None, json.loads(event.model_dump_json()))
+
+    assert notification is not None and notification.title == "Journal for 2026-03 exported (JP)"
+    assert period_name("2026-04-01T07:00:00Z") == "2026-04" and period_name("garbage-x") == "garbage"

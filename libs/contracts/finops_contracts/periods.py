@@ -29,6 +29,11 @@ def period_label(billing_period_start: dt.datetime) -> str:
     return billing_period_start.astimezone(_EASTERNMOST).strftime("%Y-%m")
 
 
+def period_month(billing_period_start: dt.datetime) -> dt.date:
+    """The first day of the month a period is named by: where read models key periods by month (a date)."""
+    return utc_month_start(period_label(billing_period_start)).date()
+
+
 def parse_label(label: str) -> str:
     """A `YYYY-MM` period name, checked; ValueError saying what is expected."""
     match = _LABEL.fullmatch(label.strip())
