@@ -227,3 +227,16 @@ async def test_pacific_periods_across_dst_keep_their_own_start(service_env, data
         assert metrics.status_code == 200, metrics.text
         (unit,) = metrics.json()["unit_costs"]
         assert Decimal(unit["cost"]) == web_cost(bill, dt.datetime(2026, 11, 1, 7, tzinfo=dt.UTC)) != 0
+
+        # and a budget of 2026-11 sees that period's cost: it is crossed at once, on the actual cost
+        november = web_cost(bill, dt.datetime(2026, 11, 1, 7, tzinfo=dt.UTC))
+        budget = [{"scope_kind": "product", "scope": "web", "period": "2026-11", "currency": "USD",
+                   "amount": str(november - Decimal("0.01")), "thresholds": ["1"]}]  # fmt: skip
+        put = await client.put(f"{urls.allocation}/v1/budgets", json=budget)
+        assert put.status_code == 200, put.text
+        assert put.json()["alerts"] >= 1
+        basis = await scalar(
+            database_url,
+            "SELECT string_agg(basis, ',' ORDER BY basis) FROM allocation.budget_alert_sent WHERE scope = 'web'",
+        )
+        assert "actual" in basis
