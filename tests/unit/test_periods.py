@@ -72,3 +72,24 @@ def test_notifications_name_a_period_by_its_month_in_the_bills_zone():
 
     assert notification is not None and notification.title == "Journal for 2026-03 exported (JP)"
     assert period_name("2026-04-01T07:00:00Z") == "2026-04" and period_name("garbage-x") == "garbage"
+
+
+def test_kpi_months_follow_the_billing_period_not_the_utc_month_of_the_hour():
+    from decimal import Decimal
+
+    from finops_recommend.repository import _by_named_month
+
+    def row(start: dt.datetime, ode: str) -> dict:
+        sums = dict(on_demand_equivalent=Decimal(ode), covered=Decimal(1), commitment_cost=Decimal(2),
+                    unused=Decimal(0), on_demand_cost=Decimal(3))  # fmt: skip
+        return {"pool": "p", "currency": "USD", "billing_period_start": start, **sums}
+
+    march, april = dt.datetime(2026, 3, 1, 8, tzinfo=dt.UTC), dt.datetime(2026, 4, 1, 7, tzinfo=dt.UTC)
+    rows = [row(april, "5"), row(march, "1.5"), row(dt.datetime(2026, 3, 1, tzinfo=dt.UTC), "2.25")]
+
+    folded = _by_named_month(rows, ("pool", "currency"))
+
+    assert [(r["month"], r["on_demand_equivalent"], r["covered"]) for r in folded] == [
+        (dt.datetime(2026, 3, 1, tzinfo=dt.UTC), Decimal("3.75"), Decimal(2)),
+        (dt.datetime(2026, 4, 1, tzinfo=dt.UTC), Decimal("5"), Decimal(1)),
+    ]
