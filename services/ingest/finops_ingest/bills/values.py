@@ -147,10 +147,13 @@ def interval(value: object) -> tuple[str | None, str | None]:
 
 
 def month_start(value: dt.datetime) -> dt.datetime:
+    """The UTC month's start: the billing period of a charge only where the provider's periods start at UTC
+    midnight and the export has no period column (Azure pay-as-you-go, OCI). GCP's are Pacific (gcp.py)."""
     return dt.datetime(value.year, value.month, 1, tzinfo=UTC)
 
 
 def next_month(value: dt.datetime) -> dt.datetime:
+    """The next UTC month's start (see month_start): never for a period whose bill gives its own end."""
     return dt.datetime(value.year + value.month // 12, value.month % 12 + 1, 1, tzinfo=UTC)
 
 
