@@ -93,3 +93,13 @@ def test_kpi_months_follow_the_billing_period_not_the_utc_month_of_the_hour():
         (dt.datetime(2026, 3, 1, tzinfo=dt.UTC), Decimal("3.75"), Decimal(2)),
         (dt.datetime(2026, 4, 1, tzinfo=dt.UTC), Decimal("5"), Decimal(1)),
     ]
+
+
+def test_label_bounds_hold_exactly_the_starts_of_that_name():
+    from finops_contracts.periods import label_bounds
+
+    low, high = label_bounds("2026-03")
+
+    assert period_label(low) == "2026-03" and period_label(high) == "2026-04"
+    assert period_label(low - dt.timedelta(microseconds=1)) == "2026-02"
+    assert low == dt.datetime(2026, 2, 28, 10, tzinfo=dt.UTC) and label_bounds("2026-12")[1].year == 2026
