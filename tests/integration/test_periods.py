@@ -1,8 +1,9 @@
 """Billing periods keyed by the bill's own BillingPeriodStart, through the real pipeline (ingest -> Kafka ->
-allocation -> PostgreSQL): a GCP-shaped FOCUS file whose periods start at Pacific midnight, across the March and
-November DST changes, lands in its own periods; each period's totals equal an independent csv + Decimal sum of
-the file by its BillingPeriodStart; `?period=YYYY-MM` names them by their month in the bill's zone; and a
-restatement after close lands in the period that starts at the closed one's BillingPeriodEnd."""
+allocation -> PostgreSQL): a native GCP export's invoice months start at Pacific midnight; a GCP-shaped FOCUS
+file whose periods start at Pacific midnight, across the March and November DST changes, lands in its own
+periods; each period's totals equal an independent csv + Decimal sum of the file by its BillingPeriodStart;
+`?period=YYYY-MM` names them by their month in the bill's zone; a restatement after close lands in the period
+that starts at the closed one's BillingPeriodEnd; unit costs and budgets of a month see its periods' cost."""
 
 from __future__ import annotations
 
@@ -227,3 +228,90 @@ async def test_pacific_periods_across_dst_keep_their_own_start(service_env, data
         assert metrics.status_code == 200, metrics.text
         (unit,) = metrics.json()["unit_costs"]
         assert Decimal(unit["cost"]) == web_cost(bill, dt.datetime(2026, 11, 1, 7, tzinfo=dt.UTC)) != 0
+
+        # and a budget of 2026-11 sees that period's cost: it is crossed at once, on the actual cost
+        november = web_cost(bill, dt.datetime(2026, 11, 1, 7, tzinfo=dt.UTC))
+        budget = [{"scope_kind": "product", "scope": "web", "period": "2026-11", "currency": "USD",
+                   "amount": str(november - Decimal("0.01")), "thresholds": ["1"]}]  # fmt: skip
+        put = await client.put(f"{urls.allocation}/v1/budgets", json=budget)
+        assert put.status_code == 200, put.text
+        assert put.json()["alerts"] >= 1
+        basis = await scalar(
+            database_url,
+            "SELECT string_agg(basis, ',' ORDER BY basis) FROM allocation.budget_alert_sent WHERE scope = 'web'",
+        )
+        assert "actual" in basis
+
+
+def write_native_gcp(path, rows: int = 200, seed: int = 5) -> dict[dt.datetime, Decimal]:
+    """A BigQuery billing export (JSON lines) over invoice months around both DST changes, each charge hour
+    anywhere in its Pacific month (its last hours are the next UTC month); returns cost + credits per expected
+    period start, derived independently: local midnight of the first in America/Los_Angeles."""
+    rng = random.Random(seed)
+    months = [(2026, 2), (2026, 3), (2026, 10), (2026, 11)]
+    expected: dict[dt.datetime, Decimal] = defaultdict(Decimal)
+    with path.open("w") as f:
+        for i in range(rows):
+            year, month = months[i % len(months)]
+            start = pacific_midnight(year, month).astimezone(dt.UTC)
+            end = pacific_midnight(year + month // 12, month % 12 + 1).astimezone(dt.UTC)
+            hours = int((end - start).total_seconds() // 3600)
+            hour = hours - 1 - rng.randrange(8) if i % 2 else rng.randrange(hours)
+            charge = start + dt.timedelta(hours=hour)
+            cost = Decimal(rng.randint(1, 10**7)) / Decimal(10**6)
+            credit = -Decimal(rng.randint(0, 10**5)) / Decimal(10**6)
+            f.write(
+                json.dumps(
+                    {
+                        "billing_account_id": "01GCP0-NATIVE-000001",
+                        "service": {"id": "6F81-5844-456A", "description": "Compute Engine"},
+                        "sku": {"id": "CP-1", "description": "N2 core"},
+                        "usage_start_time": f"{charge:%Y-%m-%d %H:%M:%S} UTC",
+                        "usage_end_time": f"{charge + dt.timedelta(hours=1):%Y-%m-%d %H:%M:%S} UTC",
+                        "cost": str(cost),
+                        "currency": "USD",
+                        "credits": [{"name": "SUD", "amount": str(credit), "type": "SUSTAINED_USAGE_DISCOUNT"}],
+                        "invoice": {"month": f"{year}{month:02d}"},
+                        "cost_type": "regular",
+                    }
+                )
+                + "\n"
+            )
+            expected[start] += cost + credit
+    return dict(expected)
+
+
+async def test_native_gcp_invoice_months_start_at_pacific_midnight(service_env, database_url, tmp_path):
+    # Given a native GCP export without a period start: only invoice.month
+    bill = tmp_path / "gcp-export.jsonl"
+    expected = write_native_gcp(bill)
+
+    async with running(service_env) as urls, httpx.AsyncClient(timeout=60, headers=ADMIN) as client:
+        # When it is ingested
+        upload = await client.post(
+            f"{urls.ingest}/v1/ingest", params={"name": bill.name, "format": "gcp-billing"}, content=bill.read_bytes()
+        )
+        assert upload.status_code == 201, upload.text
+
+        async def allocated() -> bool:
+            return await scalar(database_url, "SELECT sum(line_count) FROM allocation.cost_fact") == 200
+
+        await wait_until(allocated, timeout=60, what="the native GCP export allocated")
+
+        # Then each invoice month is the period that starts at Pacific midnight, DST included
+        starts = {dt.datetime.fromisoformat(p["billing_period_start"]) for p in upload.json()["periods"]}
+        assert starts == set(expected)
+        assert (
+            dt.datetime(2026, 3, 1, 8, tzinfo=dt.UTC) in starts and dt.datetime(2026, 11, 1, 7, tzinfo=dt.UTC) in starts
+        )
+        # and its EffectiveCost per period equals the file's cost + credits per invoice month, to the cent
+        for start, total in expected.items():
+            got = await scalar(
+                database_url,
+                "SELECT sum(effective_cost) FROM allocation.cost_fact WHERE billing_period_start = $1",
+                start,
+            )
+            assert got == total, start
+            name = start.astimezone(PACIFIC).strftime("%Y-%m")
+            rows = (await client.get(f"{urls.allocation}/v1/showback", params={"period": name})).json()["rows"]
+            assert sum(Decimal(r["effective_cost"]) for r in rows) == total, name

@@ -29,6 +29,19 @@ def period_label(billing_period_start: dt.datetime) -> str:
     return billing_period_start.astimezone(_EASTERNMOST).strftime("%Y-%m")
 
 
+def label_bounds(label: str) -> tuple[dt.datetime, dt.datetime]:
+    """The instants [from, to) whose period_label is `label`: for a range query over stored starts."""
+    start = utc_month_start(label)
+    end = dt.datetime(start.year + start.month // 12, start.month % 12 + 1, 1, tzinfo=dt.UTC)
+    shift = _EASTERNMOST.utcoffset(None)
+    return start - shift, end - shift
+
+
+def period_month(billing_period_start: dt.datetime) -> dt.date:
+    """The first day of the month a period is named by: where read models key periods by month (a date)."""
+    return utc_month_start(period_label(billing_period_start)).date()
+
+
 def parse_label(label: str) -> str:
     """A `YYYY-MM` period name, checked; ValueError saying what is expected."""
     match = _LABEL.fullmatch(label.strip())

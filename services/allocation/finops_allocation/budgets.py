@@ -16,10 +16,11 @@ from decimal import Decimal
 import asyncpg
 
 from finops_allocation.forecast import DailyCost, check_budget, forecast_period, holt_winters, seasonal_naive
-from finops_allocation.ledger import current_rules, next_month
+from finops_allocation.ledger import current_rules, period_end, periods_named
 from finops_allocation.rules import assign
 from finops_contracts.events import BudgetAlerted
 from finops_contracts.money import Money
+from finops_contracts.periods import period_label, utc_month_start
 from finops_runtime import outbox
 
 SOURCE = "/finops/allocation"
@@ -46,12 +47,18 @@ async def set_budgets(conn: asyncpg.Connection, budgets: list[dict[str, object]]
 
 
 async def check(conn: asyncpg.Connection, period: datetime) -> list[BudgetAlerted]:
-    """Forecast every budgeted scope of `period` and queue the alerts not sent before; returns them."""
+    """Forecast every budgeted scope of `period`'s month and queue the alerts not sent before; returns them.
+    Budgets are keyed by their month's UTC start (`period: YYYY-MM`); their cost is that of every billing period
+    of the month's name (finops_contracts.periods), over the UTC days from its start to its BillingPeriodEnd."""
+    period = utc_month_start(period_label(period))
     budgets = await conn.fetch("SELECT * FROM budget WHERE billing_period_start = $1", period)
     if not budgets:
         return []
     wanted = {(b["scope_kind"], b["scope"], b["currency"].strip()) for b in budgets}
-    series = await _daily(conn, period, wanted)
+    starts = await periods_named(conn, period_label(period))
+    series = await _daily(conn, starts, wanted)
+    first_day = min(s.astimezone(UTC).date() for s in starts)
+    end_day = max([_day_after(await period_end(conn, s)) for s in starts])
     events = []
     for b in budgets:
         scope = (b["scope_kind"], b["scope"], b["currency"].strip())
@@ -60,12 +67,11 @@ async def check(conn: asyncpg.Connection, period: datetime) -> list[BudgetAlerte
             continue
         history = _contiguous(days)
         forecaster = holt_winters if len(history) >= 14 else seasonal_naive if len(history) >= 7 else None
-        end = next_month(period).date()
         if forecaster is None:
             actual = sum((d.amount for d in history), Decimal(0))
             projected = actual
         else:
-            outlook = forecast_period(history, period_start=period.date(), period_end=end, forecaster=forecaster)
+            outlook = forecast_period(history, period_start=first_day, period_end=end_day, forecaster=forecaster)
             actual, projected = outlook.actual, outlook.projected
         as_of = datetime.combine(history[-1].day, datetime.min.time(), tzinfo=UTC)
         for alert in check_budget(
@@ -97,8 +103,14 @@ async def check(conn: asyncpg.Connection, period: datetime) -> list[BudgetAlerte
     return events
 
 
+def _day_after(end: datetime) -> date:
+    """The first UTC day wholly after a period that ends at `end` (a 07:00Z end still has charges that day)."""
+    day = end.astimezone(UTC)
+    return day.date() if day.time() == datetime.min.time() else day.date() + timedelta(days=1)
+
+
 async def _daily(
-    conn: asyncpg.Connection, period: datetime, wanted: set[tuple[str, str, str]]
+    conn: asyncpg.Connection, periods: list[datetime], wanted: set[tuple[str, str, str]]
 ) -> dict[tuple[str, str, str], dict[date, Decimal]]:
     """Daily direct EffectiveCost of the budgeted scopes, under the rules in force."""
     _, ruleset = await current_rules(conn)
@@ -107,9 +119,9 @@ async def _daily(
            FROM cost_fact f
            JOIN current_period p USING (billing_account_id, billing_period_start, ingest_id)
            JOIN facet s USING (facet_id)
-           WHERE f.billing_period_start = $1
+           WHERE f.billing_period_start = ANY($1::timestamptz[])
            GROUP BY f.charge_date, f.billing_currency, s.facet_id""",
-        period,
+        periods,
     )
     decided = {}
     series: dict[tuple[str, str, str], dict[date, Decimal]] = defaultdict(lambda: defaultdict(Decimal))

@@ -22,7 +22,7 @@ from finops_allocation.rules import FACET_FIELDS, Assignment, RuleSet
 from finops_contracts.costframe import sums
 from finops_contracts.events import Coverage, CoverageMeasured
 from finops_contracts.money import Money
-from finops_contracts.periods import parse_label, period_label, utc_month_start
+from finops_contracts.periods import label_bounds, parse_label, period_label, utc_month_start
 from finops_runtime import outbox
 from finops_runtime.inbox import Retry
 
@@ -345,9 +345,11 @@ async def periods_named(conn: asyncpg.Connection, label: str) -> list[datetime]:
     the bill's own zone), oldest first; the UTC month's start when no known period has that name, as before."""
     label = parse_label(label)
     known = await conn.fetch(
-        """SELECT billing_period_start FROM billing_period UNION SELECT billing_period_start FROM current_period
-           UNION SELECT billing_period_start FROM period_close UNION SELECT billing_period_start FROM allocation_line
-           ORDER BY 1"""
+        """SELECT billing_period_start FROM (
+               SELECT billing_period_start FROM billing_period UNION SELECT billing_period_start FROM current_period
+               UNION SELECT billing_period_start FROM period_close) p
+           WHERE billing_period_start >= $1 AND billing_period_start < $2 ORDER BY 1""",
+        *label_bounds(label),
     )
     named = [r[0] for r in known if period_label(r[0]) == label]
     return named or [utc_month_start(label)]

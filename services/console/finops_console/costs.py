@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 
 from finops_contracts.costframe import sums
 from finops_contracts.events import CostPeriodCompleted
+from finops_contracts.periods import period_month
 
 UNALLOCATED = "unallocated"
 NONE = "(none)"
@@ -135,7 +136,7 @@ async def stage(conn: asyncpg.Connection, records: list[tuple[object, ...]]) -> 
 
 async def complete(conn: asyncpg.Connection, event: CostPeriodCompleted, *, at: datetime) -> bool:
     """Count the completed version if it is the newest of its period; True when the counted facts changed."""
-    period = event.billing_period_start.date()
+    period = period_month(event.billing_period_start)
     key = (event.billing_account_id, period)
     current = await conn.fetchrow(
         "SELECT ingest_id, version FROM cost_version WHERE billing_account_id = $1 AND period = $2 FOR UPDATE", *key

@@ -36,6 +36,7 @@ from finops_contracts.events import (
     JournalExported,
     UnitCostReported,
 )
+from finops_contracts.periods import period_month
 from finops_contracts.recommendations import (
     KpiMeasured,
     RecommendationExpired,
@@ -77,7 +78,7 @@ async def tally(conn: asyncpg.Connection, envelope: Envelope, topic: str) -> Non
 async def on_cost_batch(conn: asyncpg.Connection, envelope: Envelope, event: Event) -> None:
     """Stage a batch's daily facts (COPY), once per batch whatever its ce_id."""
     assert isinstance(event, CostBatchIngested)
-    period = event.billing_period_start.date()
+    period = period_month(event.billing_period_start)
     first = await costs.claim_batch(
         conn,
         ingest_id=event.ingest_id,
@@ -181,7 +182,7 @@ async def on_cost_allocated(conn: asyncpg.Connection, envelope: Envelope, event:
             event.source_event_id,
             event.ingest_id,
             event.billing_account_id,
-            event.billing_period_start.date(),
+            period_month(event.billing_period_start),
             a.owner,
             a.currency,
             a.billed_cost,
@@ -205,7 +206,7 @@ async def on_journal_exported(conn: asyncpg.Connection, envelope: Envelope, even
                                 exported_at)
            VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9) ON CONFLICT (journal_id) DO NOTHING""",
         event.journal_id,
-        event.billing_period_start.date(),
+        period_month(event.billing_period_start),
         event.entity,
         event.closed_by,
         event.line_count,
@@ -228,7 +229,7 @@ async def on_budget_alerted(conn: asyncpg.Connection, envelope: Envelope, event:
            WHERE budget_alert.as_of <= EXCLUDED.as_of""",
         event.scope_kind,
         event.scope,
-        event.billing_period_start.date(),
+        period_month(event.billing_period_start),
         event.threshold,
         event.basis,
         event.budget.currency,
@@ -252,7 +253,7 @@ async def on_coverage_measured(conn: asyncpg.Connection, envelope: Envelope, eve
            WHERE coverage.measured_at <= EXCLUDED.measured_at""",
         [
             (
-                event.billing_period_start.date(),
+                period_month(event.billing_period_start),
                 item.scope_kind,
                 item.scope,
                 event.ruleset_version,
@@ -276,7 +277,7 @@ async def on_unit_cost(conn: asyncpg.Connection, envelope: Envelope, event: Even
                cost = EXCLUDED.cost, unit_cost = EXCLUDED.unit_cost, reported_at = EXCLUDED.reported_at
            WHERE unit_cost.reported_at <= EXCLUDED.reported_at""",
         event.product,
-        event.billing_period_start.date(),
+        period_month(event.billing_period_start),
         event.metric,
         event.units,
         event.cost.currency,

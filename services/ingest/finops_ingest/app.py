@@ -20,6 +20,7 @@ from finops_contracts.events import (
 )
 from finops_contracts.topics import COST, INGEST
 from finops_ingest import repository
+from finops_ingest.bills.dates import check_override
 from finops_ingest.rejection import FileRejected
 from finops_ingest.service import ingest_stream
 from finops_ingest.sources import start_sources
@@ -73,7 +74,9 @@ def build_runtime(settings: IngestSettings | None = None, **fields: object) -> S
     async def upload(request: Request) -> JSONResponse:
         """POST a billing file as the request body (CSV, gzip'd CSV, Parquet or JSON lines; FOCUS or a provider's
         own export, detected or named by ?format=); ?name= names it, ?batch_size= sets lines per batch, and
-        ?currency= gives the billing currency of an export that has no currency column."""
+        ?currency= gives the billing currency of an export that has no currency column, and ?date_order=dmy|mdy
+        the order of slash dates in a file whose dates are all ambiguous (bills.dates; the report says which
+        order was used and why)."""
         if request.method != "POST":
             return JSONResponse({"error": "use POST with the billing file as the body"}, status_code=405)
         name = request.query_params.get("name") or request.headers.get("x-file-name") or "upload.csv"
@@ -83,6 +86,10 @@ def build_runtime(settings: IngestSettings | None = None, **fields: object) -> S
             return JSONResponse({"error": "batch_size must be a whole number"}, status_code=400)
         if not 1 <= batch_size <= MAX_BATCH_SIZE:
             return JSONResponse({"error": f"batch_size must be between 1 and {MAX_BATCH_SIZE}"}, status_code=400)
+        try:
+            date_order = check_override(request.query_params.get("date_order"))
+        except ValueError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
         with telemetry.tracer().start_as_current_span(
             "POST /v1/ingest",
             context=telemetry.extract(dict(request.headers)),
@@ -100,6 +107,7 @@ def build_runtime(settings: IngestSettings | None = None, **fields: object) -> S
                     batch_size=batch_size,
                     fmt=request.query_params.get("format"),
                     currency=request.query_params.get("currency"),
+                    date_order=date_order,
                 )
             except FileRejected as rejected:
                 span.set_attribute("finops.ingest.rejected", str(rejected))

@@ -1,7 +1,8 @@
 """The `finops` command line: upload a billing file to the ingest service, or export one as FOCUS 1.2.
 
-    finops ingest PATH [--url URL] [--name N] [--format F] [--currency C] [--batch-size N] [--json]
-    finops export focus INPUT -o OUTPUT [--format F] [--currency C] [--json]
+    finops ingest PATH [--url URL] [--name N] [--format F] [--currency C] [--batch-size N] [--date-order dmy|mdy]
+                       [--json]
+    finops export focus INPUT -o OUTPUT [--format F] [--currency C] [--date-order dmy|mdy] [--json]
     finops simulate --out DIR [--seed N] [--accounts N] [--providers aws,azure,gcp,oci] [--months N]
                     [--granularity daily|hourly] [--lines N] [--layouts focus|native|aws=focus,...] [--day-first]
                     [--gzip] [--no-restate]
@@ -20,6 +21,8 @@ from pathlib import Path
 from typing import TextIO
 
 import httpx
+
+from finops_ingest.bills.dates import ORDERS
 
 DEFAULT_URL = "http://127.0.0.1:8001"
 CHUNK = 1 << 20
@@ -115,6 +118,9 @@ def print_report(report: dict, out: TextIO) -> None:
         file=out,
     )
     lines = ["", "Totals:", *_totals(report["totals"]), *_warnings(report.get("warnings") or {})]
+    dates = report.get("date_order") or {}
+    if dates.get("order"):
+        lines += ["", f"Slash dates read as {dates['order']}: {dates['reason']}"]
     periods = report.get("periods") or []
     if periods:
         lines += ["", "Billing periods (version):"]
@@ -153,7 +159,9 @@ def ingest(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return FAILED
     url = args.url.rstrip("/")
     params = {"name": args.name or path.name}
-    for key, value in (("format", args.format), ("currency", args.currency), ("batch_size", args.batch_size)):
+    given = (("format", args.format), ("currency", args.currency), ("batch_size", args.batch_size),
+             ("date_order", args.date_order))  # fmt: skip
+    for key, value in given:
         if value is not None:
             params[key] = str(value)
     size = path.stat().st_size
@@ -203,7 +211,9 @@ def export(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from finops_ingest.rejection import FileRejected
 
     try:
-        report = export_focus(Path(args.input), Path(args.output), format=args.format, currency=args.currency)
+        report = export_focus(
+            Path(args.input), Path(args.output), format=args.format, currency=args.currency, date_order=args.date_order
+        )
     except FileRejected as rejected:
         if args.json:
             print(json.dumps({"rejected": rejected.as_dict()}, indent=2), file=out)
@@ -276,6 +286,12 @@ def simulate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return OK
 
 
+_DATE_ORDER_HELP = (
+    "how to read slash dates (03/04/2026) when every one in the file is ambiguous: dmy (day first) or mdy "
+    "(month first); a file with a day or month above 12 decides for itself"
+)
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="finops", description="FinOps platform command line.")
     commands = top.add_subparsers(dest="command", required=True)
@@ -287,6 +303,7 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--format", help="the billing format, when detection should not decide")
     up.add_argument("--currency", help="the billing currency of an export that has no currency column")
     up.add_argument("--batch-size", type=int, help="cost lines per published batch")
+    up.add_argument("--date-order", choices=ORDERS, help=_DATE_ORDER_HELP)
     up.add_argument("--json", action="store_true", help="print the service's JSON report as it is")
     up.set_defaults(run=ingest)
 
@@ -297,6 +314,7 @@ def parser() -> argparse.ArgumentParser:
     focus.add_argument("-o", "--output", required=True, help="the file to write: .csv, .csv.gz or .parquet")
     focus.add_argument("--format", help="the billing format, when detection should not decide")
     focus.add_argument("--currency", help="the billing currency of an export that has no currency column")
+    focus.add_argument("--date-order", choices=ORDERS, help=_DATE_ORDER_HELP)
     focus.add_argument("--json", action="store_true", help="print the export report as JSON")
     focus.set_defaults(run=export)
 

@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from finops_ingest.bills import FORMATS, SOURCE_ROW, BillFormatError, read_bill
+from finops_ingest.bills.dates import Order
 from finops_ingest.bills.focus import ALLOWED, COST_AND_USAGE, DECIMALS, TIMESTAMPS, canonical
 from finops_ingest.focus_csv import read_rows
 from finops_ingest.focus_spec import ALLOWED_VALUES, ISO_4217
@@ -125,7 +126,14 @@ class _Shape:
     integer_digits: int = 0
 
 
-def export_focus(input: Path, output: Path, *, format: str | None = None, currency: str | None = None) -> ExportReport:
+def export_focus(
+    input: Path,
+    output: Path,
+    *,
+    format: str | None = None,
+    currency: str | None = None,
+    date_order: Order | None = None,
+) -> ExportReport:
     """Write `input` (any supported billing file) to `output` (.csv, .csv.gz or .parquet) as FOCUS 1.2 Cost and
     Usage data. Raises FileRejected, writing nothing, when the file breaks a rule; ValueError for a bad output."""
     input, output = Path(input), Path(output)
@@ -143,7 +151,7 @@ def export_focus(input: Path, output: Path, *, format: str | None = None, curren
     spool = output.with_name(f"{output.name}.spool.tmp")
     tmp = output.with_name(f"{output.name}.tmp")
     try:
-        shape, schema = _convert(input, name, fmt, currency, report, spool)
+        shape, schema = _convert(input, name, fmt, currency, report, spool, date_order)
         columns = _columns(schema, shape, report)
         report.columns = [out for _, out in columns]
         if suffix == ".parquet":
@@ -184,7 +192,13 @@ def _peek(path: Path) -> tuple[bytes, bool]:
 
 
 def _convert(
-    path: Path, name: str, fmt: str, currency: str | None, report: ExportReport, spool: Path
+    path: Path,
+    name: str,
+    fmt: str,
+    currency: str | None,
+    report: ExportReport,
+    spool: Path,
+    date_order: Order | None = None,
 ) -> tuple[_Shape, pa.Schema]:
     """First pass: validate as ingest does, apply FOCUS 1.2 fills, spool the text columns; FileRejected on errors."""
     head, gzipped = _peek(path)
@@ -217,7 +231,7 @@ def _convert(
             count(read_rows(path, name, warnings=report.warnings, on_error=problems.add, defaults=defaults))
             if problems:
                 raise problems.rejection()
-        for table in read_bill(path, format=fmt):
+        for table in read_bill(path, format=fmt, dates=date_order):
             if not plain_focus_csv:
                 count(
                     typed_rows(

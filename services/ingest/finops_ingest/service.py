@@ -34,6 +34,8 @@ from finops_contracts.events import (
 from finops_ingest import repository
 from finops_ingest.bills import FORMATS, BillFormatError, detect, read_bill
 from finops_ingest.bills.container import PARQUET_MAGIC
+from finops_ingest.bills.dates import Order
+from finops_ingest.bills.reader import date_order as bills_date_order
 from finops_ingest.focus_csv import csv_tables, header_of
 from finops_ingest.frame import frames
 from finops_ingest.lines import MANDATORY, columns_read, missing_mandatory
@@ -83,6 +85,7 @@ class IngestReport:
     totals: dict[tuple[str, str], Total] = field(default_factory=dict)
     versions: dict[PeriodKey, int] = field(default_factory=dict)
     warnings: Counter[str] = field(default_factory=Counter)
+    date_order: dict[str, str | None] | None = None
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -104,6 +107,7 @@ class IngestReport:
                 for (account, currency), t in sorted(self.totals.items())
             ],
             "warnings": dict(sorted(self.warnings.items())),
+            "date_order": self.date_order,
             "periods": [
                 {"billing_account_id": account, "billing_period_start": start.isoformat(), "version": version}
                 for (account, start), version in sorted(self.versions.items())
@@ -222,9 +226,18 @@ def _currency_totals(by_currency: dict[str, Total]) -> tuple[CurrencyTotal, ...]
 
 
 def _frames(
-    path: Path, file_name: str, fmt: str, warnings: Counter[str], problems: Problems, defaults: dict[str, str]
+    path: Path,
+    file_name: str,
+    fmt: str,
+    warnings: Counter[str],
+    problems: Problems,
+    defaults: dict[str, str],
+    report: IngestReport | None = None,
+    date_order: Order | None = None,
 ) -> Iterator[pa.Table]:
-    """The file's cost lines as typed, validated frames, whatever the provider format."""
+    """The file's cost lines as typed, validated frames, whatever the provider format. The order of its slash
+    dates is decided from the whole file first (bills.dates), `date_order` overriding only an ambiguous file,
+    and said in `report`."""
     with path.open("rb") as f:
         head = f.read(4)
     # Row numbers of a CSV are its lines (the header is row 1); Parquet and JSON lines count data rows.
@@ -236,13 +249,16 @@ def _frames(
             rule="this is a FOCUS Contract Commitment dataset, not a Cost and Usage dataset",
             hint="Upload the Cost and Usage export here; commitment datasets are read by the commitments import.",
         )
-    if fmt == "focus" and csv_like:
-        tables = csv_tables(path, file_name, on_error=problems.add)
-    elif fmt == "focus" and head == PARQUET_MAGIC:
-        tables = parquet_tables(path, file_name)
-    else:
-        tables = read_bill(path, format=fmt)
     try:
+        if fmt == "focus" and (csv_like or head == PARQUET_MAGIC):
+            if report is not None:
+                report.date_order = {"order": None, "reason": _FOCUS_DATES}
+            tables = csv_tables(path, file_name, on_error=problems.add) if csv_like else parquet_tables(path, file_name)
+        else:
+            decided = bills_date_order(path, format=fmt, override=date_order)
+            if report is not None:
+                report.date_order = decided.as_dict()
+            tables = read_bill(path, format=fmt, dates=decided)
         yield from frames(
             tables,
             file=file_name,
@@ -256,6 +272,9 @@ def _frames(
         raise
     except BillFormatError as error:
         raise as_rejection(error, file_name, row_offset=row_offset) from error
+
+
+_FOCUS_DATES = "a FOCUS CSV or Parquet file's dates are ISO 8601 (FOCUS requires it); slash dates are refused"
 
 
 def parquet_tables(path: Path, file_name: str, *, block_rows: int = 65_536) -> Iterator[pa.Table]:
@@ -314,9 +333,11 @@ async def ingest_file(
     batch_size: int,
     fmt: str | None = None,
     currency: str | None = None,
+    date_order: Order | None = None,
 ) -> IngestReport:
     """Accept a billing file once, or raise FileRejected after recording why. `fmt` overrides detection;
-    `currency` fills BillingCurrency where the export has none."""
+    `currency` fills BillingCurrency where the export has none; `date_order` (dmy or mdy) reads a file whose
+    slash dates are all ambiguous (bills.dates)."""
     try:
         return await _accept(
             pool,
@@ -327,6 +348,7 @@ async def ingest_file(
             batch_size=batch_size,
             fmt=fmt,
             currency=currency,
+            date_order=date_order,
         )
     except BillingFileRejected as error:
         rejection = FileRejected.single(error)
@@ -347,6 +369,7 @@ async def ingest_stream(
     batch_size: int,
     fmt: str | None = None,
     currency: str | None = None,
+    date_order: Order | None = None,
 ) -> IngestReport:
     """Spool a stream to disk, then ingest it once. Raises FileRejected after recording why, also when the
     stream itself is refused (a gzip bomb, say): that rejection is keyed by `unread_key`, since a file not read
@@ -367,6 +390,7 @@ async def ingest_stream(
             batch_size=batch_size,
             fmt=fmt,
             currency=currency,
+            date_order=date_order,
         )
     finally:
         spooled.path.unlink(missing_ok=True)
@@ -398,6 +422,7 @@ async def _accept(
     batch_size: int,
     fmt: str | None,
     currency: str | None,
+    date_order: Order | None = None,
 ) -> IngestReport:
     ingest_id = ingest_id_for(sha256)
     if fmt is not None and fmt not in FORMATS:
@@ -421,7 +446,7 @@ async def _accept(
 
         def batches() -> Iterator[list[outbox.OutboxMessage]]:
             """Runs in a worker thread: read, type and batch the file while the loop COPYs earlier batches."""
-            for frame in _frames(path, file_name, fmt, report.warnings, problems, defaults):
+            for frame in _frames(path, file_name, fmt, report.warnings, problems, defaults, report, date_order):
                 report.row_count += frame.num_rows
                 if not problems:  # a refused file is still read to the end, to report every error in it
                     yield batcher.add(frame)

@@ -48,7 +48,8 @@ def compose(week_start: date, notes: Iterable[tuple[str, str, dict[str, Any]]]) 
             )
         elif kind == "period_completed":
             totals = ", ".join(f"{Decimal(t['billed_cost']):,.2f} {t['currency']}" for t in p["totals"])
-            period_lines.append(f"{p['billing_account_id']} {str(p['billing_period_start'])[:7]}: billed {totals}")
+            period = routing.period_name(p["billing_period_start"])
+            period_lines.append(f"{p['billing_account_id']} {period}: billed {totals}")
         elif kind != "updated":
             other.append(title)
     sections = [

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from finops_contracts.periods import period_label
 from finops_notify.policy import severity_rank
 
 
@@ -59,13 +61,22 @@ def money(value: Mapping[str, Any]) -> str:
     return f"{Decimal(value['amount']):,.2f} {value['currency']}"
 
 
+def period_name(value: Any) -> str:
+    """A payload's BillingPeriodStart as its period's name (finops_contracts.periods): 2026-03-01T00:00+09:00,
+    sent as 2026-02-28T15:00:00Z, is 2026-03."""
+    try:
+        return period_label(datetime.fromisoformat(str(value).replace("Z", "+00:00")))
+    except ValueError:
+        return str(value)[:7]
+
+
 def _percent(value: Any) -> str:
     return f"{Decimal(str(value)) * 100:.0f}%"
 
 
 def _budget(p: Mapping[str, Any]) -> Notification:
     kind, scope = p["scope_kind"], p["scope"]
-    period = str(p["billing_period_start"])[:7]
+    period = period_name(p["billing_period_start"])
     over = Decimal(p["actual"]["amount"]) >= Decimal(p["budget"]["amount"])
     basis = p["basis"]
     return Notification(
@@ -302,7 +313,7 @@ def route(ce_type: str, subject: str | None, p: Mapping[str, Any]) -> Notificati
         case ["finops", "allocation", "journal_exported", _]:
             n = Notification(
                 ce_type="",
-                title=f"Journal for {str(p['billing_period_start'])[:7]} exported ({p['entity']})",
+                title=f"Journal for {period_name(p['billing_period_start'])} exported ({p['entity']})",
                 severity="info",
                 personas=("finance",),
                 dedup_key=f"journal/{p['journal_id']}",

@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 import pyarrow as pa
 
+from finops_contracts.periods import period_label, utc_month_start
 from finops_recommend.existing import KnownCommitment, LineStats
 from finops_recommend.findings import Resource
 from finops_recommend.prices import Program
@@ -421,35 +422,52 @@ async def pool_teams(conn: asyncpg.Connection) -> dict[tuple[str, str], list[tup
     return dict(out)
 
 
-async def pool_months(conn: asyncpg.Connection) -> list[asyncpg.Record]:
-    """The KPI sums per pool, provider, billing account, month and currency."""
-    return await conn.fetch(
-        f"""SELECT u.pool, u.provider_name, u.billing_account_id, u.currency,
-                   date_trunc('month', u.bucket AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS month,
+async def pool_months(conn: asyncpg.Connection) -> list[dict[str, Any]]:
+    """The KPI sums per pool, provider, billing account, month and currency; the month of a row is the one its
+    billing period is named by (finops_contracts.periods), not the UTC month of its hour."""
+    rows = await conn.fetch(
+        f"""SELECT u.pool, u.provider_name, u.billing_account_id, u.currency, u.billing_period_start,
                    sum(u.on_demand_equivalent) AS on_demand_equivalent, sum(u.covered) AS covered,
                    sum(u.commitment_cost) AS commitment_cost, sum(u.unused_commitment_cost) AS unused,
                    sum(u.on_demand_cost) AS on_demand_cost
             FROM pool_usage u {_CURRENT}
-            GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 4, 5"""
+            GROUP BY 1, 2, 3, 4, 5"""
     )
+    return _by_named_month(rows, ("pool", "provider_name", "billing_account_id", "currency"))
+
+
+_KPI_SUMS = ("on_demand_equivalent", "covered", "commitment_cost", "unused", "on_demand_cost")
+
+
+def _by_named_month(rows: list[asyncpg.Record], keys: tuple[str, ...]) -> list[dict[str, Any]]:
+    """KPI sums per billing period folded into the month each period is named by: a GCP period's last hours
+    (already the next UTC month) count in its own month. Ordered by the keys, then the month."""
+    out: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for r in rows:
+        month = utc_month_start(period_label(r["billing_period_start"]))
+        key = (*(r[k] for k in keys), month)
+        if key not in out:
+            out[key] = {**{k: r[k] for k in keys}, "month": month, **{k: r[k] for k in _KPI_SUMS}}
+            continue
+        for k in _KPI_SUMS:
+            out[key][k] += r[k]
+    return [out[k] for k in sorted(out, key=lambda k: tuple(str(x) for x in k[:-1]) + (k[-1],))]
 
 
 async def family_months(conn: asyncpg.Connection) -> list[dict[str, Any]]:
     """The KPI sums per scoped pool (program, account, region, family), provider, month and currency, as the
     rows of `pool_months`. A month with rows summed before these sums existed (migration 0003) is left out."""
     rows = await conn.fetch(
-        f"""SELECT u.provider_name, u.billing_account_id, u.region_id, u.family, u.currency,
-                   date_trunc('month', u.bucket AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS month,
+        f"""SELECT u.provider_name, u.billing_account_id, u.region_id, u.family, u.currency, u.billing_period_start,
                    sum(u.on_demand_equivalent) AS on_demand_equivalent, sum(u.covered) AS covered,
                    sum(u.commitment_cost) AS commitment_cost, sum(u.unused_commitment_cost) AS unused,
                    sum(u.on_demand_cost) AS on_demand_cost
             FROM family_usage u {_CURRENT}
             GROUP BY 1, 2, 3, 4, 5, 6
-            HAVING bool_and(u.on_demand_cost IS NOT NULL)  -- rows from before migration 0003 cannot say
-            ORDER BY 1, 2, 3, 4, 5, 6"""
+            HAVING bool_and(u.on_demand_cost IS NOT NULL)  -- rows from before migration 0003 cannot say"""
     )
     out = []
-    for r in rows:
+    for r in _by_named_month(rows, ("provider_name", "billing_account_id", "region_id", "family", "currency")):
         program = scoped_program_of(r["provider_name"])
         if program is None:
             continue

@@ -12,9 +12,11 @@ Money rules (Cost = the first of CostInBillingCurrency, Cost, PreTaxCost, CostIn
   (ChargeType Usage with PricingModel Reservation or SavingsPlan) and for unused commitment
   (ChargeType UnusedReservation/UnusedSavingsPlan): that money is billed on the purchase rows.
 
-Dates: `M/D/YYYY`, `MM/DD/YYYY` or ISO. BillingPeriodEndDate is the period's last day, so BillingPeriodEnd is the
-day after; a row's charge period is its Date's whole day. Without billing period columns (MCA camelCase rows with
-empty dates, pay-as-you-go) the billing period is the calendar month of the charge.
+Dates: `M/D/YYYY`, `MM/DD/YYYY`, day-first `D/M/YYYY` or ISO; one order per file, decided from all of its dates
+(bills.dates: month-first unless a day above 12 shows the file is day-first, or `date_order` says so).
+BillingPeriodEndDate is the period's last day, so BillingPeriodEnd is the day after; a row's charge period is its
+Date's whole day. Without billing period columns (MCA camelCase rows with empty dates, pay-as-you-go) the billing
+period is the calendar month of the charge (Azure's periods start at UTC midnight).
 """
 
 from __future__ import annotations

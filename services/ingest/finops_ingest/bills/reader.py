@@ -9,6 +9,7 @@ import pyarrow as pa
 
 from finops_ingest.bills import aws, azure, gcp, oci
 from finops_ingest.bills.container import blocks, open_source
+from finops_ingest.bills.dates import DateOrder, Order, date_order_of
 from finops_ingest.bills.detect import FORMATS, classify
 from finops_ingest.bills.errors import BillFormatError
 from finops_ingest.bills.focus import PROVIDER_EXTRA, STANDARD, PassThrough
@@ -27,18 +28,26 @@ _NATIVE: dict[str, Callable[[Record], dict[str, str | None]]] = {
 _KNOWN_FIELDS = {"gcp-billing": gcp.FIELDS}
 
 
-def read_bill(path: Path, *, format: str | None = None, block_rows: int = 50_000) -> Iterator[pa.Table]:
+def date_order(path: Path, *, format: str | None = None, override: Order | None = None) -> DateOrder:
+    """The order the file's slash dates are read in, and why: decided from the whole file (bills.dates)."""
+    source = open_source(Path(path))
+    return date_order_of(source, layout=_kind(source, format), override=override)
+
+
+def read_bill(
+    path: Path, *, format: str | None = None, block_rows: int = 50_000, dates: DateOrder | Order | None = None
+) -> Iterator[pa.Table]:
     """Stream a billing file as tables of at most block_rows rows, every column pa.string(), FOCUS 1.2 names,
     provider-only columns as x_<name>, and x_SourceRow (the 1-based data row in the file). A file without data
-    rows yields one empty table. BillFormatError names the file, row and column of the first problem."""
+    rows yields one empty table. BillFormatError names the file, row and column of the first problem.
+    Slash dates are read in `dates` (a decision of `date_order`), else in the order decided from the whole
+    file, with `dates` as the override when it is a bare `dmy` or `mdy`."""
     if block_rows < 1:
         raise ValueError("block_rows must be at least 1")
     source = open_source(Path(path))
-    kind = format if format is not None else classify(source)
-    if kind not in FORMATS:
-        raise BillFormatError(
-            file=source.name, rule=f"unknown format {kind!r}", hint=f"Use one of: {', '.join(FORMATS)}."
-        )
+    kind = _kind(source, format)
+    if not isinstance(dates, DateOrder):
+        dates = date_order_of(source, layout=kind, override=dates)
     if kind in _NATIVE:
         convert = _NATIVE[kind]
         columns = list(STANDARD) + list(PROVIDER_EXTRA)
@@ -57,7 +66,7 @@ def read_bill(path: Path, *, format: str | None = None, block_rows: int = 50_000
         for item in block:
             row += 1
             index = {k.lower(): k for k in item} if per_row_index else fixed_index
-            converted = convert(Record(item, file=source.name, row=row, index=index))
+            converted = convert(Record(item, file=source.name, row=row, index=index, date_order=dates.order))
             for c in columns:
                 data[c].append(converted.get(c))
             for c, x in extras:
@@ -66,3 +75,12 @@ def read_bill(path: Path, *, format: str | None = None, block_rows: int = 50_000
         yield pa.table([pa.array(data[n], pa.string()) for n in names], schema=schema)
     if row == 0:
         yield schema.empty_table()
+
+
+def _kind(source, format: str | None) -> str:
+    kind = format if format is not None else classify(source)
+    if kind not in FORMATS:
+        raise BillFormatError(
+            file=source.name, rule=f"unknown format {kind!r}", hint=f"Use one of: {', '.join(FORMATS)}."
+        )
+    return kind

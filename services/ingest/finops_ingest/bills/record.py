@@ -19,10 +19,19 @@ _HINTS = {
 class Record:
     """Cells of one row; names are matched case-insensitively and the first present, non-null one wins."""
 
-    __slots__ = ("data", "file", "index", "row")
+    __slots__ = ("data", "date_order", "file", "index", "row")
 
-    def __init__(self, data: Mapping[str, object], *, file: str, row: int, index: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        data: Mapping[str, object],
+        *,
+        file: str,
+        row: int,
+        index: Mapping[str, str],
+        date_order: str = "mdy",
+    ) -> None:
         self.data, self.file, self.row, self.index = data, file, row, index
+        self.date_order = date_order  # the file's slash-date order, decided once for the file (bills.dates)
 
     def column(self, *names: str) -> str | None:
         """The actual column name of the first of `names` whose cell is not null."""
@@ -56,12 +65,18 @@ class Record:
 
     def timestamp(self, *names: str) -> str | None:
         actual = self.column(*names)
-        return None if actual is None else self.guard(actual, values.timestamp, self.data[actual])
+        return None if actual is None else self.guard(actual, self._timestamp, self.data[actual])
 
     def when(self, *names: str):
         """The first non-null of `names` as an aware UTC datetime, or None."""
         actual = self.column(*names)
-        return None if actual is None else self.guard(actual, values.parse_timestamp, self.data[actual])
+        return None if actual is None else self.guard(actual, self._parse_timestamp, self.data[actual])
+
+    def _timestamp(self, value: object) -> str | None:
+        return values.timestamp(value, self.date_order)
+
+    def _parse_timestamp(self, value: object):
+        return values.parse_timestamp(value, self.date_order)
 
     def mapping(self, *names: str) -> dict[str, object]:
         """A map or struct cell (Parquet native, or JSON object text in CSV) as a dict; {} when null."""

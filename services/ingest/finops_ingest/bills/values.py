@@ -16,7 +16,8 @@ from decimal import Decimal, InvalidOperation
 UTC = dt.UTC
 NULL_TOKENS = frozenset({"", "NULL", "null", "None"})
 _PLAIN_DECIMAL = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
-_US_DATE = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{2}|\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?")
+_SLASH_DATE = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{2}|\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?")
+_ORDER_NAMES = {"mdy": "month/day/year", "dmy": "day/month/year"}
 _COMPACT_MONTH = re.compile(r"(\d{4})(\d{2})")
 
 
@@ -96,8 +97,9 @@ def decimal_text(value: object) -> str | None:
     return None if number is None else format(number, "f")
 
 
-def parse_timestamp(value: object) -> dt.datetime | None:
-    """A provider timestamp as an aware UTC datetime; naive forms and bare dates are read as UTC."""
+def parse_timestamp(value: object, order: str = "mdy") -> dt.datetime | None:
+    """A provider timestamp as an aware UTC datetime; naive forms and bare dates are read as UTC. A slash date is
+    read month-first (`mdy`) or day-first (`dmy`): the file's order, decided once for the file (bills.dates)."""
     if value is None:
         return None
     if isinstance(value, dt.datetime):
@@ -107,27 +109,29 @@ def parse_timestamp(value: object) -> dt.datetime | None:
     raw = text(value)
     if raw is None:
         return None
-    us = _US_DATE.fullmatch(raw)
-    if us:
-        month, day, year, hour, minute, second = us.groups()
+    slash = _SLASH_DATE.fullmatch(raw)
+    if slash:
+        month, day, year, hour, minute, second = slash.groups()
+        if order == "dmy":
+            month, day = day, month
         year_number = int(year) + (2000 if len(year) == 2 else 0)
         try:
             return dt.datetime(
                 year_number, int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0), tzinfo=UTC
             )
         except ValueError:
-            raise ValueRejected("not a valid date", raw) from None
+            raise ValueRejected(f"not a valid date in the file's {_ORDER_NAMES.get(order, order)} order", raw) from None
     candidate = raw[:-4] if raw.endswith(" UTC") else raw  # BigQuery's CSV/JSON export form
     try:
         parsed = dt.datetime.fromisoformat(candidate)
     except ValueError:
-        raise ValueRejected("not an ISO 8601 or M/D/YYYY timestamp", raw) from None
+        raise ValueRejected("not an ISO 8601 or slash-date (M/D/YYYY, D/M/YYYY) timestamp", raw) from None
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
-def timestamp(value: object) -> str | None:
+def timestamp(value: object, order: str = "mdy") -> str | None:
     """A provider timestamp as FOCUS text `YYYY-MM-DDTHH:MM:SSZ`."""
-    parsed = parse_timestamp(value)
+    parsed = parse_timestamp(value, order)
     return None if parsed is None else parsed.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -143,10 +147,13 @@ def interval(value: object) -> tuple[str | None, str | None]:
 
 
 def month_start(value: dt.datetime) -> dt.datetime:
+    """The UTC month's start: the billing period of a charge only where the provider's periods start at UTC
+    midnight and the export has no period column (Azure pay-as-you-go, OCI). GCP's are Pacific (gcp.py)."""
     return dt.datetime(value.year, value.month, 1, tzinfo=UTC)
 
 
 def next_month(value: dt.datetime) -> dt.datetime:
+    """The next UTC month's start (see month_start): never for a period whose bill gives its own end."""
     return dt.datetime(value.year + value.month // 12, value.month % 12 + 1, 1, tzinfo=UTC)
 
 
