@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
+import math
 from collections import defaultdict
 from dataclasses import replace
 from datetime import datetime
@@ -284,10 +285,16 @@ async def test_every_published_number_equals_the_simulated_companys_truth(spawn,
             if pool is None:
                 table.exact("plan", f"{r['target']} has a simulated pool", True, False, "commitment_plan")
                 continue
-            d = pool["discount"]
-            ceiling = Decimal(pool["lookback_hourly_on_demand_quantiles"][f"d={d}"])
+            # its discount d from its own tranches (commitment = (1 - d) x covered); the truth's p(ceil(100 d))
+            # bounds the d-quantile from above
+            now_tranches = [t for t in r["purchases"] if t["start"][:10] <= r["as_of"][:10]]
+            rates = [Decimal(t["commitment_per_hour"]["amount"]) / Decimal(t["covered_usage_per_hour"])
+                     for t in now_tranches if Decimal(t["covered_usage_per_hour"]) > 0]  # fmt: skip
+            d = 1 - min(rates, default=Decimal(1))
+            pct = max(1, min(99, math.ceil(d * 100 - Decimal("0.0001"))))
+            ceiling = Decimal(pool["lookback_hourly_on_demand_quantiles"][f"p{pct}"])
             table.at_most("plan", f"{r['target']} covered per hour", ceiling + Decimal("0.0001"), now,
-                          "purchases[].covered_usage_per_hour", f"d={d} quantile, pool's last 30 days")  # fmt: skip
+                          "purchases[].covered_usage_per_hour", f"d={d:.4f}: p{pct}, last 30 days")  # fmt: skip
             last = Decimal(pool["months"][-1]["on_demand_equivalent"])
             table.at_most("plan", f"{r['target']} monthly savings", last,
                           Decimal(r["estimated_monthly_savings"]["amount"]), "estimated_monthly_savings",

@@ -458,7 +458,7 @@ class Company:
                 for start, value, hours in timed
                 if start >= end - timedelta(hours=LOOKBACK_HOURS)
             ]
-            lookback = {f"p{q}": s(weighted_quantile(recent, Fraction(q, 100))) for q in (10, 50, 90)}
+            lookback = {f"p{q}": s(weighted_quantile(recent, Fraction(q, 100))) for q in range(1, 100)}
             lookback[f"d={d}"] = s(weighted_quantile(recent, Fraction(d)))
             months = []
             for p in self.periods(ba.provider):
@@ -737,8 +737,9 @@ DEFINITIONS = {
         "on_demand_equivalent - actual_cost; effective_savings_rate = savings / on_demand_equivalent; coverage = "
         "covered / on_demand_equivalent (0 when nothing to cover); utilization = (commitment_cost - unused) / "
         "commitment_cost (1 when no commitment); ratios to 4 places half even (FinOps Foundation definitions). "
-        "lookback_hourly_on_demand_quantiles: the same quantiles over the pool's last lookback_hours hours (to "
-        "lookback_end), the window a commitment plan made at the end of the history rests on."
+        "lookback_hourly_on_demand_quantiles: p1 to p99 and the d-quantile over the pool's last lookback_hours "
+        "hours (to lookback_end), the window a commitment plan made at the end of the history rests on; a plan "
+        "with discount d covers at most its p(ceil(100 d))."
     ),
     "commitments.plans": (
         "Per plan and month: commitment_cost = hourly x hours active; used = the discounted cost of the usage it "
