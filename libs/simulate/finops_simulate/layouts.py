@@ -323,7 +323,8 @@ AZURE_COLUMNS = (
 _MODEL = {"Savings Plan": "SavingsPlan", "Reserved Instance": "Reservation"}
 
 
-def _azure(day_first: bool) -> Callable[[Charge], list[str]]:
+def _azure(day_first: bool, amortized: bool) -> Callable[[Charge], list[str]]:
+    """Cost is the view's: BilledCost in the actual export, EffectiveCost in the amortized one."""
     date = _azure_day_first if day_first else _azure_month_first
 
     def row(c: Charge) -> list[str]:
@@ -333,8 +334,9 @@ def _azure(day_first: bool) -> Callable[[Charge], list[str]]:
         return [
             "Engineering", ba.name, "owner@example.com", sub.id, sub.name, f"rg-{sub.name}", REGION["azure"],
             date(c.start), sv.name, sv.meter, "", sv.sku, sv.usage_type, "US East", sv.unit, money(c.quantity),
-            money(c.unit_price), money(c.billed), "", sv.code, r.id if r else "", _azure_tags(c), "MS-AZR-0017P",
-            "", "", "", r.name if r else "", c.commitment_id or "", "", money(c.unit_price), "", "", "", "Azure",
+            money(c.unit_price), money(c.effective if amortized else c.billed), "", sv.code, r.id if r else "",
+            _azure_tags(c), "MS-AZR-0017P", "", "", "", r.name if r else "", c.commitment_id or "", "",
+            money(c.unit_price), "", "", "", "Azure",
             "Microsoft", c.line_type, "UsageBased" if c.category == "Usage" else "Recurring",
             _MODEL.get(c.commitment_type or "", "OnDemand"), "", ba.id, ba.name, CURRENCY[0],
             date(c.period.start), date(c.period.end - timedelta(days=1)), ba.id, ba.name,
@@ -475,7 +477,7 @@ def layout(name: str, *, day_first: bool = False) -> Layout:
     if name == "aws-cur-legacy":
         return Layout(name, "aws", LEGACY_COLUMNS, _cur_legacy)
     if name in ("azure-actual", "azure-amortized"):
-        return Layout(name, "azure", AZURE_COLUMNS, _azure(day_first), day_first)
+        return Layout(name, "azure", AZURE_COLUMNS, _azure(day_first, name == "azure-amortized"), day_first)
     if name == "gcp-billing":
         return Layout(name, "gcp", GCP_COLUMNS, _gcp)
     if name == "oci-cost-report":

@@ -25,7 +25,7 @@ def _pool(truth, account):
 def test_existing_plan_covers_usage_leaves_some_unused_and_expires(default_company):
     company = default_company[0]
     truth = company.truth()
-    (plan,) = [p for p in truth["commitments"]["plans"] if not p["purchased_in_run"]]
+    (plan,) = [p for p in truth["commitments"]["plans"] if not p["purchased_in_run"] and p["provider"] == "aws"]
     assert plan["end"] == "2026-03-01"  # period 4 of a run from 2025-11
     assert [m["billing_period_start"][:7] for m in plan["months"]] == ["2025-11", "2025-12", "2026-01", "2026-02"]
     for m in plan["months"]:
@@ -41,6 +41,10 @@ def test_existing_plan_covers_usage_leaves_some_unused_and_expires(default_compa
             assert D("0.5") < D(m["coverage"]) < D("0.7") and D(m["effective_savings_rate"]) > 0
         else:
             assert covered == 0 and D(m["effective_savings_rate"]) == 0 and D(m["utilization"]) == 1
+    (azure,) = [p for p in truth["commitments"]["plans"] if p["provider"] == "azure"]
+    assert azure["program"] == "azure_savings_plan" and len(azure["months"]) == 13
+    assert all(D("0.8") < D(m["utilization"]) <= 1 and D(m["realized_savings"]) > 0 for m in azure["months"])
+    assert any(D(m["unused"]) > 0 for m in azure["months"])
 
 
 def test_pool_quantiles_are_monotone_and_the_d_quantile_lies_between(default_company):
@@ -155,7 +159,7 @@ def test_metrics_and_unit_costs(default_company):
 
 def test_commitment_refuses_what_is_not_simulated():
     with pytest.raises(ValueError, match="only"):
-        Commitment("azure", "1", D(1), "2026-01-01")
+        Commitment("gcp", "1", D(1), "2026-01-01")
     with pytest.raises(ValueError, match="first"):
         Commitment("aws", "1", D(1), "2026-01-02")
     assert replace(SMALL_ALL, commitments=False) and not Company(replace(SMALL_ALL, commitments=False)).commitments
