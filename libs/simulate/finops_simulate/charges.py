@@ -105,27 +105,40 @@ def coverable(c: Charge) -> bool:
     return eligible(c) and c.resource.planted is None
 
 
-def cover(c: Charge, commitment_id: str, effective: Decimal, style: str) -> None:
+RI_FEE = Service(
+    "reserved-instance", "AmazonEC2", "Amazon Elastic Compute Cloud", "Compute", "Amazon Elastic Compute Cloud",
+    "RI-EC2-1Y-NU", "USE1-HeavyUsage:m5.xlarge", "Hrs", ZERO, ONE,
+)  # fmt: skip
+
+
+def cover(c: Charge, commitment_id: str, effective: Decimal, style: str, kind: str = "Savings Plan") -> None:
     """Make an on-demand charge covered usage of a plan, as the bill `style` shows it (see commitments.py)."""
     c.billed = ZERO
     c.effective = ZERO if style == "azure-actual" else effective
     c.kpi_effective = effective
     c.pricing_category = "Committed"
     c.commitment_id = commitment_id
-    c.commitment_type = "Savings Plan"
+    c.commitment_type = kind
     c.commitment_status = "Used"
-    c.line_type = "Usage" if c.provider == "azure" else "SavingsPlanCoveredUsage"
+    if c.provider == "azure":
+        c.line_type = "Usage"
+    else:
+        c.line_type = "DiscountedUsage" if kind == "Reserved Instance" else "SavingsPlanCoveredUsage"
 
 
-def fees(ba, sub, period, start, end, commitment_id: str, total: Decimal, unused: Decimal, *, style: str):
+def fees(
+    ba, sub, period, start, end, commitment_id: str, total: Decimal, unused: Decimal, *, style: str,
+    kind: str = "Savings Plan",
+):  # fmt: skip
     """The commitment's own rows of one interval (see commitments.py); the first carries the interval's
     commitment and unused amounts for the truth whatever the rows show."""
     hours = Decimal(int((end - start).total_seconds()) // 3600)
     total, unused = total.quantize(Q6), unused.quantize(Q6)
+    ri = kind == "Reserved Instance"
     common = dict(
-        service=AZ_SP_FEE if ba.provider == "azure" else SP_FEE, resource=None, quantity=hours,
+        service=AZ_SP_FEE if ba.provider == "azure" else RI_FEE if ri else SP_FEE, resource=None, quantity=hours,
         unit_price=total / hours if hours else ZERO, list_unit_price=ZERO, list_cost=ZERO,
-        commitment_id=commitment_id, commitment_type="Savings Plan",
+        commitment_id=commitment_id, commitment_type=kind,
     )  # fmt: skip
     fee = dict(category="Purchase", frequency="Recurring", pricing_category="", description="Savings Plan fee")
     kpi = dict(kpi_fee=total, kpi_unused=unused)
@@ -133,7 +146,7 @@ def fees(ba, sub, period, start, end, commitment_id: str, total: Decimal, unused
                       description="Savings Plan unused commitment")  # fmt: skip
     if style == "cur":
         yield Charge(ba, sub, period, start, end, billed=total, effective=unused,
-                     line_type="SavingsPlanRecurringFee", **fee, **kpi, **common)  # fmt: skip
+                     line_type="RIFee" if ri else "SavingsPlanRecurringFee", **fee, **kpi, **common)  # fmt: skip
     elif style == "azure-actual":
         yield Charge(ba, sub, period, start, end, billed=total, effective=ZERO, line_type="Purchase",
                      **fee, **kpi, **common)  # fmt: skip
@@ -145,7 +158,8 @@ def fees(ba, sub, period, start, end, commitment_id: str, total: Decimal, unused
                      **fee, **kpi, **common)  # fmt: skip
         if unused:
             yield Charge(ba, sub, period, start, end, billed=ZERO, effective=unused,
-                         line_type="UnusedSavingsPlan" if ba.provider == "azure" else "SavingsPlanUnused",
+                         line_type="UnusedSavingsPlan" if ba.provider == "azure" else "RIUnused" if ri
+                         else "SavingsPlanUnused",
                          **unused_row, **common)  # fmt: skip
 
 

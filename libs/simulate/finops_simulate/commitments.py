@@ -7,6 +7,11 @@ commitment for the interval is `hourly` x hours; the billing account's EC2 charg
 order and a charge is covered whole when its discounted cost fits in what is left (first fit; a charge that does
 not fit is on demand). What is left at the end of the interval is unused.
 
+An AWS reserved instance (aws_reserved_instance, bought with Company.with_purchase) is simulated as a
+size-flexible, no-upfront reservation over the same EC2 usage and applied the same way (first fit of (1 - d) x
+list cost into its hourly fee); CUR writes DiscountedUsage (reservation/EffectiveCost) and RIFee lines
+(reservation/UnusedRecurringFee) instead.
+
 Rows (FOCUS semantics):
   covered usage  ChargeCategory Usage, BilledCost 0, EffectiveCost (1 - d) x ListCost (6 places, half even),
                  PricingCategory Committed, CommitmentDiscountId the plan's ARN, CommitmentDiscountStatus Used
@@ -29,8 +34,10 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from finops_simulate.periods import add_months
 
 PROGRAM = "aws_compute_savings_plan"
+RESERVED = "aws_reserved_instance"
 PROGRAMS = {"aws": PROGRAM, "azure": "azure_savings_plan"}
-DISCOUNTS = {PROGRAM: Decimal("0.28"), "azure_savings_plan": Decimal("0.25")}
+EXTRA_PROGRAMS = {"aws": (RESERVED,)}
+DISCOUNTS = {PROGRAM: Decimal("0.28"), "azure_savings_plan": Decimal("0.25"), RESERVED: Decimal("0.36")}
 DEFAULT_DISCOUNT = DISCOUNTS[PROGRAM]
 Q6 = Decimal("0.000001")
 
@@ -49,10 +56,11 @@ class Commitment:
     id: str = ""
 
     def __post_init__(self) -> None:
-        if self.provider not in PROGRAMS or self.program not in ("", PROGRAMS[self.provider]):
-            raise ValueError(f"only {', '.join(f'{v} on {k}' for k, v in PROGRAMS.items())} are simulated, "
+        allowed = ("", PROGRAMS.get(self.provider), *EXTRA_PROGRAMS.get(self.provider, ()))
+        if self.provider not in PROGRAMS or self.program not in allowed:
+            raise ValueError(f"simulated: {PROGRAM} and {RESERVED} on aws, azure_savings_plan on azure; "
                              f"not {self.program or 'a plan'} on {self.provider}")  # fmt: skip
-        object.__setattr__(self, "program", PROGRAMS[self.provider])
+        object.__setattr__(self, "program", self.program or PROGRAMS[self.provider])
         if self.discount is None:
             object.__setattr__(self, "discount", DISCOUNTS[self.program])
         object.__setattr__(self, "discount", Decimal(self.discount))
@@ -65,7 +73,9 @@ class Commitment:
         object.__setattr__(self, "hourly", Decimal(self.hourly))
         if not self.id:
             tag = f"{self.start.replace('-', '')}-{self.hourly.normalize()}".replace(".", "p")
-            if self.provider == "aws":
+            if self.program == RESERVED:
+                ident = f"arn:aws:ec2:us-east-1:{self.billing_account}:reserved-instances/ri-{tag}"
+            elif self.provider == "aws":
                 ident = f"arn:aws:savingsplans::{self.billing_account}:savingsplan/sp-{tag}"
             else:
                 ident = (f"/providers/Microsoft.BillingBenefits/savingsPlanOrders/spo-{self.billing_account}"
@@ -84,6 +94,11 @@ class Commitment:
 
     def active(self, moment: datetime) -> bool:
         return self.begins <= moment < self.ends
+
+    @property
+    def kind(self) -> str:
+        """FOCUS CommitmentDiscountType."""
+        return "Reserved Instance" if self.program == RESERVED else "Savings Plan"
 
     def rate(self, list_cost: Decimal) -> Decimal:
         return (list_cost * (1 - self.discount)).quantize(Q6, ROUND_HALF_EVEN)

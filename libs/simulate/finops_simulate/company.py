@@ -168,7 +168,9 @@ class Company:
                         continue
                     total = plan.hourly * _hours(slot_start, slot_end)
                     unused = left.get((i, slot_start), total)
-                    yield from fees(ba, fee_sub, p, slot_start, slot_end, plan.id, total, unused, style=style)
+                    yield from fees(
+                        ba, fee_sub, p, slot_start, slot_end, plan.id, total, unused, style=style, kind=plan.kind
+                    )
 
     @staticmethod
     def _apply(plans: list[Commitment], charge: Charge, left: dict, style: str) -> None:
@@ -182,7 +184,7 @@ class Company:
             cost = plan.rate(charge.list_cost)
             if cost <= remaining:
                 left[key] = remaining - cost
-                cover(charge, plan.id, cost, style)
+                cover(charge, plan.id, cost, style, plan.kind)
                 return
             left[key] = remaining
 
