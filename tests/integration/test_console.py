@@ -142,8 +142,10 @@ async def test_funnel_counts_money_and_lead_times(fed_console):
     # Then each stage counts the decisions that reached it, with their money, and the lead times are the medians
     stages = {s["stage"]: s for s in funnel["stages"]}
     approved = ("verified", "shortfall", "failed", "rightsized")
-    assert stages["recommended"]["count"] == 10
-    assert Decimal(stages["recommended"]["amounts"][0]["amount"]) == scenario.recommended_total
+    # "recommended" is the savings on offer: six taken up by decisions and one open, not the anomalies, the
+    # superseded one, the expired one or the one past its expiry that no decision took up
+    assert stages["recommended"]["count"] == 7
+    assert Decimal(stages["recommended"]["amounts"][0]["amount"]) == scenario.recommended_total == Decimal("636.75")
     assert stages["approved"]["count"] == 4
     assert Decimal(stages["approved"]["amounts"][0]["amount"]) == sum(scenario.savings[n] for n in approved)
     assert stages["purchased"]["count"] == 2
@@ -159,6 +161,10 @@ async def test_funnel_counts_money_and_lead_times(fed_console):
         "purchased_to_verified": 30 * 86400.0,
     }
     assert funnel["outcomes"] == {"pending": 1, "rejected": 1, "expired": 1, "failed": 1, "shortfall": 1}
+    # and the open anomaly is a cost change apart, never added to the savings
+    assert funnel["cost_changes"]["count"] == 1
+    assert [Decimal(a["amount"]) for a in funnel["cost_changes"]["amounts"]] == [scenario.cost_change_total]
+    assert "not savings" in funnel["cost_changes"]["label"]
 
 
 async def test_decision_history_is_the_audit_trail_in_order(fed_console):
@@ -206,7 +212,7 @@ async def test_engineering_sees_only_its_team(fed_console):
     assert len(decisions) == 3
     assert {r["owner_team"] for r in recommendations} == {"checkout"}
     assert {s["stage"]: s["count"] for s in funnel["stages"]} == {
-        "recommended": 3,
+        "recommended": 2,
         "approved": 2,
         "purchased": 1,
         "savings_verified": 1,

@@ -123,7 +123,9 @@ async def test_denials_are_audited_and_tampering_is_named(service_env, database_
 
         # When a superuser switches the trigger off and changes one row
         await conn.execute("ALTER TABLE decision.audit_log DISABLE TRIGGER audit_log_append_only")
-        target = rows[4]
+        # (erin's denied approval made to look allowed: a row whose status really changes, whatever the polling
+        # before it added to the log)
+        target = next(r for r in rows if r["action"] == "request" and r["actor"] == "erin" and r["status"] == 403)
         await conn.execute("UPDATE decision.audit_log SET status = 200 WHERE seq = $1", target["seq"])
 
         # Then verification fails naming that row

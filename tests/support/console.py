@@ -62,6 +62,7 @@ from tests.support.kafka import produce
 
 START = datetime(2026, 9, 1, tzinfo=UTC)
 PERIOD = datetime(2026, 9, 1, tzinfo=UTC)
+FAR_FUTURE = datetime(2099, 1, 1, tzinfo=UTC)  # an open recommendation, whenever the test runs
 NEXT = datetime(2026, 10, 1, tzinfo=UTC)
 ACCOUNTS = ("111122223333", "444455556666")
 TEAMS = ("checkout", "search", "data")
@@ -89,6 +90,7 @@ class Scenario:
     """Estimated monthly savings of each decision by name."""
     realized: dict[str, Decimal] = field(default_factory=dict)
     recommended_total: Decimal = Decimal(0)
+    cost_change_total: Decimal = Decimal(0)
     poison: int = 0
 
     def add(self, event: Event, at: datetime, *, source: str) -> uuid.UUID:
@@ -370,7 +372,10 @@ def build() -> Scenario:
             rec_at,
             source="/finops/recommend",
         )
-        s.recommended_total += Decimal(amount)
+        if kind is Kind.ANOMALY:
+            s.cost_change_total += Decimal(amount)
+        else:
+            s.recommended_total += Decimal(amount)  # every one is taken up by a decision: open whatever its expiry
     # One more recommendation: issued, updated with new numbers, superseded by a newer one; one that expires.
     old, new, lapsed = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     s.add(
@@ -387,7 +392,7 @@ def build() -> Scenario:
         source="/finops/recommend",
     )
     s.add(
-        _issued(new, "search", Kind.IDLE, "7.00", rec_at, title="idle volume"),
+        _issued(new, "search", Kind.IDLE, "7.00", rec_at, title="idle volume", expires_at=FAR_FUTURE),
         rec_at + timedelta(hours=2),
         source="/finops/recommend",
     )
@@ -420,7 +425,14 @@ def build() -> Scenario:
         rec_at + timedelta(days=1),
         source="/finops/recommend",
     )
-    s.recommended_total += Decimal("6.00") + Decimal("7.00") + Decimal("3.00")
+    # One that passed its expiry with no decision and no expired event yet: no longer on offer.
+    stale = uuid.uuid4()
+    s.add(
+        _issued(stale, "data", Kind.RIGHTSIZING, "4.00", rec_at, title="rightsizing that lapsed"),
+        rec_at,
+        source="/finops/recommend",
+    )
+    s.recommended_total += Decimal("7.00")  # not the superseded 6.00, the expired anomaly's 3.00, nor the lapsed 4.00
     s.add(
         KpiMeasured(
             pool="aws_compute_savings_plan/111122223333",
@@ -474,7 +486,9 @@ def build() -> Scenario:
     return s
 
 
-def _issued(rid: uuid.UUID, team: str, kind: Kind, amount: str, at: datetime, *, title: str) -> RecommendationIssued:
+def _issued(
+    rid: uuid.UUID, team: str, kind: Kind, amount: str, at: datetime, *, title: str, expires_at: datetime | None = None
+) -> RecommendationIssued:
     return RecommendationIssued(
         recommendation_id=rid,
         kind=kind,
@@ -483,7 +497,7 @@ def _issued(rid: uuid.UUID, team: str, kind: Kind, amount: str, at: datetime, *,
         owner_team=team,
         personas=(Persona.ENGINEERING, Persona.FINANCE),
         estimated_monthly_savings=_money(amount),
-        expires_at=at + timedelta(days=30),
+        expires_at=expires_at or at + timedelta(days=30),
         as_of=at,
         billing_account_id=ACCOUNTS[0],
         provider_name="AWS",

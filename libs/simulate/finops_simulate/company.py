@@ -8,7 +8,7 @@ import io
 import json
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
 from pathlib import Path
@@ -38,6 +38,8 @@ from finops_simulate.truth import (
 )
 
 RATIO = Decimal("0.0001")
+LOOKBACK_HOURS = 720
+"""The last 30 days of a pool: what a commitment plan made at the end of the history rests on."""
 CENT6 = Decimal("0.000001")
 RUN_RATE_DAYS = 7
 ONE, RATIO_ZERO = Decimal("1.0000"), Decimal("0.0000")
@@ -439,17 +441,26 @@ class Company:
             if ba.provider not in PROGRAMS:
                 continue
             program = PROGRAMS[ba.provider]
-            slots = [
-                (v[0] / v[1], v[1])
-                for (account, version, _), v in acc.slots.items()
+            timed = [
+                (start, v[0] / v[1], v[1])
+                for (account, version, start), v in acc.slots.items()
                 if account == ba.id and version == current(account, v[2])
             ]
-            if not slots:
+            if not timed:
                 continue
-            hourly = [(value.quantize(Q6, ROUND_HALF_EVEN), hours) for value, hours in slots]
+            hourly = [(value.quantize(Q6, ROUND_HALF_EVEN), hours) for _, value, hours in timed]
             d = DISCOUNTS[program]
             quantiles = {f"p{q}": s(weighted_quantile(hourly, Fraction(q, 100))) for q in range(10, 100, 10)}
             quantiles[f"d={d}"] = s(weighted_quantile(hourly, Fraction(d)))
+            # the window a plan made at the end of the history rests on: its last LOOKBACK_HOURS hours
+            end = max(start + timedelta(hours=hours) for start, _, hours in timed)
+            recent = [
+                (value.quantize(Q6, ROUND_HALF_EVEN), hours)
+                for start, value, hours in timed
+                if start >= end - timedelta(hours=LOOKBACK_HOURS)
+            ]
+            lookback = {f"p{q}": s(weighted_quantile(recent, Fraction(q, 100))) for q in (10, 50, 90)}
+            lookback[f"d={d}"] = s(weighted_quantile(recent, Fraction(d)))
             months = []
             for p in self.periods(ba.provider):
                 ode, covered, on_demand, commitment, unused = acc.kpi.get(
@@ -473,7 +484,7 @@ class Company:
                 )
             pools.append(
                 {
-                    "provider": "aws",
+                    "provider": ba.provider,
                     "billing_account_id": ba.id,
                     "program": program,
                     "discount": s(d),
@@ -481,6 +492,9 @@ class Company:
                     "(list) cost",
                     "hours": sum(h for _, h in hourly),
                     "hourly_on_demand_quantiles": quantiles,
+                    "lookback_hours": LOOKBACK_HOURS,
+                    "lookback_end": end.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "lookback_hourly_on_demand_quantiles": lookback,
                     "months": months,
                 }
             )
@@ -736,7 +750,9 @@ DEFINITIONS = {
         " = on_demand_cost + commitment_cost; savings = on_demand_equivalent - actual_cost; effective_savings_rate = "
         "savings / on_demand_equivalent; coverage = covered / on_demand_equivalent (0 when nothing to cover); "
         "utilization = (commitment_cost - unused) / commitment_cost (1 when no commitment); ratios to 4 places half "
-        "even (FinOps Foundation definitions)."
+        "even (FinOps Foundation definitions). "
+        "lookback_hourly_on_demand_quantiles: the same quantiles over the pool's last lookback_hours hours (to "
+        "lookback_end), the window a commitment plan made at the end of the history rests on."
     ),
     "commitments.plans": (
         "Per plan and month: commitment_cost = hourly x hours active; used = the discounted cost of the usage it "

@@ -19,6 +19,7 @@ from finops_allocation.rules import RuleSet
 from finops_allocation.splits import SplitError
 from finops_contracts.events import JournalExported
 from finops_contracts.money import Money
+from finops_contracts.periods import parse_label, period_label, utc_month_start
 from finops_runtime import outbox
 from finops_runtime.access import Denied, Principal, Role, authenticate
 from finops_runtime.app import ServiceRuntime
@@ -35,13 +36,70 @@ def problem(status: int, message: str, **extra: object) -> JSONResponse:
     return JSONResponse({"error": message, **extra}, status_code=status)
 
 
-def period_param(request: Request) -> datetime:
-    """`?period=YYYY-MM` as the first instant of that month, UTC; ValueError saying what is expected."""
-    raw = request.query_params.get("period", "")
-    try:
-        return datetime.strptime(raw, "%Y-%m").replace(tzinfo=UTC)
-    except ValueError:
-        raise ValueError(f"period must be YYYY-MM, got {raw!r}") from None
+def period_param(request: Request) -> str | datetime:
+    """`?period=`: a `YYYY-MM` name, or one period's exact BillingPeriodStart (ISO 8601 with its offset, e.g.
+    2026-03-01T08:00:00Z); ValueError saying what is expected."""
+    raw = request.query_params.get("period", "").strip()
+    if "T" in raw:
+        try:
+            start = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        except ValueError:
+            start = None
+        if start is None or start.tzinfo is None:
+            raise ValueError(f"period must be YYYY-MM or a BillingPeriodStart with its offset, got {raw!r}")
+        return start.astimezone(UTC)
+    return parse_label(raw)
+
+
+def label_start(request: Request) -> datetime:
+    """`?period=YYYY-MM` of what people key by month name (budgets, business metrics): that month's UTC start."""
+    return utc_month_start(parse_label(request.query_params.get("period", "")))
+
+
+async def periods_of(conn: asyncpg.Connection, request: Request) -> list[datetime]:
+    """The periods `?period=` names: a `YYYY-MM` name stands for every period whose BillingPeriodStart falls in
+    that month in its bill's own zone (finops_contracts.periods), so GCP's 2026-03-01T08:00Z is `2026-03`."""
+    named = period_param(request)
+    return [named] if isinstance(named, datetime) else await ledger.periods_named(conn, named)
+
+
+async def one_period_of(conn: asyncpg.Connection, request: Request) -> datetime:
+    """The one period `?period=` names; ValueError (409) when a month name stands for several."""
+    periods = await periods_of(conn, request)
+    if len(periods) > 1:
+        starts = ", ".join(p.isoformat() for p in periods)
+        raise AmbiguousPeriod(
+            f"{period_label(periods[0])} names {len(periods)} billing periods (BillingPeriodStart {starts}); "
+            "pass one of them as ?period=<BillingPeriodStart>"
+        )
+    return periods[0]
+
+
+class AmbiguousPeriod(ValueError):
+    """A month name stands for several billing periods (bills of different zones) where one is needed."""
+
+
+def merged(reports: list[list[dict[str, object]]]) -> list[dict[str, object]]:
+    """Report rows of several periods of one name, summed per (name, currency)."""
+    if len(reports) == 1:
+        return reports[0]
+    totals: dict[tuple[object, object], dict[str, object]] = {}
+    for rows in reports:
+        for row in rows:
+            key = (row["name"], row["currency"])
+            if key not in totals:
+                totals[key] = dict(row)
+                continue
+            t = totals[key]
+            for k, v in row.items():
+                if k not in ("name", "currency", "reporting_currency", "rate", "rate_date"):
+                    t[k] += v
+    return [totals[k] for k in sorted(totals, key=lambda k: (str(k[0]), str(k[1])))]
+
+
+def _query(period: datetime) -> str:
+    """A period as an exact `?period=` value (its BillingPeriodStart, URL-safe): a name may stand for several."""
+    return period.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def jsonable(value: object) -> object:
@@ -95,23 +153,29 @@ def add_routes(runtime: ServiceRuntime) -> None:
 
     async def showback(request: Request, *, default_by: str) -> Response:
         try:
-            period = period_param(request)
+            period_param(request)
             by = request.query_params.get("by", default_by)
             async with runtime.pool.acquire() as conn, conn.transaction():
                 who = await authenticate(conn, request, allowed=PEOPLE)
-                await runs.settle(conn, period)
-                rows = await ledger.report(conn, period=period, by=by, scope=who.scope())
-                closed = await ledger.is_closed(conn, period)
-                target = request.query_params.get("currency")
-                if target:
-                    rows = await ledger.in_currency(conn, rows, target=target.upper(), period=period)
+                periods = await periods_of(conn, request)
+                reports, closed = [], True
+                for period in periods:
+                    await runs.settle(conn, period)
+                    rows = await ledger.report(conn, period=period, by=by, scope=who.scope())
+                    closed = closed and await ledger.is_closed(conn, period)
+                    target = request.query_params.get("currency")
+                    if target:
+                        rows = await ledger.in_currency(conn, rows, target=target.upper(), period=period)
+                    reports.append(rows)
+                rows = merged(reports)
         except Denied as denied:
             return denied.response()
         except ValueError as exc:
             return problem(400, str(exc))
         return JSONResponse(
             {
-                "period": f"{period:%Y-%m}",
+                "period": period_label(periods[0]),
+                "billing_period_starts": [p.isoformat() for p in periods],
                 "by": by,
                 "closed": closed,
                 "cost": "effective_cost",
@@ -134,7 +198,7 @@ def add_routes(runtime: ServiceRuntime) -> None:
         if request.method != "POST":
             return problem(405, "use POST")
         try:
-            period = period_param(request)
+            period_param(request)
             body = json.loads(await request.body() or b"{}")
             mapping = AccountMapping.model_validate(
                 body.get("mapping", {"clearing_account": "2990", "default_expense_account": "6100"})
@@ -145,6 +209,7 @@ def add_routes(runtime: ServiceRuntime) -> None:
         try:
             async with runtime.pool.acquire() as conn, conn.transaction():
                 user = (await authenticate(conn, request, allowed=FINANCE)).name
+                period = await one_period_of(conn, request)
                 await runs.settle(conn, period)
                 journal = await ledger.close_period(conn, period=period, by=user, mapping=mapping, entity=entity)
                 totals = journal.totals()
@@ -155,8 +220,8 @@ def add_routes(runtime: ServiceRuntime) -> None:
                     closed_by=user,
                     line_count=len(journal.lines),
                     debits=tuple(Money(amount=debit, currency=c) for c, (debit, _) in sorted(totals.items())),
-                    csv_url=f"/v1/periods/journal?period={period:%Y-%m}&format=csv",
-                    json_url=f"/v1/periods/journal?period={period:%Y-%m}&format=json",
+                    csv_url=f"/v1/periods/journal?period={_query(period)}&format=csv",
+                    json_url=f"/v1/periods/journal?period={_query(period)}&format=json",
                 )
                 await outbox.add(
                     conn,
@@ -164,26 +229,33 @@ def add_routes(runtime: ServiceRuntime) -> None:
                 )
         except Denied as denied:
             return denied.response()
-        except ledger.PeriodClosed as exc:
+        except (ledger.PeriodClosed, AmbiguousPeriod) as exc:
             return problem(409, str(exc))
         except JournalError as exc:
             return problem(422, str(exc))
-        return JSONResponse({"period": f"{period:%Y-%m}", "journal_id": str(journal.journal_id)}, status_code=201)
+        return JSONResponse(
+            {"period": period_label(period), "billing_period_start": period.isoformat(),
+             "journal_id": str(journal.journal_id)},
+            status_code=201,
+        )  # fmt: skip
 
     async def journal(request: Request) -> Response:
         """The closed period's journal, `?format=csv` or `json`; byte-identical every time."""
         try:
-            period = period_param(request)
+            period_param(request)
         except ValueError as exc:
             return problem(400, str(exc))
         async with runtime.pool.acquire() as conn:
             try:
                 await authenticate(conn, request, allowed=ERP)
+                period = await one_period_of(conn, request)
             except Denied as denied:
                 return denied.response()
+            except AmbiguousPeriod as exc:
+                return problem(409, str(exc))
             row = await ledger.journal_of(conn, period)
         if row is None:
-            return problem(404, f"{period:%Y-%m} is not closed", hint="Close it with POST /v1/periods/close.")
+            return problem(404, f"{period_label(period)} is not closed", hint="Close it with POST /v1/periods/close.")
         if request.query_params.get("format", "json") == "csv":
             return Response(bytes(row["journal_csv"]), media_type="text/csv")
         return Response(bytes(row["journal_json"]), media_type="application/json")
@@ -198,7 +270,7 @@ def add_routes(runtime: ServiceRuntime) -> None:
             return denied.response()
         if request.method == "GET":
             try:
-                period = period_param(request)
+                period = label_start(request)
             except ValueError as exc:
                 return problem(400, str(exc))
             async with runtime.pool.acquire() as conn:
@@ -257,10 +329,11 @@ def add_routes(runtime: ServiceRuntime) -> None:
     async def unit_cost_list(request: Request) -> Response:
         """GET ?period=YYYY-MM: unit cost per product and metric (business sees its own products)."""
         try:
-            period = period_param(request)
+            period = label_start(request)
             async with runtime.pool.acquire() as conn, conn.transaction():
                 who = await authenticate(conn, request, allowed=PEOPLE)
-                await runs.settle(conn, period)
+                for named in await periods_of(conn, request):
+                    await runs.settle(conn, named)
                 rows = await ledger.unit_costs(conn, period)
         except Denied as denied:
             return denied.response()

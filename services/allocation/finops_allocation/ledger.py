@@ -22,6 +22,7 @@ from finops_allocation.rules import FACET_FIELDS, Assignment, RuleSet
 from finops_contracts.costframe import sums
 from finops_contracts.events import Coverage, CoverageMeasured
 from finops_contracts.money import Money
+from finops_contracts.periods import parse_label, period_label, utc_month_start
 from finops_runtime import outbox
 from finops_runtime.inbox import Retry
 
@@ -44,12 +45,21 @@ class PeriodClosed(Exception):
     """The period is closed: its numbers are locked."""
 
 
+_PERIOD_END = b"billing_period_end"
+
+
 def facts_of(frame: pa.Table) -> pa.Table:
-    """A batch's cost per facet, charge day and currency (exact sums, one row per distinct combination)."""
+    """A batch's cost per facet, charge day and currency (exact sums, one row per distinct combination), with
+    the batch's BillingPeriodEnd in the schema metadata (add_facts records it as the period's bound)."""
     day = pc.cast(frame.column("charge_period_start"), pa.timestamp("us", tz="UTC")).cast(pa.date32())
     table = frame.select([*FACET_FIELDS, "tags", "billing_currency", "billed_cost", "effective_cost"])
     table = table.append_column("charge_date", day)
-    return sums(table, [*FACET_FIELDS, "tags", "charge_date", "billing_currency"])
+    facts = sums(table, [*FACET_FIELDS, "tags", "charge_date", "billing_currency"])
+    if "billing_period_end" in frame.column_names and frame.num_rows:
+        end = pc.max(frame.column("billing_period_end")).as_py()
+        if end is not None:
+            facts = facts.replace_schema_metadata({_PERIOD_END: end.astimezone(UTC).isoformat().encode()})
+    return facts
 
 
 _FACET_IDS: dict[tuple[str, tuple[object, ...], str | None], int] = {}
@@ -72,6 +82,14 @@ async def add_facts(
     facts: pa.Table,
 ) -> None:
     """Add a batch's facts (facts_of) to the period's. Amounts go to PostgreSQL as exact decimal text."""
+    end = (facts.schema.metadata or {}).get(_PERIOD_END)
+    if end is not None:
+        await conn.execute(
+            """INSERT INTO billing_period (billing_period_start, billing_period_end) VALUES ($1, $2)
+               ON CONFLICT (billing_period_start) DO UPDATE SET billing_period_end = excluded.billing_period_end""",
+            billing_period_start,
+            datetime.fromisoformat(end.decode()),
+        )
     columns = {name: facts.column(name).to_pylist() for name in (*FACET_FIELDS, "tags")}
     database = await _database(conn)
     keys = [(database, tuple(columns[f][i] for f in FACET_FIELDS), columns["tags"][i]) for i in range(facts.num_rows)]
@@ -303,16 +321,36 @@ async def _adjust(conn: asyncpg.Connection, period: datetime, lines: list[Line],
 
 
 async def next_open_period(conn: asyncpg.Connection, period: datetime) -> datetime:
-    """The first month after `period` that is not closed."""
-    candidate = next_month(period)
+    """The first period after `period` that is not closed: each period's successor starts at its end."""
+    candidate = await period_end(conn, period)
     while await is_closed(conn, candidate):
-        candidate = next_month(candidate)
+        candidate = await period_end(conn, candidate)
     return candidate
 
 
+async def period_end(conn: asyncpg.Connection, period: datetime) -> datetime:
+    """The period's BillingPeriodEnd as its bill gave it; the next UTC month for a period no batch bounded."""
+    end = await conn.fetchval("SELECT billing_period_end FROM billing_period WHERE billing_period_start = $1", period)
+    return end if end is not None else next_month(period)
+
+
 def next_month(value: datetime) -> datetime:
+    """The next UTC month's start: only for periods without a BillingPeriodEnd (and label-keyed budgets)."""
     value = value.astimezone(UTC)
     return datetime(value.year + value.month // 12, value.month % 12 + 1, 1, tzinfo=UTC)
+
+
+async def periods_named(conn: asyncpg.Connection, label: str) -> list[datetime]:
+    """The BillingPeriodStarts a `YYYY-MM` name stands for (finops_contracts.periods: the month of the start in
+    the bill's own zone), oldest first; the UTC month's start when no known period has that name, as before."""
+    label = parse_label(label)
+    known = await conn.fetch(
+        """SELECT billing_period_start FROM billing_period UNION SELECT billing_period_start FROM current_period
+           UNION SELECT billing_period_start FROM period_close UNION SELECT billing_period_start FROM allocation_line
+           ORDER BY 1"""
+    )
+    named = [r[0] for r in known if period_label(r[0]) == label]
+    return named or [utc_month_start(label)]
 
 
 async def report(
@@ -353,7 +391,7 @@ async def close_period(
     """Lock a period: snapshot its allocation and write its journal (EffectiveCost per cost center)."""
     await conn.execute("SELECT pg_advisory_xact_lock(hashtext('allocation-period'), hashtext($1::text))", str(period))
     if await is_closed(conn, period):
-        raise PeriodClosed(f"{period:%Y-%m} is already closed")
+        raise PeriodClosed(f"{period_label(period)} (BillingPeriodStart {period.isoformat()}) is already closed")
     await conn.execute(
         "INSERT INTO closed_allocation_line SELECT * FROM allocation_line WHERE billing_period_start = $1", period
     )
@@ -371,15 +409,15 @@ async def close_period(
                 currency=r["billing_currency"].strip(),
                 amount=r["amount"],
                 adjustment=r["adjustment"],
-                adjusts_period=f"{r['adjusts_period']:%Y-%m}" if r["adjusts_period"] else None,
+                adjusts_period=period_label(r["adjusts_period"]) if r["adjusts_period"] else None,
             )
             for r in rows
             if r["amount"]
         ],
         mapping,
         entity=entity,
-        period_start=period.date(),
-        period_end=next_month(period).date(),
+        period_start=utc_month_start(period_label(period)).date(),
+        period_end=utc_month_start(period_label(await period_end(conn, period))).date(),
     )
     await conn.execute(
         """INSERT INTO period_close (billing_period_start, closed_by, journal_id, journal_csv, journal_json)
@@ -480,16 +518,27 @@ async def set_metrics(conn: asyncpg.Connection, metrics: list[dict[str, object]]
 
 
 async def unit_costs(conn: asyncpg.Connection, period: datetime) -> list[dict[str, object]]:
-    """Per product, metric and currency: the product's allocated EffectiveCost in the period over the units."""
-    table = "closed_allocation_line" if await is_closed(conn, period) else "allocation_line"
+    """Per product, metric and currency: the product's allocated EffectiveCost in the period over the units.
+    Metrics are keyed by their month's UTC start; the cost is that of every billing period of the month's name
+    (a GCP period starts at 08:00Z or 07:00Z), the closed numbers of a closed one."""
+    starts = await periods_named(conn, period_label(period))
+    closed = [p for p in starts if await is_closed(conn, p)]
     rows = await conn.fetch(
-        f"""SELECT m.product, m.metric, m.units, c.billing_currency, c.cost
+        """SELECT m.product, m.metric, m.units, c.billing_currency, c.cost
             FROM business_metric m
-            JOIN (SELECT product, billing_currency, sum(effective_cost) AS cost FROM {table}
-                  WHERE billing_period_start = $1 GROUP BY 1, 2) c USING (product)
+            JOIN (SELECT product, billing_currency, sum(effective_cost) AS cost FROM (
+                      SELECT product, billing_currency, effective_cost FROM allocation_line
+                      WHERE billing_period_start = ANY($2::timestamptz[])
+                        AND billing_period_start <> ALL($3::timestamptz[])
+                      UNION ALL
+                      SELECT product, billing_currency, effective_cost FROM closed_allocation_line
+                      WHERE billing_period_start = ANY($3::timestamptz[])) l
+                  GROUP BY 1, 2) c USING (product)
             WHERE m.billing_period_start = $1
             ORDER BY 1, 2, 4""",
         period,
+        starts,
+        closed,
     )
     return [
         {

@@ -136,11 +136,21 @@ class Stage(_Model):
     amounts: list[Money]
 
 
+class CostChanges(_Model):
+    """Open anomalies: a change in cost per month, counted apart from the savings on offer."""
+
+    label: str
+    count: int
+    amounts: list[Money]
+
+
 class Funnel(_Model):
     stages: list[Stage]
+    """"recommended" counts open savings recommendations only (no anomalies, nothing superseded or expired)."""
     lead_times_seconds: dict[str, float | None]
     estimated_savings_of_verified: list[Money]
     outcomes: dict[str, int]
+    cost_changes: CostChanges
 
 
 class Kpis(_Model):

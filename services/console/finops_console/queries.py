@@ -436,19 +436,30 @@ STAGES = ("recommended", "approved", "purchased", "savings_verified")
 
 async def funnel(conn: asyncpg.Connection, *, scope: Scope, kinds: list[str] | None) -> dict[str, Any]:
     """Recommended -> approved -> purchased -> savings verified: how many, the money at each stage (estimated
-    monthly savings; realized savings at the last), and the median lead time between stages."""
+    monthly savings; realized savings at the last), and the median lead time between stages.
+
+    "Recommended" is the savings on offer: open savings recommendations only, that is not anomalies (an anomaly's
+    amount is a cost change, not a saving), not superseded, and not expired (by its event, or by its expiry time
+    unless a decision took it up before then). Anomalies are counted apart, as `cost_changes`."""
     rec = Sql()
-    rec.add("issued_at IS NOT NULL")
-    rec.any_of("kind", kinds)
-    rec.scope(scope, {"team": "owner_team"})
+    rec.add("r.issued_at IS NOT NULL")
+    rec.add("r.status NOT IN ('superseded', 'expired')")
+    rec.add(
+        "(r.expires_at IS NULL OR r.expires_at > now()"
+        " OR EXISTS (SELECT 1 FROM decision x WHERE x.recommendation_id = r.recommendation_id))"
+    )
+    rec.any_of("r.kind", kinds)
+    rec.scope(scope, {"team": "r.owner_team"})
     dec = Sql()
     dec.any_of("d.kind", kinds)
     dec.scope(scope, {"team": "d.owner_team"})
-    recommended = await conn.fetch(
-        f"""SELECT currency, count(*) AS n, sum(estimated_monthly_savings) AS amount FROM recommendation {rec.where}
-            GROUP BY currency ORDER BY currency""",
+    open_by_kind = await conn.fetch(
+        f"""SELECT r.kind = 'anomaly' AS anomaly, r.currency, count(*) AS n, sum(r.estimated_monthly_savings) AS amount
+            FROM recommendation r {rec.where} GROUP BY 1, 2 ORDER BY 1, 2""",
         *rec.params,
     )
+    recommended = [r for r in open_by_kind if not r["anomaly"]]
+    changes = [r for r in open_by_kind if r["anomaly"]]
     stages = await conn.fetch(
         f"""SELECT d.currency,
                    count(*) FILTER (WHERE approved_at IS NOT NULL) AS approved,
@@ -506,6 +517,15 @@ async def funnel(conn: asyncpg.Connection, *, scope: Scope, kinds: list[str] | N
         },
         "estimated_savings_of_verified": estimated_verified,
         "outcomes": {k: counts[k] for k in ("pending", "rejected", "expired", "failed", "shortfall")},
+        "cost_changes": {
+            "label": "open anomalies: cost change per month, not savings",
+            "count": sum(r["n"] for r in changes),
+            "amounts": [
+                {"currency": r["currency"], "amount": amount(r["amount"] or Decimal(0))}
+                for r in changes
+                if r["currency"]
+            ],
+        },
     }
 
 

@@ -87,6 +87,8 @@ def _text(value: object) -> object:
         return {str(k): _text(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_text(v) for v in value]
+    if isinstance(value, np.generic):
+        return _text(value.item())  # a numpy bool or number from the planner: as its Python value
     return value
 
 

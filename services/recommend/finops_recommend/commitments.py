@@ -420,7 +420,7 @@ def robust_trend(history: Floats, *, days: int, z: float, growth_z: float | None
         slope = -smaller
     else:
         slope = max(0.0, smaller - growth_z * se)
-        significant = significant and slope > 0
+        significant = bool(significant and slope > 0)  # a Python bool: evidence is JSON
     return Trend(float(slope) if significant else 0.0, float(theil_sen), float(se), significant)
 
 
@@ -596,6 +596,16 @@ def _margin(settings: Settings, trend: Trend) -> float:
     return settings.risk_margin * float(np.clip(1.0 - t / settings.margin_fade_z, 0.0, 1.0))
 
 
+def observed_ceiling(recent: Floats, instruments: Sequence[Instrument]) -> float:
+    """The most a plan may cover now: the d-quantile of the usage observed in its lookback window, d the deepest
+    discount on offer. Past that level a unit of commitment idles in more than 1 - d of the hours seen, so it
+    costs more than it saves on the evidence; growth that a trend forecasts is bought in a later month, once it
+    has been observed, never ahead of it."""
+    if recent.size == 0 or not instruments:
+        return 0.0
+    return quantile_commitment(recent, max(i.discount for i in instruments))
+
+
 @dataclass(frozen=True)
 class _Decision:
     forecast: Forecast
@@ -650,6 +660,7 @@ def _decide(
     median = float(np.median(fc.points[0]))
     margin = _margin(settings, fc.trend)
     coverage = np.array([_coverage_level(p, fc.weights, settings.coverage_target) for p in fc.points])
+    coverage[0] = min(coverage[0], observed_ceiling(fc.recent, instruments))
     if fc.flat:
         purchases = _flat_ladder(
             fc.recent, existing, instruments, margin=margin, cap=settings.tranche_cap * median,
@@ -1154,6 +1165,8 @@ def plan_account(
     caps[-1] = s.tranche_cap * float(np.median(sum(pt[0] for pt in joint.points)))
     account_points = sum(joint.points)
     max_coverage = np.array([_coverage_level(pt, joint.weights, s.coverage_target) for pt in account_points])
+    every = [i for group in insts for i in group]
+    max_coverage[0] = min(max_coverage[0], observed_ceiling(t[-n:][-s.lookback_hours :], every))
     purchases = _solve_joint(
         joint, insts, existing_cov, hours_per_month=hours_per_month, risk_margin=s.risk_margin, tranche_caps=caps,
         max_coverage=max_coverage,

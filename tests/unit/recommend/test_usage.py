@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from finops_contracts.costframe import frame_of
 from finops_contracts.events import CostLine
@@ -205,3 +207,45 @@ def test_a_commitments_own_lines_are_not_resources():
 
     # Then only the covered instance is a resource
     assert found == {"i-used"}
+
+
+_COMMITMENT_LINES = st.sampled_from(["purchase", "fee", "unused", "covered"])
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    kinds=st.lists(_COMMITMENT_LINES, min_size=1, max_size=12),
+    resources=st.lists(st.sampled_from(["i-a", "i-b", "vol-c", "db-d"]), min_size=1, max_size=8),
+    case=st.sampled_from([str.lower, str.upper, str.title]),
+    cents=st.integers(min_value=1, max_value=10_000),
+)
+def test_no_commitment_fee_line_is_ever_a_resource(kinds, resources, case, cents):
+    # Given resources' usage lines mixed with a commitment's own lines (purchase, recurring fee, unused part), in any
+    # letter case the layouts write them, and lines the commitment covered
+    sp = "arn:aws:savingsplans::1:savingsplan/sp-9"
+    amount = Decimal(cents) / 100
+    lines = [line(resource_id=r, effective_cost=amount, billed_cost=amount) for r in resources]
+    for k in kinds:
+        if k == "purchase":
+            lines.append(line(resource_id=sp, charge_category=case("Purchase"), billed_cost=amount,
+                              effective_cost=Decimal(0)))  # fmt: skip
+        elif k == "fee":
+            lines.append(line(resource_id=sp, commitment_discount_id=sp, charge_frequency="Recurring",
+                              effective_cost=amount, billed_cost=amount))  # fmt: skip
+        elif k == "unused":
+            lines.append(line(resource_id=sp, commitment_discount_id=sp, commitment_discount_status=case("Unused"),
+                              effective_cost=amount, billed_cost=Decimal(0)))  # fmt: skip
+        else:
+            lines.append(line(resource_id="i-covered", commitment_discount_id=sp, commitment_discount_status="Used",
+                              effective_cost=amount, billed_cost=Decimal(0)))  # fmt: skip
+
+    # When the daily resource costs are summed
+    found = usage.resource_days(frame_of(lines)).to_pylist()
+
+    # Then the commitment is never a resource, every resource's usage is there, and its cost is exactly its lines'
+    names = {r["resource_id"] for r in found}
+    assert sp not in names
+    assert names == set(resources) | ({"i-covered"} if "covered" in kinds else set())
+    for r in resources:
+        [row] = [x for x in found if x["resource_id"] == r]
+        assert row["effective_cost"] == amount * resources.count(r)

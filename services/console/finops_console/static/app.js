@@ -143,6 +143,12 @@ async function decisionFlow() {
         color: ["#0b5394", "#1d6fb8", "#2f7d4f", "#1b6e3a"],
       }, true),
       h("p", { class: "muted" }, `Pending ${funnel.outcomes.pending} · rejected ${funnel.outcomes.rejected} · expired ${funnel.outcomes.expired} · purchase failed ${funnel.outcomes.failed} · savings shortfall ${funnel.outcomes.shortfall}`),
+      h(
+        "p",
+        { class: "muted", "data-cost-changes": String(funnel.cost_changes.count) },
+        `Cost changes (open anomalies, not savings): ${funnel.cost_changes.count}`,
+        ...funnel.cost_changes.amounts.map((m) => ` · ${money(m)} a month`),
+      ),
     ),
   );
   const detail = h("div", { class: "detail", "aria-live": "polite" });

@@ -8,15 +8,18 @@ Money rules (facts: focus_converters' GCP rules, reference/mappings/focus_conver
   floors the result at 0; this does not, so that the file's own sums are conserved to the last digit.
 - ListCost = cost_at_list (cost when the export has no list cost); ContractedCost = cost.
 
-BillingPeriod is invoice.month (`YYYYMM`). Google invoices in US Pacific time, so the period starts at local
-midnight of the month's first day (07:00Z from April to November, 08:00Z otherwise, US DST rules since 2007)
-and ends at the next month's start, exclusive.
+BillingPeriod is invoice.month (`YYYYMM`): the export carries no period start, so it is derived in Google's
+invoicing zone, America/Los_Angeles (zoneinfo, so DST follows the tz database): the period starts at local
+midnight of the month's first day (07:00Z under PDT, 08:00Z under PST: 2026-03-01T08:00Z, 2026-04-01T07:00Z,
+2026-11-01T07:00Z, 2026-12-01T08:00Z) and ends at the next month's start, exclusive. Periods are keyed by that
+exact instant downstream (finops_contracts.periods), never by a UTC month.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from finops_ingest.bills import tags
 from finops_ingest.bills.categories import service_category
@@ -24,6 +27,7 @@ from finops_ingest.bills.record import Record
 from finops_ingest.bills.values import compact_month, decimal, decimal_text, iso, next_month, text
 
 ZERO = Decimal(0)
+INVOICE_ZONE = ZoneInfo("America/Los_Angeles")
 # Top-level fields of the standard and detailed exports; JSON lines omit null fields, so these fix the x_ columns.
 FIELDS = (
     "billing_account_id", "service", "sku", "usage_start_time", "usage_end_time", "project", "labels",
@@ -46,8 +50,8 @@ def field(r: Record, parent: str, child: str) -> object:
 
 
 def pacific_month_start(month: dt.datetime) -> dt.datetime:
-    """Midnight US Pacific time on the first of `month`, in UTC: PDT (UTC-7) on April to November firsts."""
-    return month + dt.timedelta(hours=7 if 4 <= month.month <= 11 else 8)
+    """Midnight in Google's invoicing zone on the first of `month`, as a UTC instant."""
+    return dt.datetime(month.year, month.month, 1, tzinfo=INVOICE_ZONE).astimezone(dt.UTC)
 
 
 def credits_total(r: Record) -> Decimal:

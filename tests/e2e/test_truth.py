@@ -1,0 +1,245 @@
+"""The simulated company through every service, on real Kafka and PostgreSQL, against its truth.
+
+`finops_simulate` writes a multi-cloud company's bills (AWS CUR 2.0, Azure, GCP with Pacific-midnight periods;
+24 sub accounts over 6 billing accounts, 13 months, then a restatement of one account-month) and, beside them,
+what every published number must be, computed from its own parameters and never by platform code. This test
+uploads the bills to ingest, the simulator's rules to allocation, and compares what the APIs publish with the
+truth: chargeback, bill totals and the journal to the cent; then the restatement; then a file of 50 accounts.
+
+The table of truth against published value, one row per number, is printed and written to
+bench/results/truth.json."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import defaultdict
+from dataclasses import replace
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from finops_simulate import Company, SimConfig
+from tests.support.platform import ADMIN
+from tests.support.services import wait_until
+from tests.support.truth import RESULTS, TruthTable
+
+CONFIG = SimConfig(seed=7, accounts=24, providers=("aws", "azure", "gcp"), months=13, granularity="daily")
+WIDE = SimConfig(seed=11, accounts=50, providers=("aws", "azure", "gcp"), months=1, restate=False)
+
+
+def month_of(period_start: str) -> str:
+    """The label of a period (YYYY-MM): the month its BillingPeriodStart falls in, in the bill's own zone. A GCP
+    period starts at Pacific midnight (07:00Z or 08:00Z on the 1st), still in that month in UTC."""
+    return datetime.fromisoformat(period_start.replace("Z", "+00:00")).strftime("%Y-%m")
+
+
+def cost_center_truth(truth: dict[str, Any]) -> dict[str, dict[str, Decimal]]:
+    """Per month label, per cost center: the exact EffectiveCost the truth gives (summing the label's periods)."""
+    found: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    for entry in truth["chargeback"]:
+        for cc, amounts in entry["cost_centers"].items():
+            found[month_of(entry["billing_period_start"])][cc] += Decimal(amounts["effective_cost_exact"])
+    return found
+
+
+def current_totals(truth: dict[str, Any], *, versions: set[str]) -> dict[tuple[str, str], tuple[Decimal, Decimal]]:
+    """Per (billing account, month label): BilledCost and EffectiveCost of the version that counts."""
+    rows = [r for r in truth["billing_totals"] if r["version"] in versions]
+    if versions == {"original", "restated"}:
+        rows = [r for r in rows if r["current"]]
+    else:
+        rows = [r for r in rows if r["version"] == "original"]
+    out: dict[tuple[str, str], tuple[Decimal, Decimal]] = {}
+    for r in rows:
+        key = (r["billing_account_id"], month_of(r["billing_period_start"]))
+        billed, effective = out.get(key, (Decimal(0), Decimal(0)))
+        out[key] = (billed + Decimal(r["billed_cost"]), effective + Decimal(r["effective_cost"]))
+    return out
+
+
+async def upload(client: httpx.AsyncClient, ingest: str, path: Path) -> None:
+    response = await client.post(
+        f"{ingest}/v1/ingest", params={"name": path.name}, content=path.read_bytes(), headers=ADMIN
+    )
+    assert response.status_code in (200, 201), f"{path.name}: {response.status_code} {response.text}"
+
+
+async def chargeback(client: httpx.AsyncClient, allocation: str, month: str) -> dict[str, Decimal]:
+    response = await client.get(f"{allocation}/v1/chargeback", params={"period": month}, headers=ADMIN)
+    assert response.status_code == 200, response.text
+    return {r["name"]: Decimal(r["effective_cost"]) for r in response.json()["rows"]}
+
+
+async def costs_by_account_month(client: httpx.AsyncClient, console: str) -> dict[tuple[str, str], tuple]:
+    found: dict[tuple[str, str], tuple] = {}
+    cursor = None
+    while True:
+        params = {"group_by": "billing_account,period", "limit": "500", **({"cursor": cursor} if cursor else {})}
+        response = await client.get(f"{console}/v1/costs", params=params, headers=ADMIN)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        for r in body["items"]:
+            found[(r["billing_account"], r["period"][:7])] = (Decimal(r["billed_cost"]), Decimal(r["effective_cost"]))
+        cursor = body["next_cursor"]
+        if cursor is None:
+            return found
+
+
+async def allocated_lines(client: httpx.AsyncClient, allocation: str, expected: int) -> bool:
+    """Whether allocation has read at least `expected` lines (every version it holds)."""
+    response = await client.get(f"{allocation}/v1/allocation/totals", headers=ADMIN)
+    assert response.status_code == 200, response.text
+    return sum(int(r["line_count"]) for r in response.json()) >= expected
+
+
+async def settled_chargeback(
+    client: httpx.AsyncClient, allocation: str, months: list[str], published: dict[str, dict[str, Decimal]]
+) -> None:
+    """Chargeback of these months once two reads a few seconds apart agree (every allocation run done)."""
+
+    async def read() -> dict[str, dict[str, Decimal]]:
+        return {m: await chargeback(client, allocation, m) for m in months}
+
+    last = await read()
+
+    async def stable() -> bool:
+        nonlocal last
+        await asyncio.sleep(3)
+        now = await read()
+        same, last = now == last, now
+        return same and all(now.values())
+
+    await wait_until(stable, timeout=600, what="allocation's chargeback to stop changing")
+    published.update(last)
+
+
+def compare_chargeback(table: TruthTable, area: str, truth: dict[str, dict[str, Decimal]], published: dict) -> None:
+    for month in sorted(truth):
+        got = published[month]
+        for cc in sorted(set(truth[month]) | set(got)):
+            table.cent(area, f"{month} {cc}", truth[month].get(cc, Decimal(0)), got.get(cc), "GET /v1/chargeback")
+
+
+async def test_every_published_number_equals_the_simulated_companys_truth(spawn, tmp_path):
+    table = TruthTable()
+    company = Company(CONFIG)
+    files = company.write(tmp_path / "company")
+    truth = company.truth()
+    rules = (tmp_path / "company" / "rules.yaml").read_bytes()
+    months = sorted({month_of(e["billing_period_start"]) for e in truth["chargeback"]})
+    accounts = {r["billing_account_id"] for r in truth["billing_totals"]}
+    providers = {r["provider"] for r in truth["billing_totals"]}
+    sub_accounts = [s for b in truth["organisation"]["billing_accounts"] for s in b["sub_accounts"]]
+    assert len(sub_accounts) >= 20 and len(providers) == 3 and len(months) == 13  # the shape the issue asks for
+
+    ingest = spawn("finops_ingest", name="ingest")
+    allocation = spawn("finops_allocation", name="allocation")
+    console = spawn("finops_console", name="console")
+    for service in (ingest, allocation, console):
+        await service.start()
+
+    async with httpx.AsyncClient(timeout=300) as client:
+        # Given the simulator's rule set in force
+        response = await client.put(
+            f"{allocation.url}/v1/allocation/rules",
+            content=rules,
+            headers={**ADMIN, "Content-Type": "application/yaml"},
+        )
+        assert response.status_code == 200, response.text
+
+        # When every bill of 13 months is ingested
+        for f in files:
+            if not f.restatement:
+                await upload(client, ingest.url, f.path)
+
+        # Then chargeback per month and cost center is the truth's, to the cent
+        original = Company(replace(CONFIG, restate=False)).truth()  # the same company before its restatement
+        before = cost_center_truth(original)
+        published: dict[str, dict[str, Decimal]] = {}
+
+        lines = sum(r["lines"] for r in original["billing_totals"])
+        await wait_until(
+            lambda: allocated_lines(client, allocation.url, lines), timeout=900, what="allocation to read every line"
+        )
+        await settled_chargeback(client, allocation.url, months, published)
+        compare_chargeback(table, "chargeback", before, published)
+
+        # and so are the bill's totals per billing account and month, as the console shows them
+        totals = current_totals(truth, versions={"original"})
+        shown: dict = {}
+
+        async def console_caught_up() -> bool:
+            shown.update(await costs_by_account_month(client, console.url))
+            return all(shown.get(k, (None, None))[1] == v[1] for k, v in totals.items())
+
+        with contextlib.suppress(AssertionError):  # what it shows by then goes in the table, right or wrong
+            await wait_until(console_caught_up, timeout=300, what="the console to read every cost batch", every=2)
+        for (account, month), (billed, effective) in sorted(totals.items()):
+            got = shown.get((account, month), (None, None))
+            table.cent("bill", f"{account} {month} BilledCost", billed, got[0], "GET /v1/costs")
+            table.cent("bill", f"{account} {month} EffectiveCost", effective, got[1], "GET /v1/costs")
+
+        # When the restated account-month arrives
+        restated = truth["restatement"]
+        for f in files:
+            if f.restatement:
+                await upload(client, ingest.url, f.path)
+        month = month_of(restated["billing_period_start"])
+        after = cost_center_truth(truth)
+
+        month_before = dict(published[month])
+
+        async def restatement_read() -> bool:
+            return await chargeback(client, allocation.url, month) != month_before
+
+        await wait_until(restatement_read, timeout=300, what="allocation to re-run the restated month", every=1)
+        await settled_chargeback(client, allocation.url, [month], published)
+
+        # Then that month's chargeback is the restated truth's, and the restated figures replace the original
+        compare_chargeback(table, "restated chargeback", {month: after[month]}, published)
+        table.cent(
+            "restatement",
+            f"{restated['billing_account_id']} {month} EffectiveCost",
+            Decimal(restated["restated"]["effective_cost"]),
+            sum(published[month].values(), Decimal(0)) - sum(before[month].values(), Decimal(0))
+            + Decimal(restated["original"]["effective_cost"]),
+            "GET /v1/chargeback (month total, less the other accounts)",
+        )  # fmt: skip
+
+        # When a month is closed, its journal books each cost center's chargeback, rounded to the cent
+        entry = next(e for e in truth["chargeback"] if e["billing_period_start"].endswith("T00:00:00Z"))
+        start = entry["billing_period_start"]
+        closed = await client.post(
+            f"{allocation.url}/v1/periods/close",
+            params={"period": start},
+            json={"entity": "simulated-co", "mapping": {"clearing_account": "2990", "default_expense_account": "6100"}},
+            headers=ADMIN,
+        )
+        assert closed.status_code == 201, closed.text
+        journal = (
+            await client.get(f"{allocation.url}/v1/periods/journal", params={"period": start}, headers=ADMIN)
+        ).json()
+        booked: dict[str, Decimal] = defaultdict(Decimal)
+        for line in journal["lines"]:
+            if line["side"] == "expense":
+                booked[line["cost_center"]] += Decimal(line["debit"]) - Decimal(line["credit"])
+        for cc, amounts in sorted(entry["cost_centers"].items()):
+            table.cent("journal", f"{start} {cc}", Decimal(amounts["effective_cost"]), booked.get(cc),
+                       "GET /v1/periods/journal")  # fmt: skip
+        [total] = journal["totals"]
+        table.cent("journal", f"{start} debits", Decimal(entry["effective_cost"]), Decimal(total["debit"]),
+                   "GET /v1/periods/journal")  # fmt: skip
+
+    # And the table is printed and kept
+    print("\n" + table.render())
+    table.write(
+        RESULTS / "truth.json",
+        company={"seed": CONFIG.seed, "accounts": len(accounts), "sub_accounts": len(sub_accounts),
+                 "providers": sorted(providers), "months": len(months)},
+    )  # fmt: skip
+    assert not table.failures, "\n".join(f"{r.area} {r.name}: truth {r.truth}, published {r.published}"
+                                         for r in table.failures)  # fmt: skip

@@ -1,0 +1,96 @@
+"""A table of truth against published value, one row per number: what the simulated company says a number must
+be, what a service published, the tolerance that applies, and whether they agree. Printed and written as JSON
+(bench/results/truth.json) by the truth test and the demo."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "bench" / "results"
+
+
+@dataclass(frozen=True)
+class Row:
+    area: str
+    """What kind of number: chargeback, showback, journal, bill, pool, kpi, finding, guard..."""
+    name: str
+    """Which one: period, cost center, pool, resource..."""
+    truth: str
+    published: str
+    source: str
+    """Where the published number was read: the API route or event."""
+    rule: str
+    """exact, cent (to the cent), or the tolerance and why."""
+    ok: bool
+
+
+@dataclass
+class TruthTable:
+    rows: list[Row] = field(default_factory=list)
+
+    def cent(self, area: str, name: str, truth: Decimal, published: Decimal | None, source: str) -> bool:
+        ok = published is not None and truth.quantize(Decimal("0.01")) == published.quantize(Decimal("0.01"))
+        return self._add(area, name, truth, published, source, "to the cent", ok)
+
+    def exact(self, area: str, name: str, truth: Any, published: Any, source: str) -> bool:
+        return self._add(area, name, truth, published, source, "exact", truth == published)
+
+    def within(
+        self,
+        area: str,
+        name: str,
+        truth: Decimal,
+        published: Decimal | None,
+        source: str,
+        *,
+        rel: Decimal = Decimal(0),
+        absolute: Decimal = Decimal("0.01"),
+        why: str,
+    ) -> bool:
+        ok = published is not None and abs(published - truth) <= rel * abs(truth) + absolute
+        return self._add(area, name, truth, published, source, f"within {rel:%} + {absolute} ({why})", ok)
+
+    def at_most(self, area: str, name: str, ceiling: Decimal, published: Decimal | None, source: str, why: str) -> bool:
+        ok = published is not None and published <= ceiling
+        return self._add(area, name, ceiling, published, source, f"at most ({why})", ok)
+
+    def _add(self, area: str, name: str, truth: Any, published: Any, source: str, rule: str, ok: bool) -> bool:
+        self.rows.append(Row(area, name, _text(truth), _text(published), source, rule, bool(ok)))
+        return bool(ok)
+
+    @property
+    def failures(self) -> list[Row]:
+        return [r for r in self.rows if not r.ok]
+
+    def render(self) -> str:
+        head = ("area", "name", "truth", "published", "rule", "ok")
+        body = [(r.area, r.name, r.truth, r.published, r.rule, "yes" if r.ok else "NO") for r in self.rows]
+        widths = [min(max(len(str(x)) for x in col), 48) for col in zip(head, *body, strict=True)]
+        lines = ["  ".join(str(c)[:w].ljust(w) for c, w in zip(row, widths, strict=True)) for row in (head, *body)]
+        verdict = "all equal" if not self.failures else f"{len(self.failures)} of {len(self.rows)} differ"
+        return "\n".join([*lines, f"truth against published: {len(self.rows)} numbers, {verdict}"])
+
+    def write(self, path: Path, **context: Any) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        document = {
+            **context,
+            "numbers": len(self.rows),
+            "differ": len(self.failures),
+            "verdict": "all equal" if not self.failures else "differences",
+            "rows": [asdict(r) for r in self.rows],
+        }
+        path.write_text(json.dumps(document, indent=2, default=str) + "\n")
+        return path
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return str(value)
