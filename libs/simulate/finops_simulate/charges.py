@@ -60,6 +60,9 @@ class Charge:
     line_type: str = "Usage"  # the native kind (AWS LineItemType, Azure ChargeType)
     description: str = ""
     baseline: Decimal | None = None  # a planted anomaly's cost without the anomaly
+    kpi_effective: Decimal | None = None  # covered usage: its amortized cost, whatever the view shows
+    kpi_fee: Decimal | None = None  # a plan's own row: the interval's commitment ...
+    kpi_unused: Decimal | None = None  # ... and what of it went unused
 
     @property
     def provider(self) -> str:
@@ -84,82 +87,80 @@ SP_FEE = Service(
 )
 
 
+AZ_SP_FEE = Service(
+    "savings-plan", "Microsoft.BillingBenefits", "Azure savings plan for compute", "Other",
+    "Azure savings plan for compute", "SP-AZ-COMPUTE-3Y", "Savings Plan Compute", "1 Hour", ZERO, ONE,
+)  # fmt: skip
+COMMITTED_PROVIDERS = ("aws", "azure")
+
+
 def eligible(c: Charge) -> bool:
-    """Usage a compute savings plan covers: AWS EC2 (the simulated compute service) on demand."""
-    return c.resource is not None and c.provider == "aws" and c.service.key == "compute"
+    """Usage a compute savings plan is for: the simulated compute service on AWS (EC2) and Azure (VMs)."""
+    return c.resource is not None and c.service.key == "compute" and c.provider in COMMITTED_PROVIDERS
 
 
-def cover(c: Charge, commitment_id: str, effective: Decimal) -> None:
+def coverable(c: Charge) -> bool:
+    """Eligible usage a plan may cover: all of it but the planted resources (anomaly, idle, over-provisioned),
+    which stay on demand so that their findings are pure usage: a cost delta, a steady tiny cost, a run rate."""
+    return eligible(c) and c.resource.planted is None
+
+
+RI_FEE = Service(
+    "reserved-instance", "AmazonEC2", "Amazon Elastic Compute Cloud", "Compute", "Amazon Elastic Compute Cloud",
+    "RI-EC2-1Y-NU", "USE1-HeavyUsage:m5.xlarge", "Hrs", ZERO, ONE,
+)  # fmt: skip
+
+
+def cover(c: Charge, commitment_id: str, effective: Decimal, style: str, kind: str = "Savings Plan") -> None:
+    """Make an on-demand charge covered usage of a plan, as the bill `style` shows it (see commitments.py)."""
     c.billed = ZERO
-    c.effective = effective
+    c.effective = ZERO if style == "azure-actual" else effective
+    c.kpi_effective = effective
     c.pricing_category = "Committed"
     c.commitment_id = commitment_id
-    c.commitment_type = "Savings Plan"
+    c.commitment_type = kind
     c.commitment_status = "Used"
-    c.line_type = "SavingsPlanCoveredUsage"
+    if c.provider == "azure":
+        c.line_type = "Usage"
+    else:
+        c.line_type = "DiscountedUsage" if kind == "Reserved Instance" else "SavingsPlanCoveredUsage"
 
 
-def fees(ba, sub, period, start, end, commitment_id: str, total: Decimal, unused: Decimal, *, focus: bool):
-    """The commitment's own rows of one interval (see commitments.py)."""
+def fees(
+    ba, sub, period, start, end, commitment_id: str, total: Decimal, unused: Decimal, *, style: str,
+    kind: str = "Savings Plan",
+):  # fmt: skip
+    """The commitment's own rows of one interval (see commitments.py); the first carries the interval's
+    commitment and unused amounts for the truth whatever the rows show."""
     hours = Decimal(int((end - start).total_seconds()) // 3600)
     total, unused = total.quantize(Q6), unused.quantize(Q6)
+    ri = kind == "Reserved Instance"
     common = dict(
-        service=SP_FEE,
-        resource=None,
-        quantity=hours,
-        unit_price=total / hours if hours else ZERO,
-        list_unit_price=ZERO,
-        list_cost=ZERO,
-        commitment_id=commitment_id,
-        commitment_type="Savings Plan",
-    )
-    if not focus:
-        yield Charge(
-            ba,
-            sub,
-            period,
-            start,
-            end,
-            billed=total,
-            effective=unused,
-            category="Purchase",
-            frequency="Recurring",
-            line_type="SavingsPlanRecurringFee",
-            pricing_category="",
-            description="Savings Plan recurring fee",
-            **common,
-        )
-        return
-    yield Charge(
-        ba,
-        sub,
-        period,
-        start,
-        end,
-        billed=total,
-        effective=ZERO,
-        category="Purchase",
-        frequency="Recurring",
-        line_type="SavingsPlanRecurringFee",
-        pricing_category="",
-        description="Savings Plan recurring fee",
-        **common,
-    )
-    if unused:
-        yield Charge(
-            ba,
-            sub,
-            period,
-            start,
-            end,
-            billed=ZERO,
-            effective=unused,
-            commitment_status="Unused",
-            pricing_category="Committed",
-            line_type="SavingsPlanUnused",
-            description="Savings Plan unused commitment",
-            **common,
-        )
+        service=AZ_SP_FEE if ba.provider == "azure" else RI_FEE if ri else SP_FEE, resource=None, quantity=hours,
+        unit_price=total / hours if hours else ZERO, list_unit_price=ZERO, list_cost=ZERO,
+        commitment_id=commitment_id, commitment_type=kind,
+    )  # fmt: skip
+    fee = dict(category="Purchase", frequency="Recurring", pricing_category="", description="Savings Plan fee")
+    kpi = dict(kpi_fee=total, kpi_unused=unused)
+    unused_row = dict(category="Usage", commitment_status="Unused", pricing_category="Committed",
+                      description="Savings Plan unused commitment")  # fmt: skip
+    if style == "cur":
+        yield Charge(ba, sub, period, start, end, billed=total, effective=unused,
+                     line_type="RIFee" if ri else "SavingsPlanRecurringFee", **fee, **kpi, **common)  # fmt: skip
+    elif style == "azure-actual":
+        yield Charge(ba, sub, period, start, end, billed=total, effective=ZERO, line_type="Purchase",
+                     **fee, **kpi, **common)  # fmt: skip
+    elif style == "azure-amortized":  # no purchase row: the amortized export spreads it over usage and unused
+        yield Charge(ba, sub, period, start, end, billed=ZERO, effective=unused, line_type="UnusedSavingsPlan",
+                     **unused_row, **kpi, **common)  # fmt: skip
+    else:
+        yield Charge(ba, sub, period, start, end, billed=total, effective=ZERO, line_type="SavingsPlanRecurringFee",
+                     **fee, **kpi, **common)  # fmt: skip
+        if unused:
+            yield Charge(ba, sub, period, start, end, billed=ZERO, effective=unused,
+                         line_type="UnusedSavingsPlan" if ba.provider == "azure" else "RIUnused" if ri
+                         else "SavingsPlanUnused",
+                         **unused_row, **common)  # fmt: skip
 
 
 def seed_of(seed: int, resource: Resource, period: Period) -> int:

@@ -14,8 +14,8 @@ from fractions import Fraction
 from pathlib import Path
 
 from finops_simulate import findings, layouts
-from finops_simulate.charges import Charge, cover, eligible, fees, usage
-from finops_simulate.commitments import DEFAULT_DISCOUNT, PROGRAM, Q6, Commitment
+from finops_simulate.charges import Charge, cover, coverable, fees, usage
+from finops_simulate.commitments import DISCOUNTS, PROGRAMS, Q6, Commitment
 from finops_simulate.config import SimConfig
 from finops_simulate.org import (
     ANOMALY_FACTOR,
@@ -95,27 +95,26 @@ class Company:
     def _existing(self) -> list[Commitment]:
         """The plan the company already holds: one compute savings plan on the AWS billing account with a
         management account (else the last AWS one), bought 8 months before the first simulated month for 12
-        months (so it expires in period 4), committing 0.6 x the account's EC2 base on-demand rate x (1 - d)."""
+        months (so it expires in period 4), committing 0.6 x the account's EC2 base on-demand rate x (1 - d); an
+        Azure savings plan on the first Azure billing account, bought 2 months before for 36 months (active
+        throughout), committing 0.5 x its VMs' base rate x (1 - d)."""
         if not self.cfg.commitments:
             return []
+        plans = []
         aws = [b for b in self.org.billing_accounts if b.provider == "aws"]
-        if not aws:
-            return []
-        ba = next((b for b in aws if any(s.central for s in b.sub_accounts)), aws[-1])
-        base = sum(
-            (
-                r.units * r.service.per_hour * r.service.price
-                for s in ba.sub_accounts
-                for r in s.resources
-                if r.service.key == "compute"
-            ),
-            ZERO,
-        )
-        hourly = (base * Decimal("0.6") * (1 - DEFAULT_DISCOUNT)).quantize(Decimal("0.001"))
-        if hourly <= 0:
-            return []
-        start = add_months(self.cfg.first_month, -8).isoformat()
-        return [Commitment("aws", ba.id, hourly, start, 12)]
+        if aws:
+            ba = next((b for b in aws if any(s.central for s in b.sub_accounts)), aws[-1])
+            hourly = (_compute_base(ba) * Decimal("0.6") * (1 - DISCOUNTS[PROGRAMS["aws"]])).quantize(Decimal("0.001"))
+            if hourly > 0:
+                plans.append(Commitment("aws", ba.id, hourly, add_months(self.cfg.first_month, -8).isoformat(), 12))
+        azure = [b for b in self.org.billing_accounts if b.provider == "azure"]
+        if azure:
+            ba = azure[0]
+            d = DISCOUNTS[PROGRAMS["azure"]]
+            hourly = (_compute_base(ba) * Decimal("0.5") * (1 - d)).quantize(Decimal("0.001"))
+            if hourly > 0:
+                plans.append(Commitment("azure", ba.id, hourly, add_months(self.cfg.first_month, -2).isoformat(), 36))
+        return plans
 
     def fee_account(self, ba: BillingAccount):
         return next((s for s in ba.sub_accounts if s.central), ba.sub_accounts[0])
@@ -139,9 +138,11 @@ class Company:
         ba = self.org.billing_accounts[0]
         return ba, self.periods(ba.provider)[max(0, self.cfg.months - 3)]
 
-    def charges(self, ba: BillingAccount, p: Period, *, restated: bool = False, focus: bool = True) -> Iterator[Charge]:
-        """One account-period's charges, resource by resource, then the commitments' own rows. `focus` writes a
-        commitment's fee and unused parts as two rows (FOCUS), else as one (CUR)."""
+    def charges(
+        self, ba: BillingAccount, p: Period, *, restated: bool = False, style: str = "focus"
+    ) -> Iterator[Charge]:
+        """One account-period's charges, resource by resource, then the commitments' own rows, as the bill
+        `style` shows them (focus, cur, azure-actual, azure-amortized: see commitments.py)."""
         hourly = self.cfg.granularity == "hourly"
         rerated = ba.sub_accounts[-1] if restated else None
         plans = [c for c in self.commitments if c.billing_account == ba.id and c.begins < p.end and c.ends > p.start]
@@ -156,8 +157,8 @@ class Company:
                     hourly=hourly,
                     restated=sub is rerated,
                 ):
-                    if plans and eligible(charge):
-                        self._apply(plans, charge, left)
+                    if plans and coverable(charge):
+                        self._apply(plans, charge, left, style)
                     yield charge
         if not plans:
             return
@@ -169,10 +170,12 @@ class Company:
                         continue
                     total = plan.hourly * _hours(slot_start, slot_end)
                     unused = left.get((i, slot_start), total)
-                    yield from fees(ba, fee_sub, p, slot_start, slot_end, plan.id, total, unused, focus=focus)
+                    yield from fees(
+                        ba, fee_sub, p, slot_start, slot_end, plan.id, total, unused, style=style, kind=plan.kind
+                    )
 
     @staticmethod
-    def _apply(plans: list[Commitment], charge: Charge, left: dict) -> None:
+    def _apply(plans: list[Commitment], charge: Charge, left: dict, style: str) -> None:
         for i, plan in enumerate(plans):
             if not plan.active(charge.start):
                 continue
@@ -183,7 +186,7 @@ class Company:
             cost = plan.rate(charge.list_cost)
             if cost <= remaining:
                 left[key] = remaining - cost
-                cover(charge, plan.id, cost)
+                cover(charge, plan.id, cost, style, plan.kind)
                 return
             left[key] = remaining
 
@@ -219,9 +222,8 @@ class Company:
                 writer = csv.writer(f, lineterminator="\n")
                 writer.writerow(lay.header)
                 row = lay.row
-                focus = plan.layout == "focus"
                 for p in plan.periods:
-                    for charge in self.charges(plan.account, p, restated=plan.restatement, focus=focus):
+                    for charge in self.charges(plan.account, p, restated=plan.restatement, style=_style(plan.layout)):
                         acc.add(charge, "restated" if plan.restatement else "original")
                         writer.writerow(row(charge))
                         n += 1
@@ -259,9 +261,7 @@ class Company:
             acc = Accumulator(self.cfg.months)
             for plan in self._plans():
                 for p in plan.periods:
-                    for charge in self.charges(
-                        plan.account, p, restated=plan.restatement, focus=plan.layout == "focus"
-                    ):
+                    for charge in self.charges(plan.account, p, restated=plan.restatement, style=_style(plan.layout)):
                         acc.add(charge, "restated" if plan.restatement else "original")
             self._truth = self._assemble(acc)
         return self._truth
@@ -438,8 +438,9 @@ class Company:
     def _commitment_truth(self, acc: Accumulator, current) -> dict:
         pools = []
         for ba in self.org.billing_accounts:
-            if ba.provider != "aws":
+            if ba.provider not in PROGRAMS:
                 continue
+            program = PROGRAMS[ba.provider]
             timed = [
                 (start, v[0] / v[1], v[1])
                 for (account, version, start), v in acc.slots.items()
@@ -448,7 +449,7 @@ class Company:
             if not timed:
                 continue
             hourly = [(value.quantize(Q6, ROUND_HALF_EVEN), hours) for _, value, hours in timed]
-            d = DEFAULT_DISCOUNT
+            d = DISCOUNTS[program]
             quantiles = {f"p{q}": s(weighted_quantile(hourly, Fraction(q, 100))) for q in range(10, 100, 10)}
             quantiles[f"d={d}"] = s(weighted_quantile(hourly, Fraction(d)))
             # the window a plan made at the end of the history rests on: its last LOOKBACK_HOURS hours
@@ -483,11 +484,12 @@ class Company:
                 )
             pools.append(
                 {
-                    "provider": "aws",
+                    "provider": ba.provider,
                     "billing_account_id": ba.id,
-                    "program": PROGRAM,
+                    "program": program,
                     "discount": s(d),
-                    "usage": "EC2 (AmazonEC2) usage of the billing account's sub accounts, at on-demand (list) cost",
+                    "usage": "compute (AWS EC2, Azure VMs) usage of the billing account's sub accounts, at on-demand "
+                    "(list) cost",
                     "hours": sum(h for _, h in hourly),
                     "hourly_on_demand_quantiles": quantiles,
                     "lookback_hours": LOOKBACK_HOURS,
@@ -499,7 +501,7 @@ class Company:
         plans = []
         for c in self.commitments:
             rows = []
-            for p in self.periods("aws"):
+            for p in self.periods(c.provider):
                 got = acc.plans.get((c.id, p.key, current(c.billing_account, p.key)))
                 if got is None:
                     continue
@@ -666,6 +668,17 @@ def _ratio(a: Decimal, b: Decimal, default: Decimal) -> str:
     return s((a / b).quantize(RATIO, ROUND_HALF_EVEN) if b else default)
 
 
+def _style(layout: str) -> str:
+    return "cur" if layout.startswith("aws-cur") else layout if layout.startswith("azure") else "focus"
+
+
+def _compute_base(ba: BillingAccount) -> Decimal:
+    """The on-demand cost per hour of a billing account's compute resources at factor 1."""
+    rates = (r.units * r.service.per_hour * r.service.price for s in ba.sub_accounts for r in s.resources
+             if r.service.key == "compute")  # fmt: skip
+    return sum(rates, ZERO)
+
+
 def _hours(start: datetime, end: datetime) -> Decimal:
     return Decimal(int((end - start).total_seconds()) // 3600)
 
@@ -727,16 +740,17 @@ DEFINITIONS = {
         "current versions, all periods, to 4 places."
     ),
     "commitments.pools": (
-        "Per AWS billing account (program aws_compute_savings_plan, discount d): the hourly on-demand equivalent "
-        "of its EC2 usage (list cost of covered and uncovered EC2 charges per charge interval / the interval's hours, "
-        "to 6 places half even; a daily row stands for each of its hours) over all simulated periods; its pN "
-        "quantiles and its d-quantile are numpy's inverted_cdf (the smallest value whose share of hours reaches "
-        "N/100 or d). Per month: on_demand_equivalent = EC2 list cost; covered = list cost of covered EC2 usage; "
-        "on_demand_cost = EffectiveCost of uncovered EC2 usage; commitment_cost = the plans' recurring fees "
-        "(BilledCost); unused = the unused commitment; actual_cost = on_demand_cost + commitment_cost; savings = "
-        "on_demand_equivalent - actual_cost; effective_savings_rate = savings / on_demand_equivalent; coverage = "
-        "covered / on_demand_equivalent (0 when nothing to cover); utilization = (commitment_cost - unused) / "
-        "commitment_cost (1 when no commitment); ratios to 4 places half even (FinOps Foundation definitions). "
+        "Per AWS and Azure billing account (program aws_compute_savings_plan, d 0.28; azure_savings_plan, d 0.25): "
+        "the hourly on-demand equivalent of its compute (EC2, VM) usage (list cost of covered and uncovered compute "
+        "charges per charge interval / the interval's hours, to 6 places half even; a daily row stands for each of "
+        "its hours) over all simulated periods; its pN quantiles and its d-quantile are numpy's inverted_cdf (the "
+        "smallest value whose share of hours reaches N/100 or d). Per month: on_demand_equivalent = compute list "
+        "cost; covered = list cost of covered compute usage; on_demand_cost = EffectiveCost of uncovered compute "
+        "usage; commitment_cost = the plans' commitment (hourly x hours); unused = the unused commitment; actual_cost"
+        " = on_demand_cost + commitment_cost; savings = on_demand_equivalent - actual_cost; effective_savings_rate = "
+        "savings / on_demand_equivalent; coverage = covered / on_demand_equivalent (0 when nothing to cover); "
+        "utilization = (commitment_cost - unused) / commitment_cost (1 when no commitment); ratios to 4 places half "
+        "even (FinOps Foundation definitions). "
         "lookback_hourly_on_demand_quantiles: p1 to p99 and the d-quantile over the pool's last lookback_hours "
         "hours (to lookback_end), the window a commitment plan made at the end of the history rests on; a plan "
         "with discount d covers at most its p(ceil(100 d))."
@@ -745,8 +759,9 @@ DEFINITIONS = {
         "Per plan and month: commitment_cost = hourly x hours active; used = the discounted cost of the usage it "
         "covered; unused = commitment_cost - used; realized_savings = covered_on_demand_cost - commitment_cost "
         "(what the covered usage would have cost on demand, less what the plan cost, unused part included). "
-        "Coverage is first fit: each EC2 charge, in resource order, is covered whole when (1 - d) x its list cost "
-        "fits in what is left of the interval's commitment."
+        "The figures are the plan's own whatever the bill's view (Azure actual cost shows covered usage at 0). "
+        "Coverage is first fit: each compute charge (but the planted resources'), in resource order, "
+        "is covered whole when (1 - d) x its list cost fits in what is left of the interval's commitment."
     ),
     "findings.anomaly": (
         "The one planted anomaly: the resource's usage x factor on `day` (local date of its provider's day; "

@@ -198,6 +198,10 @@ CUR2_COLUMNS = (
     "savings_plan_total_commitment_to_date",
     "savings_plan_used_commitment",
     "savings_plan_savings_plan_rate",
+    "reservation_reservation_a_r_n",
+    "reservation_effective_cost",
+    "reservation_unused_recurring_fee",
+    "reservation_unused_amortized_upfront_fee_for_billing_period",
 )
 
 
@@ -206,11 +210,16 @@ def _cur2(c: Charge) -> list[str]:
     sv = c.service
     kind = c.line_type
     sp = c.commitment_type == "Savings Plan"
-    covered = kind == "SavingsPlanCoveredUsage"
+    ri = c.commitment_type == "Reserved Instance"
+    covered = kind in ("SavingsPlanCoveredUsage", "DiscountedUsage")
     total = used = ""
     if kind == "SavingsPlanRecurringFee":
         total, used = money(c.billed), money(c.billed - c.effective)
     billed = "0" if covered else money(c.billed)
+    ri_cells = ["", "", "", ""]
+    if ri:
+        ri_cells = [c.commitment_id or "", money(c.effective) if covered else "",
+                    money(c.effective) if kind == "RIFee" else "", "0" if kind == "RIFee" else ""]  # fmt: skip
     ba = c.billing_account
     return [
         f"{ba.id}-{c.start:%Y%m%d%H}-{r.index if r else 'fee'}-{kind}", f"{iso(c.start)}/{iso(c.end)}",
@@ -219,10 +228,10 @@ def _cur2(c: Charge) -> list[str]:
         iso(c.end), sv.code, sv.usage_type, "RunInstances" if sv.key == "compute" else "",
         "us-east-1a" if r else "", r.id if r else (c.commitment_id or ""), money(c.quantity), CURRENCY[0],
         money(c.unit_price), billed, billed, c.description, "Amazon Web Services, Inc.", _cur2_product(c),
-        REGION["aws"], sv.sku, "Savings Plan" if covered else "OnDemand", sv.unit, money(c.list_cost),
-        money(c.list_unit_price), _cur2_tags(c), c.commitment_id if sp else "",
-        money(c.effective) if covered else "", total, used,
-        money(c.effective / c.quantity) if covered and c.quantity else "",
+        REGION["aws"], sv.sku, "Reserved" if ri and covered else "Savings Plan" if covered else "OnDemand", sv.unit,
+        money(c.list_cost), money(c.list_unit_price), _cur2_tags(c), c.commitment_id if sp else "",
+        money(c.effective) if covered and sp else "", total, used,
+        money(c.effective / c.quantity) if covered and sp and c.quantity else "", *ri_cells,
     ]  # fmt: skip
 
 
@@ -252,6 +261,11 @@ _LEGACY = (
     ("savingsPlan/TotalCommitmentToDate", "savings_plan_total_commitment_to_date"),
     ("savingsPlan/UsedCommitment", "savings_plan_used_commitment"),
     ("savingsPlan/SavingsPlanRate", "savings_plan_savings_plan_rate"),
+    ("reservation/ReservationARN", "reservation_reservation_a_r_n"),
+    ("reservation/EffectiveCost", "reservation_effective_cost"),
+    ("reservation/UnusedRecurringFee", "reservation_unused_recurring_fee"),
+    ("reservation/UnusedAmortizedUpfrontFeeForBillingPeriod",
+     "reservation_unused_amortized_upfront_fee_for_billing_period"),
 )  # fmt: skip
 LEGACY_COLUMNS = (
     *(legacy for legacy, _ in _LEGACY), "product/ProductName",
@@ -323,7 +337,8 @@ AZURE_COLUMNS = (
 _MODEL = {"Savings Plan": "SavingsPlan", "Reserved Instance": "Reservation"}
 
 
-def _azure(day_first: bool) -> Callable[[Charge], list[str]]:
+def _azure(day_first: bool, amortized: bool) -> Callable[[Charge], list[str]]:
+    """Cost is the view's: BilledCost in the actual export, EffectiveCost in the amortized one."""
     date = _azure_day_first if day_first else _azure_month_first
 
     def row(c: Charge) -> list[str]:
@@ -333,8 +348,9 @@ def _azure(day_first: bool) -> Callable[[Charge], list[str]]:
         return [
             "Engineering", ba.name, "owner@example.com", sub.id, sub.name, f"rg-{sub.name}", REGION["azure"],
             date(c.start), sv.name, sv.meter, "", sv.sku, sv.usage_type, "US East", sv.unit, money(c.quantity),
-            money(c.unit_price), money(c.billed), "", sv.code, r.id if r else "", _azure_tags(c), "MS-AZR-0017P",
-            "", "", "", r.name if r else "", c.commitment_id or "", "", money(c.unit_price), "", "", "", "Azure",
+            money(c.unit_price), money(c.effective if amortized else c.billed), "", sv.code, r.id if r else "",
+            _azure_tags(c), "MS-AZR-0017P", "", "", "", r.name if r else "", c.commitment_id or "", "",
+            money(c.unit_price), "", "", "", "Azure",
             "Microsoft", c.line_type, "UsageBased" if c.category == "Usage" else "Recurring",
             _MODEL.get(c.commitment_type or "", "OnDemand"), "", ba.id, ba.name, CURRENCY[0],
             date(c.period.start), date(c.period.end - timedelta(days=1)), ba.id, ba.name,
@@ -475,7 +491,7 @@ def layout(name: str, *, day_first: bool = False) -> Layout:
     if name == "aws-cur-legacy":
         return Layout(name, "aws", LEGACY_COLUMNS, _cur_legacy)
     if name in ("azure-actual", "azure-amortized"):
-        return Layout(name, "azure", AZURE_COLUMNS, _azure(day_first), day_first)
+        return Layout(name, "azure", AZURE_COLUMNS, _azure(day_first, name == "azure-amortized"), day_first)
     if name == "gcp-billing":
         return Layout(name, "gcp", GCP_COLUMNS, _gcp)
     if name == "oci-cost-report":

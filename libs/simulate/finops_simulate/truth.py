@@ -7,7 +7,7 @@ from collections import defaultdict
 from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
 
-from finops_simulate.charges import Charge, eligible
+from finops_simulate.charges import COMMITTED_PROVIDERS, Charge, eligible
 from finops_simulate.org import UNALLOCATED
 
 ZERO = Decimal(0)
@@ -64,7 +64,7 @@ class Accumulator:
         t[2] += c.list_cost
         t[3] += 1
         self.providers[ba] = c.provider
-        if c.provider == "aws":
+        if c.provider in COMMITTED_PROVIDERS:
             self._commitment(c, key, version)
         r = c.resource
         if r is not None and r.planted is not None and c.period.index == self.months - 1:
@@ -94,16 +94,16 @@ class Accumulator:
                 k[1] += c.list_cost
                 p = self.plans[(c.commitment_id, key[1], version)]
                 p[0] += c.list_cost
-                p[1] += c.effective
+                p[1] += c.kpi_effective if c.kpi_effective is not None else c.effective
             else:
                 k[2] += c.effective
-        elif c.commitment_id is not None and c.resource is None:
+        elif c.kpi_fee is not None:
             k = self.kpi[key]
             p = self.plans[(c.commitment_id, key[1], version)]
-            k[3] += c.billed
-            k[4] += c.effective
-            p[2] += c.billed
-            p[3] += c.effective
+            k[3] += c.kpi_fee
+            k[4] += c.kpi_unused
+            p[2] += c.kpi_fee
+            p[3] += c.kpi_unused
 
 
 def apportion(amount: Decimal, weights: dict[str, Decimal], places: int) -> dict[str, Decimal]:

@@ -56,6 +56,12 @@ def totals(path: Path, layout: str, *, day_first: bool = False) -> dict[tuple[st
             kind = r["line_item_line_item_type"]
             if kind == "SavingsPlanCoveredUsage":
                 effective = Decimal(r["savings_plan_savings_plan_effective_cost"])
+            elif kind == "DiscountedUsage":
+                effective = Decimal(r["reservation_effective_cost"])
+            elif kind == "RIFee":
+                effective = Decimal(r["reservation_unused_recurring_fee"]) + Decimal(
+                    r["reservation_unused_amortized_upfront_fee_for_billing_period"]
+                )
             elif kind == "SavingsPlanRecurringFee":
                 effective = Decimal(r["savings_plan_total_commitment_to_date"]) - Decimal(
                     r["savings_plan_used_commitment"]

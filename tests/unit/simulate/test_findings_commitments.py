@@ -25,7 +25,7 @@ def _pool(truth, account):
 def test_existing_plan_covers_usage_leaves_some_unused_and_expires(default_company):
     company = default_company[0]
     truth = company.truth()
-    (plan,) = [p for p in truth["commitments"]["plans"] if not p["purchased_in_run"]]
+    (plan,) = [p for p in truth["commitments"]["plans"] if not p["purchased_in_run"] and p["provider"] == "aws"]
     assert plan["end"] == "2026-03-01"  # period 4 of a run from 2025-11
     assert [m["billing_period_start"][:7] for m in plan["months"]] == ["2025-11", "2025-12", "2026-01", "2026-02"]
     for m in plan["months"]:
@@ -41,6 +41,10 @@ def test_existing_plan_covers_usage_leaves_some_unused_and_expires(default_compa
             assert D("0.5") < D(m["coverage"]) < D("0.7") and D(m["effective_savings_rate"]) > 0
         else:
             assert covered == 0 and D(m["effective_savings_rate"]) == 0 and D(m["utilization"]) == 1
+    (azure,) = [p for p in truth["commitments"]["plans"] if p["provider"] == "azure"]
+    assert azure["program"] == "azure_savings_plan" and len(azure["months"]) == 13
+    assert all(D("0.8") < D(m["utilization"]) <= 1 and D(m["realized_savings"]) > 0 for m in azure["months"])
+    assert any(D(m["unused"]) > 0 for m in azure["months"])
 
 
 def test_pool_quantiles_are_monotone_and_the_d_quantile_lies_between(default_company):
@@ -154,8 +158,47 @@ def test_metrics_and_unit_costs(default_company):
 
 
 def test_commitment_refuses_what_is_not_simulated():
-    with pytest.raises(ValueError, match="only"):
-        Commitment("azure", "1", D(1), "2026-01-01")
+    with pytest.raises(ValueError, match="simulated"):
+        Commitment("gcp", "1", D(1), "2026-01-01")
+    with pytest.raises(ValueError, match="simulated"):
+        Commitment("azure", "1", D(1), "2026-01-01", program="aws_reserved_instance")
     with pytest.raises(ValueError, match="first"):
         Commitment("aws", "1", D(1), "2026-01-02")
     assert replace(SMALL_ALL, commitments=False) and not Company(replace(SMALL_ALL, commitments=False)).commitments
+
+
+@pytest.mark.parametrize("layout", ["aws-cur2", "aws-cur-legacy", "focus"])
+def test_a_reserved_instance_purchase_is_billed_as_discounted_usage_and_ri_fees(tmp_path, layout):
+    from finops_ingest.bills import read_bill
+
+    cfg = SimConfig(seed=5, accounts=8, providers=("aws", "gcp"), months=6, layouts={"aws": layout}, restate=False)
+    base = Company(cfg)
+    (aws,) = [b for b in base.org.billing_accounts if b.provider == "aws"]
+    hourly = D(_pool(base.truth(), aws.id)["hourly_on_demand_quantiles"]["p20"]) * D("0.64")
+    ri = Commitment("aws", aws.id, hourly.quantize(D("0.001")), "2026-03-01", 12, program="aws_reserved_instance")
+    bought = base.with_purchase(ri)
+    files = bought.write(tmp_path)
+    truth = bought.truth()
+    (plan,) = [p for p in truth["commitments"]["plans"] if p["purchased_in_run"]]
+    assert plan["program"] == "aws_reserved_instance" and plan["id"].startswith("arn:aws:ec2:")
+    assert [m["billing_period_start"][:7] for m in plan["months"]] == ["2026-03", "2026-04"]
+    for m in plan["months"]:
+        assert D(m["realized_savings"]) > 0 and D(m["used"]) > 0
+    expected = {(b["billing_account_id"], b["billing_period_start"]): b for b in truth["billing_totals"]}
+    (f,) = [f for f in files if f.provider == "aws"]
+    got = totals(f.path, f.layout)
+    kinds = set()
+    ingested = {}
+    for table in read_bill(f.path):
+        cols = ("BillingPeriodStart", "EffectiveCost", "CommitmentDiscountType", "CommitmentDiscountStatus")
+        for start, effective, kind, status in zip(*(table.column(c).to_pylist() for c in cols), strict=True):
+            ingested[start] = ingested.get(start, D(0)) + D(effective)
+            if kind:
+                kinds.add((kind, status))
+    for (account, start), (billed, effective, _n) in got.items():
+        assert (D(expected[(account, start)]["billed_cost"]), D(expected[(account, start)]["effective_cost"])) == (
+            billed,
+            effective,
+        )
+        assert ingested[start] == effective
+    assert ("Reserved Instance", "Used") in kinds

@@ -88,14 +88,15 @@ def test_rules_yaml_gives_each_resource_the_truths_cost_center(tmp_path):
             "CommitmentDiscountStatus",
             "RegionId",
             "Tags",
+            "CommitmentDiscountId",
         )
-        for rid, sub, account, provider, service, category, charge, pricing, status, region, tags in _read(
+        for rid, sub, account, provider, service, category, charge, pricing, status, region, tags, commitment in _read(
             f.path, columns
         ):
             if rid in seen:
                 continue
             if rid not in truth_of:  # a commitment's own row (fee, unused): the management account's
-                assert rid in commitment_ids or (rid is None and status == "Unused"), rid
+                assert commitment in commitment_ids, (rid, commitment)
                 continue
             seen.add(rid)
             facet = {
