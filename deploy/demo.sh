@@ -3,10 +3,13 @@
 # service as its own process, uploads the demo bill, and reconciles allocation's totals with the file's.
 #   bash deploy/demo.sh          start (or restart) and load the demo data
 #   bash deploy/demo.sh stop     stop the services, Kafka and PostgreSQL
-# Demo bill: ../shared/data/focus/...sample_1000.csv when present, else a generated FOCUS file.
+# Demo data: a simulated company (finops_simulate) with its truth; the demo fails on any difference from it.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+# The demo's Kafka and PostgreSQL keep their state apart from the tests' (.local), and start empty on every run:
+# its numbers are held against the simulated company's truth, which a previous run's data would change.
+export FINOPS_LOCAL_DIR="${FINOPS_DEMO_STATE:-$ROOT/.local/demo-platform}"
 RUN="$ROOT/.local/run"
 LOGS="$ROOT/.local/logs"
 SERVICES=(ingest:8001 allocation:8002 recommend:8003 notify:8004 decision:8005 purchase.sandbox:8066 purchase:8006 console:8007)
@@ -32,6 +35,8 @@ if [ "${1:-start}" = "stop" ]; then
 fi
 
 bash deploy/install.sh
+stop_services
+bash deploy/local/dev.sh reset >&2  # a fresh, empty Kafka and PostgreSQL for the demo (the jar cache is kept)
 endpoints="$(bash deploy/local/dev.sh start)"  # exits here, with dev.sh's reason, when Kafka or PostgreSQL fail
 eval "$endpoints"
 export KAFKA_BOOTSTRAP_SERVERS DATABASE_URL

@@ -1,10 +1,13 @@
-"""Load the demo bill into the running platform and reconcile allocation's totals with the file's own; then run
-the decision loop: a month of compute becomes a commitment plan, finance and business approve it, the sandbox
+"""Load a simulated company into the running platform and hold what it publishes against the company's truth;
+then run the decision loop: a month of compute becomes a commitment plan, finance and business approve it, the sandbox
 provider sells it, the next bill uses it and the savings are verified; then a utilization feed turns the same
 server into a rightsizing recommendation that names the smaller type.
 
-Exits non-zero when any BilledCost or EffectiveCost total per billing account and currency differs, or when the
-loop does not reach verified savings."""
+The company (finops_simulate: 24 sub accounts over AWS, Azure and GCP, 13 months of FOCUS bills, a restatement of
+one account-month) comes with its truth, computed by the simulator from its own parameters. Exits non-zero when
+any chargeback or bill total differs from the truth to the cent, when less than 90% of the cost reaches real cost
+centers, when a commitment plan covers more than its pool's usage justifies or the savings on offer exceed the
+compute spend, or when the loop does not reach verified savings."""
 
 from __future__ import annotations
 
@@ -22,10 +25,13 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.support.focus_files import file_totals, write_focus_csv  # noqa: E402 - the tests' independent reader
+from finops_simulate import Company, SimConfig  # noqa: E402
 from tests.support.loop_bills import ACCOUNT, OCTOBER, october, september  # noqa: E402 - the end-to-end test's bills
+from tests.support.truth import TruthTable, cost_center_truth, month_of  # noqa: E402 - the truth test's table
 
-SAMPLE = ROOT.parent / "shared" / "data" / "focus" / "focus-1.0_multi-provider_aws-azure-oci_focus_sample_1000.csv"
+COMPANY = SimConfig(seed=7, accounts=24, providers=("aws", "azure", "gcp"), months=13,
+                    layouts={"aws": "focus", "azure": "focus", "gcp": "focus"})  # fmt: skip
+"""The demo's company: FOCUS bills, so that its compute spend is summed here straight from the files."""
 
 
 def wait_ready(client: httpx.Client, url: str, timeout: float = 120) -> None:
@@ -38,19 +44,6 @@ def wait_ready(client: httpx.Client, url: str, timeout: float = 120) -> None:
             pass
         time.sleep(0.5)
     sys.exit(f"{url} is not ready after {timeout}s: see .local/logs/")
-
-
-DEMO_RULES = {
-    "rules": [
-        {"name": "network", "priority": 1, "match": [{"field": "service_category", "value": "Networking"}],
-         "pool": "network"},
-        {"name": "business-unit", "priority": 10, "match": [{"field": "tag:business_unit", "op": "exists"}],
-         "assign": {"cost_center": "{tag:business_unit}"}},
-        {"name": "application", "priority": 20, "match": [{"field": "tag:application", "op": "exists"}],
-         "assign": {"product": "{tag:application}"}},
-    ],
-    "pools": [{"name": "network", "method": "proportional", "by": "cost_center"}],
-}  # fmt: skip
 
 
 def wait_for(what: str, check, timeout: float = 180):
@@ -179,9 +172,136 @@ def console_funnel(client: httpx.Client, urls: argparse.Namespace, admin: dict[s
     print(f"  matches the decision service: {expected}, realized {realized}")
 
 
+def compute_spend(bills: list[Path], month: str) -> Decimal:
+    """The EffectiveCost of Compute in one month, summed straight from the FOCUS files (csv + Decimal)."""
+    total = Decimal(0)
+    for bill in bills:
+        with bill.open(newline="", encoding="utf-8-sig") as f:
+            for row in csv.DictReader(f):
+                if row["ServiceCategory"] == "Compute" and month_of(row["BillingPeriodStart"]) == month:
+                    total += Decimal(row["EffectiveCost"])
+    return total
+
+
+def settle(
+    client: httpx.Client, url: str, admin: dict[str, str], months: list[str], bill: dict[str, Decimal]
+) -> dict[str, dict[str, Decimal]]:
+    """Chargeback of every month once each month's cost centers add up to the bill's month (every allocation run
+    done); after 5 minutes, whatever it shows, for the comparison to name the differences."""
+    published: dict[str, dict[str, Decimal]] = {}
+    deadline = time.monotonic() + 300
+    while True:
+        for month in months:
+            body = client.get(f"{url}/v1/chargeback", params={"period": month}, headers=admin).json()
+            published[month] = {r["name"]: Decimal(r["effective_cost"]) for r in body["rows"]}
+        if all(sum(published[m].values(), Decimal(0)) == bill[m] for m in months) or time.monotonic() > deadline:
+            return published
+        time.sleep(2)
+
+
+def load_company(client: httpx.Client, urls: argparse.Namespace, admin: dict[str, str]) -> tuple[TruthTable, dict]:
+    """Generate the company, load its rules and bills, and compare what allocation publishes with its truth."""
+    out = ROOT / ".local" / "demo" / "company"
+    company = Company(COMPANY)
+    files = company.write(out)
+    truth = company.truth()
+    rules = client.put(f"{urls.allocation}/v1/allocation/rules", content=(out / "rules.yaml").read_bytes(),
+                       headers={**admin, "Content-Type": "application/yaml"})  # fmt: skip
+    if rules.status_code != 200:
+        sys.exit(f"allocation refused the company's rules: {rules.status_code} {rules.text}")
+    for f in files:  # manifest order: the restatement last
+        response = client.post(f"{urls.ingest}/v1/ingest", params={"name": f.path.name}, content=f.path.read_bytes(),
+                               headers=admin)  # fmt: skip
+        if response.status_code not in (200, 201):
+            sys.exit(f"ingest refused {f.path.name}: {response.status_code} {response.text}")
+        report = response.json()
+        print(f"ingested {f.path.name}: {report['row_count']} rows" + (" (restatement)" if f.restatement else ""))
+    lines = sum(r["lines"] for r in truth["billing_totals"] if r["current"])
+
+    def all_read() -> bool:
+        got = client.get(f"{urls.allocation}/v1/allocation/totals", headers=admin).json()
+        return sum(int(r["line_count"]) for r in got) >= lines
+
+    wait_for("allocation to read every line", all_read, timeout=600)
+    months = sorted({month_of(e["billing_period_start"]) for e in truth["chargeback"]})
+    bill: dict[str, Decimal] = {m: Decimal(0) for m in months}
+    for r in truth["billing_totals"]:
+        if r["current"]:
+            bill[month_of(r["billing_period_start"])] += Decimal(r["effective_cost"])
+    published = settle(client, urls.allocation, admin, months, bill)
+    table = TruthTable()
+    expected = cost_center_truth(truth)
+    for month in months:
+        for cc in sorted(set(expected[month]) | set(published[month])):
+            table.cent("chargeback", f"{month} {cc}", expected[month].get(cc, Decimal(0)), published[month].get(cc),
+                       "GET /v1/chargeback")  # fmt: skip
+    totals: dict[str, Decimal] = {}
+    for r in truth["billing_totals"]:
+        if r["current"]:
+            totals[r["billing_account_id"]] = totals.get(r["billing_account_id"], Decimal(0)) + Decimal(
+                r["effective_cost"]
+            )
+    got = {r["billing_account_id"]: Decimal(r["effective_cost"])
+           for r in client.get(f"{urls.allocation}/v1/allocation/totals", headers=admin).json()}  # fmt: skip
+    for account, total in sorted(totals.items()):
+        table.cent("bill", f"{account} EffectiveCost", total, got.get(account), "GET /v1/allocation/totals")
+    everything = sum((sum(m.values(), Decimal(0)) for m in published.values()), Decimal(0))
+    unallocated = sum((m.get("unallocated", Decimal(0)) for m in published.values()), Decimal(0))
+    share = ((everything - unallocated) / everything).quantize(Decimal("0.0001"))
+    table.exact("allocation", "share allocated to cost centers", truth["allocation"]["allocated_share"], str(share),
+                "GET /v1/chargeback")  # fmt: skip
+    context = {"company": company, "truth": truth, "files": files, "months": months, "share": share,
+               "published": published}  # fmt: skip
+    return table, context
+
+
+def plans_within_usage(client: httpx.Client, urls: argparse.Namespace, admin: dict[str, str], table: TruthTable,
+                       context: dict) -> None:  # fmt: skip
+    """Every commitment plan covers at most the quantile of its pool's last 30 days that its discount justifies,
+    and saves less than the pool spends; the savings on offer stay below a month of compute spend."""
+    truth = context["truth"]
+
+    def plans() -> list[dict] | None:
+        body = client.get(f"{urls.recommend}/v1/recommendations", params={"status": "open"}, headers=admin).json()
+        return body if any(r["kind"] == "commitment_plan" for r in body) else None
+
+    recs = wait_for("commitment plans for the company", plans, timeout=300)
+    pools = {(p["program"], p["billing_account_id"]): p for p in truth["commitments"]["pools"]}
+    print("\ncommitment plans (each against its pool's last 30 days of usage, from the truth):")
+    for r in (r for r in recs if r["kind"] == "commitment_plan"):
+        now = [t for t in r["purchases"] if t["start"][:10] <= r["as_of"][:10]]
+        covered = sum((Decimal(t["covered_usage_per_hour"]) for t in now), Decimal(0))
+        rates = [Decimal(t["commitment_per_hour"]["amount"]) / Decimal(t["covered_usage_per_hour"])
+                 for t in now if Decimal(t["covered_usage_per_hour"]) > 0]  # fmt: skip
+        d = 1 - min(rates, default=Decimal(1))
+        pool = pools.get((r["evidence"].get("program"), r["billing_account_id"]))
+        if pool is None:
+            print(f"  {r['title']}: the simulated company models no commitments for this pool")
+            continue
+        pct = max(1, min(99, -int(-(d * 100 - Decimal("0.0001")) // 1)))
+        ceiling = Decimal(pool["lookback_hourly_on_demand_quantiles"][f"p{pct}"])
+        table.at_most("plan", f"{r['target']} covered per hour", ceiling + Decimal("0.0001"), covered,
+                      "purchases[].covered_usage_per_hour", f"d={d:.4f}: p{pct}, last 30 days")  # fmt: skip
+        spend = Decimal(pool["months"][-1]["on_demand_equivalent"])
+        saves = Decimal(r["estimated_monthly_savings"]["amount"])
+        table.at_most("plan", f"{r['target']} monthly savings", spend, saves, "estimated_monthly_savings",
+                      "the pool's last month of spend")  # fmt: skip
+        print(f"  {r['title']}: covers {covered}/h (p{pct} of its last 30 days: {ceiling}), saves {saves}"
+              f"/month of {spend} spent")  # fmt: skip
+    last = context["months"][-1]
+    compute = compute_spend([f.path for f in context["files"]], last)
+    body = client.get(f"{urls.console}/v1/funnel", headers=admin).json()
+    offered = sum((Decimal(a["amount"]) for s in body["stages"] if s["stage"] == "recommended" for a in s["amounts"]),
+                  Decimal(0))  # fmt: skip
+    table.at_most("funnel", "recommended savings per month", compute, offered, "GET /v1/funnel",
+                  f"the company's compute spend in {last}")  # fmt: skip
+    changes = body["cost_changes"]
+    print(f"\nsavings on offer: {offered} USD/month against {compute} USD of compute in {last}; cost changes "
+          f"(anomalies, not savings): {changes['count']}")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--file", type=Path, default=None, help="a FOCUS CSV (default: the shared sample)")
     parser.add_argument("--ingest", default="http://127.0.0.1:8001")
     parser.add_argument("--allocation", default="http://127.0.0.1:8002")
     parser.add_argument("--recommend", default="http://127.0.0.1:8003")
@@ -189,69 +309,30 @@ def main() -> None:
     parser.add_argument("--purchase", default="http://127.0.0.1:8006")
     parser.add_argument("--console", default="http://127.0.0.1:8007")
     args = parser.parse_args()
-    bill = args.file
-    if bill is None:
-        bill = SAMPLE if SAMPLE.exists() else write_focus_csv(ROOT / ".local" / "demo_bill.csv", rows=5000)
-    expected = file_totals(bill)
     admin = {"Authorization": f"Bearer {os.environ.get('FINOPS_ADMIN_TOKEN', 'demo-admin')}"}
-    with httpx.Client(timeout=120) as client:
+    with httpx.Client(timeout=300) as client:
         wait_ready(client, args.ingest)
         for url in (args.allocation, args.recommend, args.decision, args.purchase, args.console):
             wait_ready(client, url)
-        rules = client.put(f"{args.allocation}/v1/allocation/rules", json=DEMO_RULES, headers=admin)
-        if rules.status_code != 200:
-            sys.exit(f"allocation refused the demo rules: {rules.status_code} {rules.text}")
-        response = client.post(f"{args.ingest}/v1/ingest", params={"name": bill.name}, content=bill.read_bytes())
-        if response.status_code not in (200, 201):
-            sys.exit(f"ingest refused {bill}: {response.status_code} {response.text}")
-        report = response.json()
-        print(
-            f"ingested {bill.name}: {report['row_count']} rows, {report['batch_count']} batches"
-            + (" (already ingested before: accepted once)" if report["duplicate"] else "")
-        )
-        rows = expected_lines = sum(t[2] for t in expected.values())
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            got = client.get(f"{args.allocation}/v1/allocation/totals").json()
-            rows = sum(int(r["line_count"]) for r in got)
-            if rows >= expected_lines:
-                break
-            time.sleep(0.3)
-        with bill.open(newline="", encoding="utf-8-sig") as f:
-            periods = sorted({row["BillingPeriodStart"][:7] for row in csv.DictReader(f)})
-        chargeback = {
-            period: client.get(f"{args.allocation}/v1/chargeback", params={"period": period}, headers=admin).json()
-            for period in periods
-        }
+        table, context = load_company(client, args, admin)
+        plans_within_usage(client, args, admin, table, context)
+        print("\nchargeback of the last month (EffectiveCost per cost center, network shared in proportion):")
+        for cc, amount in sorted(context["published"][context["months"][-1]].items()):
+            print(f"  {cc:<14} {amount:>16.2f}")
+        print(f"  {context['share']:.2%} of the company's cost reaches real cost centers")
+        print("\n" + table.render())
+        table.write(ROOT / ".local" / "demo" / "truth.json")
+        if table.failures:
+            sys.exit("what the platform shows differs from the simulated company's truth (above)")
+        if context["share"] < Decimal("0.90"):
+            sys.exit(f"only {context['share']:.2%} of the cost reaches cost centers; the demo needs 90%")
         decision_loop(client, args, admin)
         rightsizing(client, args, admin)
         console_funnel(client, args, admin)
-    allocated = {(r["billing_account_id"], r["billing_currency"].strip()): r for r in got}
-    print(
-        f"\n{'billing account':<55} {'cur':<4} {'BilledCost file':>20} {'allocated':>20} "
-        f"{'EffectiveCost file':>20} {'allocated':>20}  ok"
-    )
-    all_ok = True
-    for (account, currency), (billed, effective, _) in sorted(expected.items()):
-        a = allocated.get((account, currency), {})
-        a_billed, a_effective = Decimal(a.get("billed_cost", "NaN")), Decimal(a.get("effective_cost", "NaN"))
-        ok = a_billed == billed and a_effective == effective
-        all_ok &= ok
-        cells = (format(v, "f") for v in (billed, a_billed, effective, a_effective))
-        print(
-            f"{account[-55:]:<55} {currency:<4} " + " ".join(f"{c:>20}" for c in cells) + f"  {'yes' if ok else 'NO'}"
-        )
-    for period, body in chargeback.items():
-        top = sorted(body["rows"], key=lambda r: -Decimal(r["effective_cost"]))[:8]
-        total = sum(Decimal(r["effective_cost"]) for r in body["rows"])
-        print(f"\nchargeback {period} (EffectiveCost by cost center = business_unit tag; network cost shared):")
-        for r in top:
-            print(f"  {r['name'][:40]:<40} {r['currency']:<4} {Decimal(r['effective_cost']):>20.10f}")
-        print(f"  {'... all ' + str(len(body['rows'])) + ' cost centers':<40} {'':<4} {total:>20.10f}")
     print(f"""
 The platform is running:
   ingest      {args.ingest}   POST /v1/ingest (a billing file as the body), GET /v1/ingest/files
-              or from a shell: .venv/bin/finops ingest FILE
+              or from a shell: .venv/bin/finops ingest FILE; a company of your own: .venv/bin/finops simulate
   allocation  {args.allocation}   GET /v1/showback, /v1/chargeback?period=YYYY-MM, PUT /v1/allocation/rules,
               POST /v1/periods/close, /v1/budgets, /v1/unit-costs ... (Authorization: Bearer $FINOPS_ADMIN_TOKEN,
               demo-admin unless set; POST /v1/tokens issues role tokens)
@@ -261,9 +342,7 @@ The platform is running:
   console     {args.console}   the practitioner dashboard (sign in with the admin token or a role token);
               query API /v1/costs, /v1/allocations, /v1/recommendations, /v1/decisions, /v1/funnel; /openapi.json
   every service: /health, /ready, /metrics;  logs: .local/logs/;  stop it all: make down""")
-    if not all_ok:
-        sys.exit("allocation's totals do not equal the file's totals")
-    print("\nAllocation equals the file's own totals to the cent, per billing account and currency.")
+    print("\nThe truth comparison: all equal.")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,9 @@ be, what a service published, the tolerance that applies, and whether they agree
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -86,6 +88,21 @@ class TruthTable:
         }
         path.write_text(json.dumps(document, indent=2, default=str) + "\n")
         return path
+
+
+def month_of(period_start: str) -> str:
+    """The label of a period (YYYY-MM): the month its BillingPeriodStart falls in, in the bill's own zone. A GCP
+    period starts at Pacific midnight (07:00Z or 08:00Z on the 1st), still in that month in UTC."""
+    return datetime.fromisoformat(period_start.replace("Z", "+00:00")).strftime("%Y-%m")
+
+
+def cost_center_truth(truth: dict[str, Any]) -> dict[str, dict[str, Decimal]]:
+    """Per month label, per cost center: the exact EffectiveCost the truth gives (summing the label's periods)."""
+    found: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    for entry in truth["chargeback"]:
+        for cc, amounts in entry["cost_centers"].items():
+            found[month_of(entry["billing_period_start"])][cc] += Decimal(amounts["effective_cost_exact"])
+    return found
 
 
 def _text(value: Any) -> str:
