@@ -30,6 +30,7 @@ from tests.support.decision import (
     AS_OF,
     decision,
     decision_events,
+    feed_usage,
     finding,
     people,
     plan,
@@ -94,6 +95,7 @@ async def test_plan_is_approved_purchased_and_verified_against_the_bill(service_
 
     async with running(service_env, verify_min_hours=Decimal(24)) as url:
         who = await people(url, fiona=("finance", []), bob=("business", []), erin=("engineering", ["payments"]))
+        await feed_usage(service_env, "10.00")  # February 28th's compute usage, which the guard checks against
         src = "/test/recommend"
         await produce(
             bootstrap,

@@ -29,7 +29,7 @@ from finops_contracts.decisions import (
     SavingsShortfall,
     SavingsVerified,
 )
-from finops_contracts.events import CostBatchIngested, Event
+from finops_contracts.events import CostBatchIngested, CostPeriodCompleted, Event
 from finops_contracts.recommendations import (
     Kind,
     Persona,
@@ -38,7 +38,7 @@ from finops_contracts.recommendations import (
     RecommendationSuperseded,
     RecommendationUpdated,
 )
-from finops_decision import approvals, audit, policy, proposals, repository, savings, states
+from finops_decision import approvals, audit, guard, policy, proposals, repository, savings, states
 from finops_decision.approvals import Actor, Given, Refused
 from finops_decision.proposals import Proposal
 from finops_decision.repository import Decision
@@ -71,6 +71,8 @@ class Trail:
     events: list[Event] = field(default_factory=list)
     transitions: list[tuple[Any, ...]] = field(default_factory=list)
     audit: list[audit.Entry] = field(default_factory=list)
+    guard: guard.Guard = field(default_factory=guard.Guard)
+    """The guard's settings for the purchase requests this transaction may emit."""
 
     def note(self, actor: str, action: str, decision_id: uuid.UUID | None = None, **detail: Any) -> None:
         self.audit.append(audit.Entry(actor=actor, action=action, decision_id=decision_id, detail=detail))
@@ -129,6 +131,7 @@ async def propose(conn: asyncpg.Connection, p: Proposal, trail: Trail, *, now: d
         purchase=p.purchase,
         recommendation_version=p.recommendation_version,
         recommendation_expires_at=p.expires_at,
+        lookback_hours=p.lookback_hours,
         policy_version=version,
         policy_rule=verdict.rule.name,
         rule=verdict.rule,
@@ -172,8 +175,13 @@ async def _judge(
         given = Given(principal=AUTOMATION, persona=None, at=now, comment=verdict.reason, rule=verdict.rule.name)
         await repository.add_approval(conn, d, given)
         trail.note(AUTOMATION, "approval", d.id, rule=verdict.rule.name, reason=verdict.reason)
-        _approved(d, trail, automatic=True, now=now, actor=AUTOMATION)
+        await _approved(conn, d, trail, automatic=True, now=now, actor=AUTOMATION)
         return
+    await _ask(conn, d, trail, now=now)
+
+
+async def _ask(conn: asyncpg.Connection, d: Decision, trail: Trail, *, now: datetime) -> None:
+    """Ask the decision's approvers, by a due date."""
     d.due_at = now + d.rule.expires_after
     if d.recommendation_expires_at is not None:
         d.due_at = min(d.due_at, d.recommendation_expires_at)
@@ -210,8 +218,68 @@ def _seconds(delta: timedelta) -> Decimal:
     return Decimal(delta.days * 86400 + delta.seconds) + Decimal(delta.microseconds) / 1_000_000
 
 
-def _approved(d: Decision, trail: Trail, *, automatic: bool, now: datetime, actor: str) -> None:
-    """Every requirement met (or autopilot): approved; a commitment goes on to its purchase request."""
+async def _guarded(conn: asyncpg.Connection, d: Decision, trail: Trail, *, now: datetime) -> guard.Check:
+    """The guard's finding on `d`'s purchase request, from the pool usage this service observed."""
+    assert d.purchase is not None
+    pool = guard.pool_of_program(d.purchase.program)
+    per_hour = d.purchase.commitment_per_hour
+    usage = (
+        await repository.pool_hours(
+            conn, billing_account_id=d.billing_account_id, pool=pool, currency=per_hour.currency
+        )
+        if d.billing_account_id
+        else {}
+    )
+    check = guard.judge(
+        usage=usage, commitment_per_hour=per_hour.amount, guard=trail.guard, lookback_hours=d.lookback_hours,
+        pool=pool, billing_account_id=d.billing_account_id, currency=per_hour.currency,
+    )  # fmt: skip
+    d.guard = {**check.detail(), "checked_at": now.isoformat()}
+    return check
+
+
+async def _refused(
+    conn: asyncpg.Connection, d: Decision, check: guard.Check, trail: Trail, *, automatic: bool, now: datetime
+) -> None:
+    """The guard refused the purchase request: nothing is requested; the decision stays pending (an autopilot's
+    becomes pending) and needs a practitioner's approval it does not have yet; the practitioner is asked, and the
+    refusal is audited with both figures. The guard is not overridden: every later approval that completes the
+    requirements runs it again on the usage observed by then."""
+    practitioner = [r for r in d.requirements if r.persona is Persona.PRACTITIONER]
+    if practitioner:
+        given = [
+            g
+            for g in approvals.counting(d.approvals, validity=d.rule.approval_validity, now=now)
+            if g.persona is Persona.PRACTITIONER
+        ]
+        if len(given) >= practitioner[0].quorum:  # a practitioner approved already: another one must look
+            bumped = practitioner[0].model_copy(update={"quorum": len(given) + 1})
+            d.requirements = tuple(bumped if r is practitioner[0] else r for r in d.requirements)
+    else:
+        d.requirements = (*d.requirements, Requirement(persona=Persona.PRACTITIONER))
+    trail.note(
+        SYSTEM, "guard_refused", d.id, path="autopilot" if automatic else "approval", escalated_to="practitioner",
+        **check.detail(),
+    )  # fmt: skip
+    log.warning("purchase request refused by the guard", extra={"decision_id": str(d.id), "reason": check.reason})
+    if d.state is S.PROPOSED:
+        await _ask(conn, d, trail, now=now)  # the autopilot's decision now waits for people
+    else:
+        d.updated_at = now
+        await _request_approval(conn, d, trail, now=now)
+
+
+async def _approved(
+    conn: asyncpg.Connection, d: Decision, trail: Trail, *, automatic: bool, now: datetime, actor: str
+) -> None:
+    """Every requirement met (or autopilot): approved; a commitment goes on to its purchase request, unless the
+    guard refuses it (then it waits for the practitioner instead)."""
+    if d.kind is Kind.COMMITMENT_PLAN and d.purchase is not None:
+        check = await _guarded(conn, d, trail, now=now)
+        if not check.allowed:
+            await _refused(conn, d, check, trail, automatic=automatic, now=now)
+            return
+        trail.note(SYSTEM, "guard_passed", d.id, **check.detail())
     move(d, S.APPROVED, trail, actor=actor, now=now, reason="autopilot" if automatic else "requirements met")
     d.approved_at = now
     d.automatic = automatic
@@ -258,14 +326,18 @@ def _approved(d: Decision, trail: Trail, *, automatic: bool, now: datetime, acto
 
 
 async def on_recommendation(
-    conn: asyncpg.Connection, rec: RecommendationIssued | RecommendationUpdated, *, now: datetime
+    conn: asyncpg.Connection,
+    rec: RecommendationIssued | RecommendationUpdated,
+    *,
+    now: datetime,
+    limits: guard.Guard | None = None,
 ) -> None:
     """Make the recommendation's decisions exist and carry its newest numbers."""
     wanted = {p.decision_id: p for p in proposals.proposals(rec)}
     if not wanted and rec.kind not in proposals.DECIDED:
         return  # anomalies are not decisions
     await audit.lock(conn)
-    trail = Trail()
+    trail = Trail(guard=limits or guard.Guard())
     existing = await repository.of_recommendation(conn, rec.recommendation_id)
     by_id = {d.id: d for d in existing}
     newer = isinstance(rec, RecommendationUpdated)
@@ -313,6 +385,7 @@ async def _update(conn: asyncpg.Connection, d: Decision, p: Proposal, trail: Tra
     d.purchase = p.purchase
     d.recommendation_version = p.recommendation_version
     d.recommendation_expires_at = p.expires_at
+    d.lookback_hours = p.lookback_hours
     d.updated_at = now
     trail.note(
         proposals.RECOMMEND, "updated", d.id, version=p.recommendation_version, before=before,
@@ -404,7 +477,7 @@ async def approve(
         actor.name, "approval", d.id, persona=grant.persona.value, on_behalf_of=grant.on_behalf_of, comment=comment
     )
     if approvals.satisfied(d.case(), now):
-        _approved(d, trail, automatic=False, now=now, actor=actor.name)
+        await _approved(conn, d, trail, automatic=False, now=now, actor=actor.name)
     else:
         d.updated_at = now
     await repository.save(conn, d)
@@ -515,7 +588,9 @@ async def on_cost_batch(
     conn: asyncpg.Connection, event: CostBatchIngested, *, now: datetime, min_hours: Decimal
 ) -> None:
     """Match the batch's lines to purchased commitments (once per batch) and judge each whose matched window
-    reached `min_hours`."""
+    reached `min_hours`. Before that, the batch's hourly pool usage goes into the guard's usage model."""
+    if await repository.claim_usage_batch(conn, event.ingest_id, event.batch_seq):
+        await repository.add_pool_usage(conn, event.ingest_id, guard.hourly_usage(event.frame))
     commitments = await repository.purchased_commitments(conn)
     if not commitments:
         return
@@ -545,6 +620,19 @@ async def on_cost_batch(
         _verify(d, total, trail, now=now)
         await repository.save(conn, d)
     await flush(conn, trail)
+
+
+async def on_period_completed(conn: asyncpg.Connection, event: CostPeriodCompleted, *, now: datetime) -> None:
+    """A version of one billing account and period is complete: the highest version's usage counts, the older
+    version's usage of that account-period only is dropped (an older version completing late never counts)."""
+    key = dict(billing_account_id=event.billing_account_id, period=event.billing_period_start)
+    current = await repository.current_period_version(conn, event.billing_account_id, event.billing_period_start)
+    if current is None or event.version > current["version"]:
+        await repository.make_period_current(conn, **key, ingest_id=event.ingest_id, version=event.version, now=now)
+        if current is not None and current["ingest_id"] != event.ingest_id:
+            await repository.drop_usage_version(conn, **key, ingest_id=current["ingest_id"])
+    elif event.ingest_id != current["ingest_id"]:
+        await repository.drop_usage_version(conn, **key, ingest_id=event.ingest_id)
 
 
 def _verify(d: Decision, total: Any, trail: Trail, *, now: datetime) -> None:
