@@ -33,6 +33,7 @@ from tests.support.decision import (
     feed_usage,
     finding,
     people,
+    period_completed,
     plan,
     purchased,
     record,
@@ -208,7 +209,11 @@ async def test_plan_is_approved_purchased_and_verified_against_the_bill(service_
 
             # When the next 12 hours arrive
             evening = batch(hours_of_lines(12, 23), 1, ingest_id)
-            await produce(bootstrap, ns + COST.name, [record(evening, source="/test/ingest")])
+            # and the file's account-period is complete (every batch of it was published): only then is it judged
+            done = period_completed(hours_of_lines(0, 23), ingest_id=ingest_id, batches=2)
+            await produce(
+                bootstrap, ns + COST.name, [record(evening, source="/test/ingest"), record(done, source="/test/ingest")]
+            )
 
             async def judged() -> bool:
                 states = {(await decision(client, url, d, ADMIN))["state"] for d in (first, second)}

@@ -157,13 +157,21 @@ def usage_records(
         lines, ingest_id=ingest_id, batch_seq=0, billing_account_id=first.billing_account_id,
         billing_period_start=first.billing_period_start,
     )  # fmt: skip
+    completed = period_completed(lines, ingest_id=ingest_id, version=version)
+    return [record(batch, source="/test/ingest"), record(completed, source="/test/ingest")]
+
+
+def period_completed(
+    lines: list[CostLine], *, ingest_id: uuid.UUID, version: int = 1, batches: int = 1
+) -> CostPeriodCompleted:
+    """The completion of one file's account-period whose lines (all of them) are `lines`."""
+    first = lines[0]
     total = sum((line.effective_cost for line in lines), Decimal(0))
-    completed = CostPeriodCompleted(
+    return CostPeriodCompleted(
         ingest_id=ingest_id, provider_name=first.provider_name, billing_account_id=first.billing_account_id,
-        billing_period_start=first.billing_period_start, version=version, batch_count=1, line_count=len(lines),
+        billing_period_start=first.billing_period_start, version=version, batch_count=batches, line_count=len(lines),
         totals=(CurrencyTotal(currency="USD", billed_cost=total, effective_cost=total, line_count=len(lines)),),
     )  # fmt: skip
-    return [record(batch, source="/test/ingest"), record(completed, source="/test/ingest")]
 
 
 async def feed_usage(

@@ -62,10 +62,14 @@ def on_recommendation_for(settings: DecisionSettings) -> Any:
     return on_recommendation
 
 
-async def on_period_completed(conn: asyncpg.Connection, envelope: Envelope, event: Event) -> None:
-    """The newest complete version of an account-period is the one whose usage counts."""
-    assert isinstance(event, CostPeriodCompleted)
-    await service.on_period_completed(conn, event, now=_now())
+def on_period_completed_for(settings: DecisionSettings) -> Any:
+    async def on_period_completed(conn: asyncpg.Connection, envelope: Envelope, event: Event) -> None:
+        """The newest complete version of an account-period counts: for the guard's usage and for the savings,
+        judged (again) from it."""
+        assert isinstance(event, CostPeriodCompleted)
+        await service.on_period_completed(conn, event, now=_now(), min_hours=settings.verify_min_hours)
+
+    return on_period_completed
 
 
 async def on_recommendation_closed(conn: asyncpg.Connection, envelope: Envelope, event: Event) -> None:
@@ -86,7 +90,7 @@ def on_cost_batch_for(settings: DecisionSettings) -> Any:
         """Keep the pool usage the guard checks, and match the batch's lines to purchased commitments, once per
         batch."""
         assert isinstance(event, CostBatchIngested)
-        await service.on_cost_batch(conn, event, now=_now(), min_hours=settings.verify_min_hours)
+        await service.on_cost_batch(conn, event, now=_now())
 
     return on_cost_batch
 
@@ -123,7 +127,10 @@ def build_runtime(settings: DecisionSettings | None = None, **fields: object) ->
     runtime.subscribe(
         COST,
         group=f"{CONSUMER_GROUP}-cost",
-        handlers={CostBatchIngested.TYPE: on_cost_batch_for(settings), CostPeriodCompleted.TYPE: on_period_completed},
+        handlers={
+            CostBatchIngested.TYPE: on_cost_batch_for(settings),
+            CostPeriodCompleted.TYPE: on_period_completed_for(settings),
+        },
     )
     runtime.path_routes = api.add_routes(runtime, limits=settings.limits())  # type: ignore[attr-defined]
 

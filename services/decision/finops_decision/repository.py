@@ -447,8 +447,12 @@ async def add_policy(conn: asyncpg.Connection, p: Policy, *, source: str, by: st
 
 
 async def purchased_commitments(conn: asyncpg.Connection) -> dict[str, str]:
-    """Commitment id -> currency of the decisions waiting for their savings to be verified."""
-    rows = await conn.fetch("SELECT commitment_id, currency FROM decision WHERE state = 'purchased'")
+    """Commitment id -> currency of the decisions whose savings are verified from the bill (judged already or
+    not: a verdict is judged again as versions of its periods complete)."""
+    rows = await conn.fetch(
+        "SELECT commitment_id, currency FROM decision "
+        "WHERE state IN ('purchased', 'savings_verified', 'savings_shortfall')"
+    )
     return {r["commitment_id"]: r["currency"].strip() for r in rows if r["commitment_id"]}
 
 
@@ -466,16 +470,8 @@ async def add_match(
     window_start: datetime,
     window_end: datetime,
 ) -> bool:
-    """Record one batch's lines of a commitment, once; a newer file of the same billing account and period
-    replaces the rows of the older one."""
-    await conn.execute(
-        """DELETE FROM savings_match WHERE decision_id = $1 AND billing_account_id = $2
-           AND billing_period_start = $3 AND ingest_id <> $4""",
-        decision_id,
-        billing_account_id,
-        billing_period_start,
-        ingest_id,
-    )
+    """Record one batch's lines of a commitment, once, under its ingest: only the current (completed) version of
+    its billing account and period counts (see `matched`)."""
     status = await conn.execute(
         """INSERT INTO savings_match (decision_id, ingest_id, batch_seq, billing_account_id, billing_period_start,
                lines, covered_savings, unused_cost, window_start, window_end)
@@ -499,9 +495,42 @@ async def matched(conn: asyncpg.Connection, decision_id: uuid.UUID) -> asyncpg.R
         """SELECT coalesce(sum(lines), 0) AS lines, coalesce(sum(covered_savings), 0) AS covered_savings,
                   coalesce(sum(unused_cost), 0) AS unused_cost, min(window_start) AS window_start,
                   max(window_end) AS window_end
-           FROM savings_match WHERE decision_id = $1""",
+           FROM savings_match m
+           JOIN period_version v ON v.ingest_id = m.ingest_id AND v.billing_account_id = m.billing_account_id
+                                AND v.billing_period_start = m.billing_period_start
+           WHERE m.decision_id = $1""",
         decision_id,
     )
+
+
+async def matched_in(
+    conn: asyncpg.Connection, *, billing_account_id: str, period: datetime, ingest_ids: Sequence[uuid.UUID]
+) -> list[uuid.UUID]:
+    """The decisions with lines matched in these versions of one account-period."""
+    rows = await conn.fetch(
+        """SELECT DISTINCT decision_id FROM savings_match
+           WHERE billing_account_id = $1 AND billing_period_start = $2 AND ingest_id = ANY($3::uuid[])
+           ORDER BY decision_id""",
+        billing_account_id,
+        period,
+        list(ingest_ids),
+    )
+    return [r["decision_id"] for r in rows]
+
+
+async def drop_match_version(
+    conn: asyncpg.Connection, *, ingest_id: uuid.UUID, billing_account_id: str, period: datetime
+) -> None:
+    await conn.execute(
+        "DELETE FROM savings_match WHERE ingest_id = $1 AND billing_account_id = $2 AND billing_period_start = $3",
+        ingest_id,
+        billing_account_id,
+        period,
+    )
+
+
+async def lock(conn: asyncpg.Connection, decision_id: uuid.UUID) -> Decision | None:
+    return await load(conn, decision_id, lock=True)
 
 
 # --------------------------------------------------------------------------------- pool usage (the guard)

@@ -54,6 +54,8 @@ AUTOMATION = "automation"
 """The principal of an approval given under an autopilot rule."""
 S = DecisionState
 ENDED = frozenset({S.REJECTED, S.EXPIRED, S.FAILED})
+VERIFIABLE = frozenset({S.PURCHASED, S.SAVINGS_VERIFIED, S.SAVINGS_SHORTFALL})
+"""States whose savings the bill judges (again, when a period they cover is restated)."""
 """States after which the same recommendation and tranche may be proposed again."""
 
 PROVIDERS = {"aws": "AWS", "azure": "Microsoft", "gcp": "Google Cloud", "oci": "Oracle"}
@@ -584,11 +586,10 @@ async def on_purchase(conn: asyncpg.Connection, event: CommitmentPurchased | Pur
 # ---------------------------------------------------------------------------------------- verification
 
 
-async def on_cost_batch(
-    conn: asyncpg.Connection, event: CostBatchIngested, *, now: datetime, min_hours: Decimal
-) -> None:
-    """Match the batch's lines to purchased commitments (once per batch) and judge each whose matched window
-    reached `min_hours`. Before that, the batch's hourly pool usage goes into the guard's usage model."""
+async def on_cost_batch(conn: asyncpg.Connection, event: CostBatchIngested, *, now: datetime) -> None:
+    """Add the batch's hourly pool usage to the guard's usage model, and its lines that used purchased
+    commitments to their matches, once per batch. Nothing is judged here: a batch is part of a file whose
+    account-period is complete only when its CostPeriodCompleted arrives (see `on_period_completed`)."""
     if await repository.claim_usage_batch(conn, event.ingest_id, event.batch_seq):
         await repository.add_pool_usage(conn, event.ingest_id, guard.hourly_usage(event.frame))
     commitments = await repository.purchased_commitments(conn)
@@ -598,7 +599,6 @@ async def on_cost_batch(
     if not found:
         return
     await audit.lock(conn)
-    trail = Trail()
     for cid, m in sorted(found.items()):
         if m.other_currency_lines:
             log.warning(
@@ -606,7 +606,7 @@ async def on_cost_batch(
                 extra={"commitment_id": cid, "lines": m.other_currency_lines},
             )
         d = await repository.by_commitment(conn, cid)
-        if d is None or d.state is not S.PURCHASED:
+        if d is None or d.state not in VERIFIABLE:
             continue
         await repository.add_match(
             conn, d.id, ingest_id=event.ingest_id, batch_seq=event.batch_seq,
@@ -614,28 +614,59 @@ async def on_cost_batch(
             lines=m.lines, covered_savings=m.covered_savings, unused_cost=m.unused_cost,
             window_start=m.window_start, window_end=m.window_end,
         )  # fmt: skip
-        total = await repository.matched(conn, d.id)
-        if total["window_start"] is None or savings.hours(total["window_start"], total["window_end"]) < min_hours:
-            continue
-        _verify(d, total, trail, now=now)
-        await repository.save(conn, d)
-    await flush(conn, trail)
 
 
-async def on_period_completed(conn: asyncpg.Connection, event: CostPeriodCompleted, *, now: datetime) -> None:
-    """A version of one billing account and period is complete: the highest version's usage counts, the older
-    version's usage of that account-period only is dropped (an older version completing late never counts)."""
+async def on_period_completed(
+    conn: asyncpg.Connection, event: CostPeriodCompleted, *, now: datetime, min_hours: Decimal
+) -> None:
+    """A version of one billing account and period is complete: the highest version counts, the older
+    version's usage and matches of that account-period only are dropped (an older version completing late never
+    counts). Then the savings of every decision with lines in either version are judged (again) from the
+    current versions: a restatement re-judges a verdict, and the change is audited and published.
+
+    Completeness: a verdict counts only the lines of account-periods whose file completed (CostPeriodCompleted:
+    every batch of that file's account-period was published), and needs `min_hours` of them; it is judged again
+    whenever a version of a period it covers completes, so it always stands for the newest complete bill."""
     key = dict(billing_account_id=event.billing_account_id, period=event.billing_period_start)
     current = await repository.current_period_version(conn, event.billing_account_id, event.billing_period_start)
+    touched = [event.ingest_id]
     if current is None or event.version > current["version"]:
         await repository.make_period_current(conn, **key, ingest_id=event.ingest_id, version=event.version, now=now)
         if current is not None and current["ingest_id"] != event.ingest_id:
-            await repository.drop_usage_version(conn, **key, ingest_id=current["ingest_id"])
+            touched.append(current["ingest_id"])
+            stale = current["ingest_id"]
+        else:
+            stale = None
     elif event.ingest_id != current["ingest_id"]:
-        await repository.drop_usage_version(conn, **key, ingest_id=event.ingest_id)
+        stale = event.ingest_id
+    else:
+        stale = None
+    affected = await repository.matched_in(conn, **key, ingest_ids=touched)
+    if stale is not None:
+        await repository.drop_usage_version(conn, **key, ingest_id=stale)
+        await repository.drop_match_version(conn, **key, ingest_id=stale)
+    if not affected or stale == event.ingest_id:
+        return
+    await audit.lock(conn)
+    trail = Trail()
+    for decision_id in affected:
+        d = await repository.lock(conn, decision_id)
+        if d is None or d.state not in VERIFIABLE:
+            continue
+        total = await repository.matched(conn, d.id)
+        if total["window_start"] is None or savings.hours(total["window_start"], total["window_end"]) < min_hours:
+            continue
+        if _verify(d, total, trail, now=now, restated_by=event if d.state is not S.PURCHASED else None):
+            await repository.save(conn, d)
+    await flush(conn, trail)
 
 
-def _verify(d: Decision, total: Any, trail: Trail, *, now: datetime) -> None:
+def _verify(
+    d: Decision, total: Any, trail: Trail, *, now: datetime, restated_by: CostPeriodCompleted | None = None
+) -> bool:
+    """Judge `d`'s savings on `total`; False when a verdict on the same figures stands already. A verdict judged
+    again (`restated_by` names the version that completed) moves to the other verdict state when it changed,
+    is audited with the figures before and after, and published again."""
     assert d.commitment_id is not None
     verdict = savings.judge(
         estimated_monthly=d.estimated_monthly_savings,
@@ -647,6 +678,7 @@ def _verify(d: Decision, total: Any, trail: Trail, *, now: datetime) -> None:
         currency=d.currency,
     )
     target = S.SAVINGS_VERIFIED if verdict.verified else S.SAVINGS_SHORTFALL
+    before = (d.outcome or {}).get("verification")
     d.outcome = {
         **(d.outcome or {}),
         "verification": {
@@ -656,7 +688,21 @@ def _verify(d: Decision, total: Any, trail: Trail, *, now: datetime) -> None:
             "lines": total["lines"], "reason": verdict.reason,
         },
     }  # fmt: skip
-    move(d, target, trail, actor=SYSTEM, now=now, reason=verdict.reason or f"realized {verdict.realized}")
+    after = d.outcome["verification"]
+    if before is not None and d.state is not S.PURCHASED:
+        if before == after:
+            return False
+        trail.note(
+            SYSTEM, "savings_rejudged", d.id, before=before, after=after,
+            restated={"billing_account_id": restated_by.billing_account_id,
+                      "billing_period_start": restated_by.billing_period_start.isoformat(),
+                      "version": restated_by.version, "ingest_id": str(restated_by.ingest_id)}
+            if restated_by is not None else None,
+        )  # fmt: skip
+    if d.state is not target:
+        move(d, target, trail, actor=SYSTEM, now=now, reason=verdict.reason or f"realized {verdict.realized}")
+    else:
+        d.updated_at = now
     fields: dict[str, Any] = dict(
         **d.event_fields(),
         commitment_id=d.commitment_id,
@@ -670,3 +716,4 @@ def _verify(d: Decision, total: Any, trail: Trail, *, now: datetime) -> None:
     trail.events.append(
         SavingsVerified(**fields) if verdict.verified else SavingsShortfall(**fields, reason=verdict.reason)
     )
+    return True
