@@ -198,7 +198,8 @@ async def test_plan_is_approved_purchased_and_verified_against_the_bill(service_
                 sql = "SELECT count(*) FROM decision.processed_event WHERE consumer = 'decision-cost'"
                 return await scalar(database_url, sql) >= n
 
-            await wait_until(lambda: consumed(2), timeout=60, what="both deliveries of the first batch")
+            # the usage fed before (a batch and its completion) and both deliveries of the first batch
+            await wait_until(lambda: consumed(4), timeout=60, what="both deliveries of the first batch")
 
             # Then the window (12 of the 24 hours asked) is not judged yet, and the batch counted once
             assert (await decision(client, url, first, ADMIN))["state"] == "purchased"
