@@ -168,9 +168,10 @@ async def test_the_autopilot_is_refused_too_and_no_usage_is_refused(service_env,
 async def test_a_restatement_that_lowers_usage_refuses_a_later_request(service_env, database_url):
     async with running(service_env) as url, httpx.AsyncClient(timeout=30) as client:
         who = await people(url, pat=("practitioner", []), fiona=("finance", []), bob=("business", []))
-        # Given January 31st and February 1st at 10.00 an hour, in two account-periods (January, February)
-        await feed_usage(service_env, "10.00", start=JAN_31)
-        february = await feed_usage(service_env, "10.00", start=FEB_1)
+        # Given January 31st and February 1st at 10.00 an hour, in two account-periods (January, February) of
+        # one file: each row counts once, under its own account-period's version (not once per period of the file)
+        february = await feed_usage(service_env, "10.00", start=JAN_31)
+        await feed_usage(service_env, "10.00", start=FEB_1, ingest_id=february, batch_seq=1)
 
         async def approved_by_all(per_hour: str) -> dict:
             d = (await client.post(f"{url}/v1/decisions", headers=who["pat"], json=proposal(per_hour))).json()
@@ -180,6 +181,7 @@ async def test_a_restatement_that_lowers_usage_refuses_a_later_request(service_e
         # Then 8.00 an hour is within the median of 10.00
         first = await approved_by_all("8.0000")
         assert first["state"] == "purchase_requested" and first["guard"]["observed_usage_per_hour"] == "10.00"
+        assert first["guard"]["hours_observed"] == 48
 
         # When February is restated at 5.00 an hour (version 2 of that account-period only)
         restated = await feed_usage(service_env, "5.00", start=FEB_1, version=2)
@@ -193,5 +195,7 @@ async def test_a_restatement_that_lowers_usage_refuses_a_later_request(service_e
         assert await purchase_requests(database_url, later["id"]) == 0
         topic = service_env["FINOPS_KAFKA_NAMESPACE"] + DECISION.name
         assert not await requested_on_topic(service_env["KAFKA_BOOTSTRAP_SERVERS"], topic, later["id"])
-        old = await scalar(database_url, "SELECT count(*) FROM decision.pool_usage WHERE ingest_id = $1", february)
-        assert old == 0
+        # And of the first file only its February rows are gone; its January rows still count
+        sql = "SELECT count(*) FROM decision.pool_usage WHERE ingest_id = $1 AND billing_period_start = $2"
+        assert await scalar(database_url, sql, february, FEB_1) == 0
+        assert await scalar(database_url, sql, february, datetime(2026, 1, 1, tzinfo=UTC)) == 24

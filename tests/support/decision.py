@@ -148,13 +148,13 @@ def usage_lines(
 
 
 def usage_records(
-    lines: list[CostLine], *, ingest_id: uuid.UUID | None = None, version: int = 1
+    lines: list[CostLine], *, ingest_id: uuid.UUID | None = None, version: int = 1, batch_seq: int = 0
 ) -> list[tuple[bytes, bytes, dict[str, str]]]:
     """One file's batch and the completion of its (single) account-period, as ingest publishes them."""
     ingest_id = ingest_id or uuid.uuid4()
     first = lines[0]
     batch = CostBatchIngested.of_lines(
-        lines, ingest_id=ingest_id, batch_seq=0, billing_account_id=first.billing_account_id,
+        lines, ingest_id=ingest_id, batch_seq=batch_seq, billing_account_id=first.billing_account_id,
         billing_period_start=first.billing_period_start,
     )  # fmt: skip
     completed = period_completed(lines, ingest_id=ingest_id, version=version)
@@ -180,6 +180,7 @@ async def feed_usage(
     *,
     ingest_id: uuid.UUID | None = None,
     version: int = 1,
+    batch_seq: int = 0,
     **where: object,
 ) -> uuid.UUID:
     """Publish a day of the pool's compute usage (`per_hour` an hour) on the cost topic and wait until the
@@ -189,12 +190,18 @@ async def feed_usage(
     lines = usage_lines(per_hour, **where)  # type: ignore[arg-type]
     await produce(
         service_env["KAFKA_BOOTSTRAP_SERVERS"], service_env["FINOPS_KAFKA_NAMESPACE"] + COST.name,
-        usage_records(lines, ingest_id=ingest_id, version=version),
+        usage_records(lines, ingest_id=ingest_id, version=version, batch_seq=batch_seq),
     )  # fmt: skip
 
     async def counted() -> bool:
-        sql = "SELECT count(*) FROM decision.period_version WHERE ingest_id = $1"
-        return bool(await scalar(service_env["DATABASE_URL"], sql, ingest_id))
+        sql = """SELECT count(*) FROM decision.period_version
+                 WHERE ingest_id = $1 AND billing_account_id = $2 AND billing_period_start = $3"""
+        first = lines[0]
+        return bool(
+            await scalar(
+                service_env["DATABASE_URL"], sql, ingest_id, first.billing_account_id, first.billing_period_start
+            )
+        )
 
     await wait_until(counted, timeout=60, what=f"the decision service counting usage of ingest {ingest_id}")
     return ingest_id
