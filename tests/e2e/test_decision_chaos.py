@@ -11,7 +11,7 @@ import random
 import httpx
 
 from finops_contracts.topics import RECOMMENDATION
-from tests.support.decision import plan, record, tranche
+from tests.support.decision import feed_usage, plan, record, tranche
 from tests.support.kafka import produce
 from tests.support.platform import ADMIN
 from tests.support.purchase import CHAOS_SANDBOX, chaos_purchase_env, purchase_rows, sandbox_ledger
@@ -59,6 +59,8 @@ async def test_approved_decisions_are_bought_once_each_through_kills_and_timeout
     )
     await decision.start()
     await purchase.start(extra_env={"FINOPS_FAULTS": "purchase.after_provider_call@7"})
+    # And the pool's usage (10.00 an hour) on the cost topic, which the decision service's guard checks
+    await feed_usage(service_env, "10.00")
 
     # When 100 small commitment plans arrive, each twice (0.10 to 0.25 an hour: under the autopilot's 200 a month)
     plans = [

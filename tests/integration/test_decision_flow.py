@@ -30,8 +30,10 @@ from tests.support.decision import (
     AS_OF,
     decision,
     decision_events,
+    feed_usage,
     finding,
     people,
+    period_completed,
     plan,
     purchased,
     record,
@@ -94,6 +96,7 @@ async def test_plan_is_approved_purchased_and_verified_against_the_bill(service_
 
     async with running(service_env, verify_min_hours=Decimal(24)) as url:
         who = await people(url, fiona=("finance", []), bob=("business", []), erin=("engineering", ["payments"]))
+        await feed_usage(service_env, "10.00")  # February 28th's compute usage, which the guard checks against
         src = "/test/recommend"
         await produce(
             bootstrap,
@@ -195,7 +198,8 @@ async def test_plan_is_approved_purchased_and_verified_against_the_bill(service_
                 sql = "SELECT count(*) FROM decision.processed_event WHERE consumer = 'decision-cost'"
                 return await scalar(database_url, sql) >= n
 
-            await wait_until(lambda: consumed(2), timeout=60, what="both deliveries of the first batch")
+            # the usage fed before (a batch and its completion) and both deliveries of the first batch
+            await wait_until(lambda: consumed(4), timeout=60, what="both deliveries of the first batch")
 
             # Then the window (12 of the 24 hours asked) is not judged yet, and the batch counted once
             assert (await decision(client, url, first, ADMIN))["state"] == "purchased"
@@ -206,7 +210,11 @@ async def test_plan_is_approved_purchased_and_verified_against_the_bill(service_
 
             # When the next 12 hours arrive
             evening = batch(hours_of_lines(12, 23), 1, ingest_id)
-            await produce(bootstrap, ns + COST.name, [record(evening, source="/test/ingest")])
+            # and the file's account-period is complete (every batch of it was published): only then is it judged
+            done = period_completed(hours_of_lines(0, 23), ingest_id=ingest_id, batches=2)
+            await produce(
+                bootstrap, ns + COST.name, [record(evening, source="/test/ingest"), record(done, source="/test/ingest")]
+            )
 
             async def judged() -> bool:
                 states = {(await decision(client, url, d, ADMIN))["state"] for d in (first, second)}

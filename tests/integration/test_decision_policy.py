@@ -16,7 +16,17 @@ from finops_contracts.decisions import ApprovalRequested, DecisionApproved, Deci
 from finops_contracts.recommendations import Kind, RecommendationSuperseded, RecommendationUpdated
 from finops_contracts.topics import DECISION, RECOMMENDATION
 from finops_decision.proposals import decision_id
-from tests.support.decision import decision, decision_events, finding, people, plan, record, running, tranche
+from tests.support.decision import (
+    decision,
+    decision_events,
+    feed_usage,
+    finding,
+    people,
+    plan,
+    record,
+    running,
+    tranche,
+)
 from tests.support.kafka import produce
 from tests.support.platform import ADMIN
 from tests.support.services import wait_until
@@ -66,6 +76,7 @@ async def test_autopilot_policy_versions_delegation_and_the_proposer(service_env
             url, pat=("practitioner", []), erin=("engineering", ["payments"]), fiona=("finance", []),
             dan=("finance", []),
         )  # fmt: skip
+        await feed_usage(service_env, "10.00")  # the pool's usage the guard checks the purchases against
         await produce(bootstrap, ns + RECOMMENDATION.name, [record(e, source="/t") for e in (small, unknown)])
 
         # Then automation approves the first under the default policy's autopilot rule, and requests its purchase
@@ -164,6 +175,7 @@ async def test_updates_supersession_reminders_and_expiry(service_env):
 
     async with running(service_env) as url, httpx.AsyncClient(timeout=30) as client:
         who = await people(url, fiona=("finance", []))
+        await feed_usage(service_env, "10.00")  # the pool's usage the guard checks the purchases against
         assert (await client.put(f"{url}/v1/policy", headers=ADMIN, content=HURRIED)).status_code == 201
         await produce(bootstrap, topic, [record(e, source="/t") for e in (growing, replaced, idle)])
         await wait_until(lambda: state_of(client, url, grown, "pending_approval"), timeout=60, what="pending")

@@ -37,7 +37,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from finops_contracts.decisions import DecisionState
 from finops_contracts.money import Money
 from finops_contracts.recommendations import CommitmentPurchase, Kind, Persona
-from finops_decision import approvals, audit, policy, proposals, repository, service, states
+from finops_decision import approvals, audit, guard, policy, proposals, repository, service, states
 from finops_decision.approvals import APPROVER_ROLES, Actor, Refused
 from finops_decision.repository import Decision
 from finops_decision.service import NotFound, Trail
@@ -119,6 +119,7 @@ def view(d: Decision, now: datetime) -> dict[str, Any]:
         "automatic": d.automatic,
         "commitment_id": d.commitment_id,
         "outcome": d.outcome,
+        "guard": d.guard,
     }
 
 
@@ -232,7 +233,7 @@ Work = Callable[[asyncpg.Connection, Principal, Trail], Awaitable[Response]]
 """What an endpoint does once its caller is known, inside the request's transaction."""
 
 
-def add_routes(runtime: ServiceRuntime) -> list[Route]:
+def add_routes(runtime: ServiceRuntime, *, limits: guard.Guard | None = None) -> list[Route]:
     """Register the exact-path routes on the runtime; return the routes with a decision id in their path."""
 
     async def serve(request: Request, work: Work, *, allowed: frozenset[Role], write: bool) -> Response:
@@ -244,7 +245,7 @@ def add_routes(runtime: ServiceRuntime) -> list[Route]:
         async with runtime.pool.acquire() as conn, conn.transaction():
             if write:
                 await audit.lock(conn)  # before any decision row lock: the order every writer keeps
-            trail = Trail()
+            trail = Trail(guard=limits or guard.Guard())
             try:
                 who = await authenticate(conn, request, allowed=EVERYONE)
                 if who.role not in allowed:

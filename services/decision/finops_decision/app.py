@@ -15,7 +15,7 @@ from pydantic import Field
 
 from finops_contracts.cloudevents import Envelope
 from finops_contracts.decisions import DECISION_EVENTS, CommitmentPurchased, PurchaseFailed
-from finops_contracts.events import CostBatchIngested, Event
+from finops_contracts.events import CostBatchIngested, CostPeriodCompleted, Event
 from finops_contracts.recommendations import (
     RecommendationExpired,
     RecommendationIssued,
@@ -23,7 +23,7 @@ from finops_contracts.recommendations import (
     RecommendationUpdated,
 )
 from finops_contracts.topics import COST, DECISION, PURCHASE, RECOMMENDATION
-from finops_decision import api, service
+from finops_decision import api, guard, service
 from finops_runtime.app import ServiceRuntime
 from finops_runtime.inbox import Rejected
 from finops_runtime.jobs import repeat
@@ -40,15 +40,36 @@ class DecisionSettings(Settings):
     """FINOPS_VERIFY_MIN_HOURS: hours of cost lines using a commitment before its savings are judged."""
     decision_tick_s: float = Field(default=5.0, gt=0)
     """FINOPS_DECISION_TICK_S: how often the loop looks for decisions to expire or remind when none was due."""
+    guard_max_usage_share: Decimal = Field(default=Decimal(1), gt=0)
+    """FINOPS_GUARD_MAX_USAGE_SHARE: a purchase request is refused when its hourly commitment exceeds this share of
+    the pool's median hourly usage over the lookback (as this service observed it from the cost batches)."""
+    guard_lookback_days: int = Field(default=30, gt=0)
+    """FINOPS_GUARD_LOOKBACK_DAYS: the days of usage the guard's median covers, unless the plan names its own."""
+
+    def limits(self) -> guard.Guard:
+        return guard.Guard(max_usage_share=self.guard_max_usage_share, lookback_days=self.guard_lookback_days)
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-async def on_recommendation(conn: asyncpg.Connection, envelope: Envelope, event: Event) -> None:
-    assert isinstance(event, RecommendationIssued | RecommendationUpdated)
-    await service.on_recommendation(conn, event, now=_now())
+def on_recommendation_for(settings: DecisionSettings) -> Any:
+    async def on_recommendation(conn: asyncpg.Connection, envelope: Envelope, event: Event) -> None:
+        assert isinstance(event, RecommendationIssued | RecommendationUpdated)
+        await service.on_recommendation(conn, event, now=_now(), limits=settings.limits())
+
+    return on_recommendation
+
+
+def on_period_completed_for(settings: DecisionSettings) -> Any:
+    async def on_period_completed(conn: asyncpg.Connection, envelope: Envelope, event: Event) -> None:
+        """The newest complete version of an account-period counts: for the guard's usage and for the savings,
+        judged (again) from it."""
+        assert isinstance(event, CostPeriodCompleted)
+        await service.on_period_completed(conn, event, now=_now(), min_hours=settings.verify_min_hours)
+
+    return on_period_completed
 
 
 async def on_recommendation_closed(conn: asyncpg.Connection, envelope: Envelope, event: Event) -> None:
@@ -66,9 +87,10 @@ async def on_purchase(conn: asyncpg.Connection, envelope: Envelope, event: Event
 
 def on_cost_batch_for(settings: DecisionSettings) -> Any:
     async def on_cost_batch(conn: asyncpg.Connection, envelope: Envelope, event: Event) -> None:
-        """Match the batch's lines to purchased commitments, once per batch."""
+        """Keep the pool usage the guard checks, and match the batch's lines to purchased commitments, once per
+        batch."""
         assert isinstance(event, CostBatchIngested)
-        await service.on_cost_batch(conn, event, now=_now(), min_hours=settings.verify_min_hours)
+        await service.on_cost_batch(conn, event, now=_now())
 
     return on_cost_batch
 
@@ -90,8 +112,8 @@ def build_runtime(settings: DecisionSettings | None = None, **fields: object) ->
         RECOMMENDATION,
         group=CONSUMER_GROUP,
         handlers={
-            RecommendationIssued.TYPE: on_recommendation,
-            RecommendationUpdated.TYPE: on_recommendation,
+            RecommendationIssued.TYPE: on_recommendation_for(settings),
+            RecommendationUpdated.TYPE: on_recommendation_for(settings),
             RecommendationSuperseded.TYPE: on_recommendation_closed,
             RecommendationExpired.TYPE: on_recommendation_closed,
         },
@@ -103,9 +125,14 @@ def build_runtime(settings: DecisionSettings | None = None, **fields: object) ->
         handlers={CommitmentPurchased.TYPE: on_purchase, PurchaseFailed.TYPE: on_purchase},
     )
     runtime.subscribe(
-        COST, group=f"{CONSUMER_GROUP}-cost", handlers={CostBatchIngested.TYPE: on_cost_batch_for(settings)}
+        COST,
+        group=f"{CONSUMER_GROUP}-cost",
+        handlers={
+            CostBatchIngested.TYPE: on_cost_batch_for(settings),
+            CostPeriodCompleted.TYPE: on_period_completed_for(settings),
+        },
     )
-    runtime.path_routes = api.add_routes(runtime)  # type: ignore[attr-defined]
+    runtime.path_routes = api.add_routes(runtime, limits=settings.limits())  # type: ignore[attr-defined]
 
     async def step(conn: asyncpg.Connection) -> bool:
         return await service.tick(conn, now=_now())

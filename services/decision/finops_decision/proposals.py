@@ -47,6 +47,8 @@ class Proposal:
     purchase: CommitmentPurchase | None = None
     recommendation_version: int = 1
     expires_at: datetime | None = None
+    lookback_hours: int | None = None
+    """The plan's own lookback (its evidence's `lookback_hours`), which the guard then uses."""
 
     def facts(self) -> Facts:
         return Facts(
@@ -83,6 +85,18 @@ def pool_usage_per_hour(evidence: dict[str, Any]) -> Decimal | None:
         if value.is_finite() and value > 0:
             return value
     return None
+
+
+def lookback_of(evidence: dict[str, Any]) -> int | None:
+    """The lookback hours a plan's evidence names, if any."""
+    raw = evidence.get("lookback_hours")
+    if raw is None or isinstance(raw, bool):
+        return None
+    try:
+        value = int(Decimal(str(raw)))
+    except (InvalidOperation, ValueError):
+        return None
+    return value if value > 0 else None
 
 
 def risk_of(evidence: dict[str, Any]) -> str:
@@ -156,6 +170,7 @@ def proposals(rec: Recommendation, *, proposer: str = RECOMMEND) -> list[Proposa
                 term_months=purchase.term_months,
                 coverage=coverage,
                 purchase=purchase,
+                lookback_hours=lookback_of(rec.evidence),
                 **common,
             )
         )

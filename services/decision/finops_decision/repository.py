@@ -61,6 +61,10 @@ class Decision:
     commitment_id: str | None = None
     commitment_start: datetime | None = None
     outcome: dict[str, Any] | None = None
+    guard: dict[str, Any] | None = None
+    """The guard's last finding on the purchase request: both figures, the share and the lookback."""
+    lookback_hours: int | None = None
+    """The plan's own lookback, when the recommendation carried one."""
     seq: int | None = None
     approvals: list[Given] = field(default_factory=list)
     """The approvals of the current round, when loaded."""
@@ -92,7 +96,8 @@ _COLUMNS = (
     "estimated_monthly_savings, monthly_commitment, shown_commitment, term_months, risk, coverage, "
     "billing_account_id, provider_name, purchase, recommendation_version, recommendation_expires_at, "
     "policy_version, policy_rule, rule, savings_tolerance, requirements, round, reminders, next_reminder_at, "
-    "due_at, proposed_at, updated_at, approved_at, automatic, commitment_id, commitment_start, outcome"
+    "due_at, proposed_at, updated_at, approved_at, automatic, commitment_id, commitment_start, outcome, guard, "
+    "lookback_hours"
 )
 
 
@@ -135,6 +140,8 @@ def _decision(r: asyncpg.Record) -> Decision:
         commitment_id=r["commitment_id"],
         commitment_start=r["commitment_start"],
         outcome=json.loads(r["outcome"]) if r["outcome"] else None,
+        guard=json.loads(r["guard"]) if r["guard"] else None,
+        lookback_hours=r["lookback_hours"],
     )
 
 
@@ -176,6 +183,8 @@ def _values(d: Decision) -> tuple[Any, ...]:
         d.commitment_id,
         d.commitment_start,
         json.dumps(d.outcome) if d.outcome is not None else None,
+        json.dumps(d.guard) if d.guard is not None else None,
+        d.lookback_hours,
     )
 
 
@@ -438,8 +447,12 @@ async def add_policy(conn: asyncpg.Connection, p: Policy, *, source: str, by: st
 
 
 async def purchased_commitments(conn: asyncpg.Connection) -> dict[str, str]:
-    """Commitment id -> currency of the decisions waiting for their savings to be verified."""
-    rows = await conn.fetch("SELECT commitment_id, currency FROM decision WHERE state = 'purchased'")
+    """Commitment id -> currency of the decisions whose savings are verified from the bill (judged already or
+    not: a verdict is judged again as versions of its periods complete)."""
+    rows = await conn.fetch(
+        "SELECT commitment_id, currency FROM decision "
+        "WHERE state IN ('purchased', 'savings_verified', 'savings_shortfall')"
+    )
     return {r["commitment_id"]: r["currency"].strip() for r in rows if r["commitment_id"]}
 
 
@@ -457,16 +470,8 @@ async def add_match(
     window_start: datetime,
     window_end: datetime,
 ) -> bool:
-    """Record one batch's lines of a commitment, once; a newer file of the same billing account and period
-    replaces the rows of the older one."""
-    await conn.execute(
-        """DELETE FROM savings_match WHERE decision_id = $1 AND billing_account_id = $2
-           AND billing_period_start = $3 AND ingest_id <> $4""",
-        decision_id,
-        billing_account_id,
-        billing_period_start,
-        ingest_id,
-    )
+    """Record one batch's lines of a commitment, once, under its ingest: only the current (completed) version of
+    its billing account and period counts (see `matched`)."""
     status = await conn.execute(
         """INSERT INTO savings_match (decision_id, ingest_id, batch_seq, billing_account_id, billing_period_start,
                lines, covered_savings, unused_cost, window_start, window_end)
@@ -490,6 +495,132 @@ async def matched(conn: asyncpg.Connection, decision_id: uuid.UUID) -> asyncpg.R
         """SELECT coalesce(sum(lines), 0) AS lines, coalesce(sum(covered_savings), 0) AS covered_savings,
                   coalesce(sum(unused_cost), 0) AS unused_cost, min(window_start) AS window_start,
                   max(window_end) AS window_end
-           FROM savings_match WHERE decision_id = $1""",
+           FROM savings_match m
+           JOIN period_version v ON v.ingest_id = m.ingest_id AND v.billing_account_id = m.billing_account_id
+                                AND v.billing_period_start = m.billing_period_start
+           WHERE m.decision_id = $1""",
         decision_id,
     )
+
+
+async def matched_in(
+    conn: asyncpg.Connection, *, billing_account_id: str, period: datetime, ingest_ids: Sequence[uuid.UUID]
+) -> list[uuid.UUID]:
+    """The decisions with lines matched in these versions of one account-period."""
+    rows = await conn.fetch(
+        """SELECT DISTINCT decision_id FROM savings_match
+           WHERE billing_account_id = $1 AND billing_period_start = $2 AND ingest_id = ANY($3::uuid[])
+           ORDER BY decision_id""",
+        billing_account_id,
+        period,
+        list(ingest_ids),
+    )
+    return [r["decision_id"] for r in rows]
+
+
+async def drop_match_version(
+    conn: asyncpg.Connection, *, ingest_id: uuid.UUID, billing_account_id: str, period: datetime
+) -> None:
+    await conn.execute(
+        "DELETE FROM savings_match WHERE ingest_id = $1 AND billing_account_id = $2 AND billing_period_start = $3",
+        ingest_id,
+        billing_account_id,
+        period,
+    )
+
+
+async def lock(conn: asyncpg.Connection, decision_id: uuid.UUID) -> Decision | None:
+    return await load(conn, decision_id, lock=True)
+
+
+# --------------------------------------------------------------------------------- pool usage (the guard)
+
+
+async def claim_usage_batch(conn: asyncpg.Connection, ingest_id: uuid.UUID, batch_seq: int) -> bool:
+    """Record a batch as in the usage model; False when it already was (a redelivery under another ce_id)."""
+    return (
+        await conn.fetchval(
+            "INSERT INTO usage_batch (ingest_id, batch_seq) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING true",
+            ingest_id,
+            batch_seq,
+        )
+        is not None
+    )
+
+
+async def add_pool_usage(
+    conn: asyncpg.Connection, ingest_id: uuid.UUID, rows: dict[tuple[str, datetime, str, datetime, str], Decimal]
+) -> None:
+    """Add a batch's hourly usage ((account, period, pool, hour, currency) -> amount) under its ingest."""
+    if rows:
+        await conn.executemany(
+            """INSERT INTO pool_usage (ingest_id, billing_account_id, billing_period_start, pool, hour, currency,
+                   on_demand_equivalent)
+               VALUES ($1, $2, $3, $4, $5, $6, $7)
+               ON CONFLICT (ingest_id, billing_account_id, billing_period_start, pool, hour, currency)
+               DO UPDATE SET on_demand_equivalent = pool_usage.on_demand_equivalent + EXCLUDED.on_demand_equivalent""",
+            [(ingest_id, *key, amount) for key, amount in rows.items()],
+        )
+
+
+async def current_period_version(
+    conn: asyncpg.Connection, billing_account_id: str, period: datetime
+) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        """SELECT ingest_id, version, completed_at FROM period_version
+           WHERE billing_account_id = $1 AND billing_period_start = $2 FOR UPDATE""",
+        billing_account_id,
+        period,
+    )
+
+
+async def make_period_current(
+    conn: asyncpg.Connection,
+    *,
+    billing_account_id: str,
+    period: datetime,
+    ingest_id: uuid.UUID,
+    version: int,
+    now: datetime,
+) -> None:
+    await conn.execute(
+        """INSERT INTO period_version (billing_account_id, billing_period_start, ingest_id, version, completed_at)
+           VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (billing_account_id, billing_period_start) DO UPDATE
+           SET ingest_id = EXCLUDED.ingest_id, version = EXCLUDED.version, completed_at = EXCLUDED.completed_at""",
+        billing_account_id,
+        period,
+        ingest_id,
+        version,
+        now,
+    )
+
+
+async def drop_usage_version(
+    conn: asyncpg.Connection, *, ingest_id: uuid.UUID, billing_account_id: str, period: datetime
+) -> None:
+    """Forget one version of one account-period's usage; the same file's other accounts and periods keep theirs."""
+    await conn.execute(
+        "DELETE FROM pool_usage WHERE ingest_id = $1 AND billing_account_id = $2 AND billing_period_start = $3",
+        ingest_id,
+        billing_account_id,
+        period,
+    )
+
+
+async def pool_hours(
+    conn: asyncpg.Connection, *, billing_account_id: str, pool: str, currency: str
+) -> dict[datetime, Decimal]:
+    """The pool's on-demand-equivalent usage per hour, each row under the current version of its own billing
+    account and period only."""
+    rows = await conn.fetch(
+        """SELECT u.hour, sum(u.on_demand_equivalent) AS amount FROM pool_usage u
+           JOIN period_version v ON v.ingest_id = u.ingest_id AND v.billing_account_id = u.billing_account_id
+                                AND v.billing_period_start = u.billing_period_start
+           WHERE u.billing_account_id = $1 AND u.pool = $2 AND u.currency = $3
+           GROUP BY u.hour""",
+        billing_account_id,
+        pool,
+        currency,
+    )
+    return {r["hour"]: r["amount"] for r in rows}

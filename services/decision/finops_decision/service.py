@@ -29,7 +29,7 @@ from finops_contracts.decisions import (
     SavingsShortfall,
     SavingsVerified,
 )
-from finops_contracts.events import CostBatchIngested, Event
+from finops_contracts.events import CostBatchIngested, CostPeriodCompleted, Event
 from finops_contracts.recommendations import (
     Kind,
     Persona,
@@ -38,7 +38,7 @@ from finops_contracts.recommendations import (
     RecommendationSuperseded,
     RecommendationUpdated,
 )
-from finops_decision import approvals, audit, policy, proposals, repository, savings, states
+from finops_decision import approvals, audit, guard, policy, proposals, repository, savings, states
 from finops_decision.approvals import Actor, Given, Refused
 from finops_decision.proposals import Proposal
 from finops_decision.repository import Decision
@@ -54,6 +54,8 @@ AUTOMATION = "automation"
 """The principal of an approval given under an autopilot rule."""
 S = DecisionState
 ENDED = frozenset({S.REJECTED, S.EXPIRED, S.FAILED})
+VERIFIABLE = frozenset({S.PURCHASED, S.SAVINGS_VERIFIED, S.SAVINGS_SHORTFALL})
+"""States whose savings the bill judges (again, when a period they cover is restated)."""
 """States after which the same recommendation and tranche may be proposed again."""
 
 PROVIDERS = {"aws": "AWS", "azure": "Microsoft", "gcp": "Google Cloud", "oci": "Oracle"}
@@ -71,6 +73,8 @@ class Trail:
     events: list[Event] = field(default_factory=list)
     transitions: list[tuple[Any, ...]] = field(default_factory=list)
     audit: list[audit.Entry] = field(default_factory=list)
+    guard: guard.Guard = field(default_factory=guard.Guard)
+    """The guard's settings for the purchase requests this transaction may emit."""
 
     def note(self, actor: str, action: str, decision_id: uuid.UUID | None = None, **detail: Any) -> None:
         self.audit.append(audit.Entry(actor=actor, action=action, decision_id=decision_id, detail=detail))
@@ -129,6 +133,7 @@ async def propose(conn: asyncpg.Connection, p: Proposal, trail: Trail, *, now: d
         purchase=p.purchase,
         recommendation_version=p.recommendation_version,
         recommendation_expires_at=p.expires_at,
+        lookback_hours=p.lookback_hours,
         policy_version=version,
         policy_rule=verdict.rule.name,
         rule=verdict.rule,
@@ -172,8 +177,13 @@ async def _judge(
         given = Given(principal=AUTOMATION, persona=None, at=now, comment=verdict.reason, rule=verdict.rule.name)
         await repository.add_approval(conn, d, given)
         trail.note(AUTOMATION, "approval", d.id, rule=verdict.rule.name, reason=verdict.reason)
-        _approved(d, trail, automatic=True, now=now, actor=AUTOMATION)
+        await _approved(conn, d, trail, automatic=True, now=now, actor=AUTOMATION)
         return
+    await _ask(conn, d, trail, now=now)
+
+
+async def _ask(conn: asyncpg.Connection, d: Decision, trail: Trail, *, now: datetime) -> None:
+    """Ask the decision's approvers, by a due date."""
     d.due_at = now + d.rule.expires_after
     if d.recommendation_expires_at is not None:
         d.due_at = min(d.due_at, d.recommendation_expires_at)
@@ -210,8 +220,68 @@ def _seconds(delta: timedelta) -> Decimal:
     return Decimal(delta.days * 86400 + delta.seconds) + Decimal(delta.microseconds) / 1_000_000
 
 
-def _approved(d: Decision, trail: Trail, *, automatic: bool, now: datetime, actor: str) -> None:
-    """Every requirement met (or autopilot): approved; a commitment goes on to its purchase request."""
+async def _guarded(conn: asyncpg.Connection, d: Decision, trail: Trail, *, now: datetime) -> guard.Check:
+    """The guard's finding on `d`'s purchase request, from the pool usage this service observed."""
+    assert d.purchase is not None
+    pool = guard.pool_of_program(d.purchase.program)
+    per_hour = d.purchase.commitment_per_hour
+    usage = (
+        await repository.pool_hours(
+            conn, billing_account_id=d.billing_account_id, pool=pool, currency=per_hour.currency
+        )
+        if d.billing_account_id
+        else {}
+    )
+    check = guard.judge(
+        usage=usage, commitment_per_hour=per_hour.amount, guard=trail.guard, lookback_hours=d.lookback_hours,
+        pool=pool, billing_account_id=d.billing_account_id, currency=per_hour.currency,
+    )  # fmt: skip
+    d.guard = {**check.detail(), "checked_at": now.isoformat()}
+    return check
+
+
+async def _refused(
+    conn: asyncpg.Connection, d: Decision, check: guard.Check, trail: Trail, *, automatic: bool, now: datetime
+) -> None:
+    """The guard refused the purchase request: nothing is requested; the decision stays pending (an autopilot's
+    becomes pending) and needs a practitioner's approval it does not have yet; the practitioner is asked, and the
+    refusal is audited with both figures. The guard is not overridden: every later approval that completes the
+    requirements runs it again on the usage observed by then."""
+    practitioner = [r for r in d.requirements if r.persona is Persona.PRACTITIONER]
+    if practitioner:
+        given = [
+            g
+            for g in approvals.counting(d.approvals, validity=d.rule.approval_validity, now=now)
+            if g.persona is Persona.PRACTITIONER
+        ]
+        if len(given) >= practitioner[0].quorum:  # a practitioner approved already: another one must look
+            bumped = practitioner[0].model_copy(update={"quorum": len(given) + 1})
+            d.requirements = tuple(bumped if r is practitioner[0] else r for r in d.requirements)
+    else:
+        d.requirements = (*d.requirements, Requirement(persona=Persona.PRACTITIONER))
+    trail.note(
+        SYSTEM, "guard_refused", d.id, path="autopilot" if automatic else "approval", escalated_to="practitioner",
+        **check.detail(),
+    )  # fmt: skip
+    log.warning("purchase request refused by the guard", extra={"decision_id": str(d.id), "reason": check.reason})
+    if d.state is S.PROPOSED:
+        await _ask(conn, d, trail, now=now)  # the autopilot's decision now waits for people
+    else:
+        d.updated_at = now
+        await _request_approval(conn, d, trail, now=now)
+
+
+async def _approved(
+    conn: asyncpg.Connection, d: Decision, trail: Trail, *, automatic: bool, now: datetime, actor: str
+) -> None:
+    """Every requirement met (or autopilot): approved; a commitment goes on to its purchase request, unless the
+    guard refuses it (then it waits for the practitioner instead)."""
+    if d.kind is Kind.COMMITMENT_PLAN and d.purchase is not None:
+        check = await _guarded(conn, d, trail, now=now)
+        if not check.allowed:
+            await _refused(conn, d, check, trail, automatic=automatic, now=now)
+            return
+        trail.note(SYSTEM, "guard_passed", d.id, **check.detail())
     move(d, S.APPROVED, trail, actor=actor, now=now, reason="autopilot" if automatic else "requirements met")
     d.approved_at = now
     d.automatic = automatic
@@ -258,14 +328,18 @@ def _approved(d: Decision, trail: Trail, *, automatic: bool, now: datetime, acto
 
 
 async def on_recommendation(
-    conn: asyncpg.Connection, rec: RecommendationIssued | RecommendationUpdated, *, now: datetime
+    conn: asyncpg.Connection,
+    rec: RecommendationIssued | RecommendationUpdated,
+    *,
+    now: datetime,
+    limits: guard.Guard | None = None,
 ) -> None:
     """Make the recommendation's decisions exist and carry its newest numbers."""
     wanted = {p.decision_id: p for p in proposals.proposals(rec)}
     if not wanted and rec.kind not in proposals.DECIDED:
         return  # anomalies are not decisions
     await audit.lock(conn)
-    trail = Trail()
+    trail = Trail(guard=limits or guard.Guard())
     existing = await repository.of_recommendation(conn, rec.recommendation_id)
     by_id = {d.id: d for d in existing}
     newer = isinstance(rec, RecommendationUpdated)
@@ -313,6 +387,7 @@ async def _update(conn: asyncpg.Connection, d: Decision, p: Proposal, trail: Tra
     d.purchase = p.purchase
     d.recommendation_version = p.recommendation_version
     d.recommendation_expires_at = p.expires_at
+    d.lookback_hours = p.lookback_hours
     d.updated_at = now
     trail.note(
         proposals.RECOMMEND, "updated", d.id, version=p.recommendation_version, before=before,
@@ -404,7 +479,7 @@ async def approve(
         actor.name, "approval", d.id, persona=grant.persona.value, on_behalf_of=grant.on_behalf_of, comment=comment
     )
     if approvals.satisfied(d.case(), now):
-        _approved(d, trail, automatic=False, now=now, actor=actor.name)
+        await _approved(conn, d, trail, automatic=False, now=now, actor=actor.name)
     else:
         d.updated_at = now
     await repository.save(conn, d)
@@ -511,11 +586,12 @@ async def on_purchase(conn: asyncpg.Connection, event: CommitmentPurchased | Pur
 # ---------------------------------------------------------------------------------------- verification
 
 
-async def on_cost_batch(
-    conn: asyncpg.Connection, event: CostBatchIngested, *, now: datetime, min_hours: Decimal
-) -> None:
-    """Match the batch's lines to purchased commitments (once per batch) and judge each whose matched window
-    reached `min_hours`."""
+async def on_cost_batch(conn: asyncpg.Connection, event: CostBatchIngested, *, now: datetime) -> None:
+    """Add the batch's hourly pool usage to the guard's usage model, and its lines that used purchased
+    commitments to their matches, once per batch. Nothing is judged here: a batch is part of a file whose
+    account-period is complete only when its CostPeriodCompleted arrives (see `on_period_completed`)."""
+    if await repository.claim_usage_batch(conn, event.ingest_id, event.batch_seq):
+        await repository.add_pool_usage(conn, event.ingest_id, guard.hourly_usage(event.frame))
     commitments = await repository.purchased_commitments(conn)
     if not commitments:
         return
@@ -523,7 +599,6 @@ async def on_cost_batch(
     if not found:
         return
     await audit.lock(conn)
-    trail = Trail()
     for cid, m in sorted(found.items()):
         if m.other_currency_lines:
             log.warning(
@@ -531,7 +606,7 @@ async def on_cost_batch(
                 extra={"commitment_id": cid, "lines": m.other_currency_lines},
             )
         d = await repository.by_commitment(conn, cid)
-        if d is None or d.state is not S.PURCHASED:
+        if d is None or d.state not in VERIFIABLE:
             continue
         await repository.add_match(
             conn, d.id, ingest_id=event.ingest_id, batch_seq=event.batch_seq,
@@ -539,15 +614,59 @@ async def on_cost_batch(
             lines=m.lines, covered_savings=m.covered_savings, unused_cost=m.unused_cost,
             window_start=m.window_start, window_end=m.window_end,
         )  # fmt: skip
+
+
+async def on_period_completed(
+    conn: asyncpg.Connection, event: CostPeriodCompleted, *, now: datetime, min_hours: Decimal
+) -> None:
+    """A version of one billing account and period is complete: the highest version counts, the older
+    version's usage and matches of that account-period only are dropped (an older version completing late never
+    counts). Then the savings of every decision with lines in either version are judged (again) from the
+    current versions: a restatement re-judges a verdict, and the change is audited and published.
+
+    Completeness: a verdict counts only the lines of account-periods whose file completed (CostPeriodCompleted:
+    every batch of that file's account-period was published), and needs `min_hours` of them; it is judged again
+    whenever a version of a period it covers completes, so it always stands for the newest complete bill."""
+    key = dict(billing_account_id=event.billing_account_id, period=event.billing_period_start)
+    current = await repository.current_period_version(conn, event.billing_account_id, event.billing_period_start)
+    touched = [event.ingest_id]
+    if current is None or event.version > current["version"]:
+        await repository.make_period_current(conn, **key, ingest_id=event.ingest_id, version=event.version, now=now)
+        if current is not None and current["ingest_id"] != event.ingest_id:
+            touched.append(current["ingest_id"])
+            stale = current["ingest_id"]
+        else:
+            stale = None
+    elif event.ingest_id != current["ingest_id"]:
+        stale = event.ingest_id
+    else:
+        stale = None
+    affected = await repository.matched_in(conn, **key, ingest_ids=touched)
+    if stale is not None:
+        await repository.drop_usage_version(conn, **key, ingest_id=stale)
+        await repository.drop_match_version(conn, **key, ingest_id=stale)
+    if not affected or stale == event.ingest_id:
+        return
+    await audit.lock(conn)
+    trail = Trail()
+    for decision_id in affected:
+        d = await repository.lock(conn, decision_id)
+        if d is None or d.state not in VERIFIABLE:
+            continue
         total = await repository.matched(conn, d.id)
         if total["window_start"] is None or savings.hours(total["window_start"], total["window_end"]) < min_hours:
             continue
-        _verify(d, total, trail, now=now)
-        await repository.save(conn, d)
+        if _verify(d, total, trail, now=now, restated_by=event if d.state is not S.PURCHASED else None):
+            await repository.save(conn, d)
     await flush(conn, trail)
 
 
-def _verify(d: Decision, total: Any, trail: Trail, *, now: datetime) -> None:
+def _verify(
+    d: Decision, total: Any, trail: Trail, *, now: datetime, restated_by: CostPeriodCompleted | None = None
+) -> bool:
+    """Judge `d`'s savings on `total`; False when a verdict on the same figures stands already. A verdict judged
+    again (`restated_by` names the version that completed) moves to the other verdict state when it changed,
+    is audited with the figures before and after, and published again."""
     assert d.commitment_id is not None
     verdict = savings.judge(
         estimated_monthly=d.estimated_monthly_savings,
@@ -559,6 +678,7 @@ def _verify(d: Decision, total: Any, trail: Trail, *, now: datetime) -> None:
         currency=d.currency,
     )
     target = S.SAVINGS_VERIFIED if verdict.verified else S.SAVINGS_SHORTFALL
+    before = (d.outcome or {}).get("verification")
     d.outcome = {
         **(d.outcome or {}),
         "verification": {
@@ -568,7 +688,21 @@ def _verify(d: Decision, total: Any, trail: Trail, *, now: datetime) -> None:
             "lines": total["lines"], "reason": verdict.reason,
         },
     }  # fmt: skip
-    move(d, target, trail, actor=SYSTEM, now=now, reason=verdict.reason or f"realized {verdict.realized}")
+    after = d.outcome["verification"]
+    if before is not None and d.state is not S.PURCHASED:
+        if before == after:
+            return False
+        trail.note(
+            SYSTEM, "savings_rejudged", d.id, before=before, after=after,
+            restated={"billing_account_id": restated_by.billing_account_id,
+                      "billing_period_start": restated_by.billing_period_start.isoformat(),
+                      "version": restated_by.version, "ingest_id": str(restated_by.ingest_id)}
+            if restated_by is not None else None,
+        )  # fmt: skip
+    if d.state is not target:
+        move(d, target, trail, actor=SYSTEM, now=now, reason=verdict.reason or f"realized {verdict.realized}")
+    else:
+        d.updated_at = now
     fields: dict[str, Any] = dict(
         **d.event_fields(),
         commitment_id=d.commitment_id,
@@ -582,3 +716,4 @@ def _verify(d: Decision, total: Any, trail: Trail, *, now: datetime) -> None:
     trail.events.append(
         SavingsVerified(**fields) if verdict.verified else SavingsShortfall(**fields, reason=verdict.reason)
     )
+    return True

@@ -15,8 +15,9 @@ TRANSITIONS: dict[DecisionState, frozenset[DecisionState]] = {
     S.REJECTED: frozenset(),
     S.EXPIRED: frozenset(),
     S.FAILED: frozenset(),
-    S.SAVINGS_VERIFIED: frozenset(),
-    S.SAVINGS_SHORTFALL: frozenset(),
+    # a verdict is judged again when a billing period it covers is restated
+    S.SAVINGS_VERIFIED: frozenset({S.SAVINGS_SHORTFALL}),
+    S.SAVINGS_SHORTFALL: frozenset({S.SAVINGS_VERIFIED}),
 }
 
 OPEN: frozenset[DecisionState] = frozenset({S.PROPOSED, S.PENDING_APPROVAL})

@@ -44,7 +44,8 @@ def test_the_flow_moves_forward(current, target):
         (S.PURCHASE_REQUESTED, S.APPROVED, "from purchase_requested it can become failed, purchased"),
         (S.APPROVED, S.PURCHASED, "approved cannot become purchased"),
         (S.PENDING_APPROVAL, S.PURCHASE_REQUESTED, "pending_approval cannot become purchase_requested"),
-        (S.SAVINGS_VERIFIED, S.SAVINGS_SHORTFALL, "savings_verified is final"),
+        (S.SAVINGS_VERIFIED, S.PURCHASED, "from savings_verified it can become savings_shortfall"),
+        (S.REJECTED, S.APPROVED, "rejected is final"),
     ],
 )
 def test_an_invalid_transition_is_refused_saying_what_could_follow(current, target, message):
@@ -59,4 +60,7 @@ def test_an_invalid_transition_is_refused_saying_what_could_follow(current, targ
 
 def test_every_final_state_of_the_contract_has_no_way_out_and_every_state_is_in_the_table():
     assert set(states.TRANSITIONS) == set(DecisionState)
-    assert all(not states.TRANSITIONS[s] for s in FINAL_STATES)
+    # a savings verdict is judged again when a billing period it covers is restated: only to the other verdict
+    verdicts = {S.SAVINGS_VERIFIED, S.SAVINGS_SHORTFALL}
+    assert all(not states.TRANSITIONS[s] for s in FINAL_STATES - verdicts)
+    assert all(states.TRANSITIONS[s] == verdicts - {s} for s in verdicts)
