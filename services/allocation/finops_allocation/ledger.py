@@ -194,8 +194,18 @@ async def _facts(conn: asyncpg.Connection, period: datetime, version: int) -> li
 
 
 async def mark(conn: asyncpg.Connection, period: datetime) -> None:
-    """Ask for a run of `period`: many completions of one period (one per billing account) make one run."""
-    await conn.execute("INSERT INTO period_dirty (billing_period_start) VALUES ($1) ON CONFLICT DO NOTHING", period)
+    """Ask for a run of `period`: many completions of one period (one per billing account) make one run.
+
+    The mark is written, or its existing row updated, never left alone: the update locks the row until the
+    caller's transaction commits, so a run cannot claim the period (take_marked skips locked rows) before this
+    transaction's facts are visible. With ON CONFLICT DO NOTHING a run could claim an existing mark, read the
+    period without this transaction's billing account, and delete the only mark that would have brought it in:
+    a whole account's month was missing from chargeback, for good."""
+    await conn.execute(
+        """INSERT INTO period_dirty (billing_period_start) VALUES ($1)
+           ON CONFLICT (billing_period_start) DO UPDATE SET marked_at = now()""",
+        period,
+    )
 
 
 async def take_marked(
