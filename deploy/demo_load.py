@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import math
 import os
 import sys
 import time
@@ -278,7 +279,7 @@ def plans_within_usage(client: httpx.Client, urls: argparse.Namespace, admin: di
         if pool is None:
             print(f"  {r['title']}: the simulated company models no commitments for this pool")
             continue
-        pct = max(1, min(99, -int(-(d * 100 - Decimal("0.0001")) // 1)))
+        pct = max(1, min(99, math.ceil(d * 100 - Decimal("0.0001"))))  # 4-decimal amounts: d to within 1e-4
         ceiling = Decimal(pool["lookback_hourly_on_demand_quantiles"][f"p{pct}"])
         table.at_most("plan", f"{r['target']} covered per hour", ceiling + Decimal("0.0001"), covered,
                       "purchases[].covered_usage_per_hour", f"d={d:.4f}: p{pct}, last 30 days")  # fmt: skip
