@@ -8,7 +8,7 @@ from datetime import datetime
 
 import asyncpg
 
-from finops_allocation import budgets, ledger
+from finops_allocation import budgets, ledger, ownership
 from finops_runtime import jobs
 
 
@@ -17,6 +17,8 @@ async def settle(conn: asyncpg.Connection, period: datetime | None = None, *, qu
     claimed = await ledger.take_marked(conn, period, quiet_s=quiet_s)
     if claimed is not None:
         await ledger.run_period(conn, claimed)
+        version, ruleset = await ledger.current_rules(conn)
+        await ownership.publish(conn, claimed, ruleset_version=version, ruleset=ruleset)
         await budgets.check(conn, claimed)
     return claimed
 
