@@ -15,8 +15,10 @@ from decimal import Decimal
 
 import asyncpg
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from finops_allocation.rules import FACET_FIELDS, Owner, RuleSet, owner_of
+from finops_contracts.costframe import sums
 from finops_contracts.events import ResourceOwned
 from finops_runtime import outbox
 
@@ -37,16 +39,19 @@ async def add_resources(
     frame: pa.Table,
 ) -> None:
     """Record the resources of a batch (lines without a ResourceId have no resource owner to publish)."""
-    columns = {n: frame.column(n).to_pylist() for n in (*FACET_FIELDS, "tags", "resource_id", "effective_cost")}
+    table = frame.select([*FACET_FIELDS, "tags", "resource_id", "effective_cost"])
+    table = table.filter(pc.not_equal(pc.fill_null(table.column("resource_id"), ""), ""))
+    if table.num_rows == 0:
+        return
+    grouped = sums(table, [*FACET_FIELDS, "tags", "resource_id"], ("effective_cost",))  # exact, per resource, facet
+    columns = {n: grouped.column(n).to_pylist() for n in (*FACET_FIELDS, "tags", "resource_id", "effective_cost_sum")}
     cost: dict[tuple[str, bytes], list] = {}
     for i, resource in enumerate(columns["resource_id"]):
-        if not resource:
-            continue
         dims = _canonical({f: columns[f][i] for f in FACET_FIELDS})
         tags = _canonical(json.loads(columns["tags"][i]) if columns["tags"][i] else {})
         digest = hashlib.sha256(f"{dims}\n{tags}".encode()).digest()[:16]
         entry = cost.setdefault((resource, digest), [dims, tags, Decimal(0)])
-        entry[2] += Decimal(columns["effective_cost"][i] or 0)
+        entry[2] += columns["effective_cost_sum"][i]
     if not cost:
         return
     keys = sorted(cost)
