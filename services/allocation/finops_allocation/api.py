@@ -92,6 +92,8 @@ def add_routes(runtime: ServiceRuntime) -> None:
                 await ownership.publish_all(conn, ruleset_version=version, ruleset=ruleset)
         except SplitError as exc:
             return problem(422, f"the rule set cannot allocate the current periods: {exc}")
+        except ledger.ConservationViolated as exc:
+            return problem(409, f"the rule set was not put in force: {exc}")
         return JSONResponse({"version": version, "rules": len(ruleset.rules), "pools": len(ruleset.pools)})
 
     async def showback(request: Request, *, default_by: str) -> Response:

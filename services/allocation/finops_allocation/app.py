@@ -106,14 +106,23 @@ async def on_period_completed(conn: asyncpg.Connection, envelope: Envelope, even
     """Check conservation for the version just completed, then let the newest complete version count."""
     assert isinstance(event, CostPeriodCompleted)
     key = dict(billing_account_id=event.billing_account_id, billing_period_start=event.billing_period_start)
-    allocated = await repository.allocated_for(conn, **key, ingest_id=event.ingest_id)
     expected = {t.currency: (t.billed_cost, t.effective_cost, t.line_count) for t in event.totals}
-    if allocated != expected:
+    # The ledger (which feeds chargeback and journals) must hold exactly the file's lines; each run of the
+    # period checks its allocation against these totals again (ledger.check_conservation).
+    found = await ledger.fact_totals(conn, **key, ingest_id=event.ingest_id)
+    if found != expected:
         # Every batch precedes its completion on the partition, so a gap means batches were dead-lettered.
         raise Rejected(
             f"conservation check failed for {event.key()} version {event.version}: "
-            f"allocated {_describe(allocated)}, the file has {_describe(expected)}"
+            f"the ledger holds {_describe(found)}, the file has {_describe(expected)}"
         )
+    await ledger.record_bill(
+        conn,
+        **key,
+        ingest_id=event.ingest_id,
+        version=event.version,
+        totals=[(t.currency, t.billed_cost, t.effective_cost, t.line_count) for t in event.totals],
+    )
     current = await repository.current_version(conn, **key)
     if current is None or event.version > current["version"]:
         await repository.make_current(
