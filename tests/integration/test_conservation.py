@@ -21,10 +21,16 @@ from finops_contracts.topics import ALLOCATION, OWNERSHIP
 from tests.support.flow import scalar
 from tests.support.focus_files import write_focus_csv
 from tests.support.kafka import read_topic
-from tests.support.platform import running
+from tests.support.platform import ADMIN, running
 from tests.support.services import wait_until
 
 CENT = Decimal("0.01")
+RULES = {
+    "rules": [
+        {"name": "db-to-dba", "match": [{"field": "service_category", "value": "Databases"}],
+         "assign": {"team": "dba", "cost_center": "CC-DB"}},
+    ]
+}  # fmt: skip
 
 
 def file_sums(path: Path) -> dict[tuple[str, str, str], tuple[Decimal, Decimal, int]]:
@@ -65,7 +71,9 @@ async def test_the_ledger_conserves_the_bill_and_a_broken_ledger_fails_its_run(s
         rows = list(csv.DictReader(f))
     ns, bootstrap = service_env["FINOPS_KAFKA_NAMESPACE"], service_env["KAFKA_BOOTSTRAP_SERVERS"]
 
-    async with running(service_env) as urls, httpx.AsyncClient(timeout=60) as client:
+    async with running(service_env) as urls, httpx.AsyncClient(timeout=60, headers=ADMIN) as client:
+        put = await client.put(f"{urls.allocation}/v1/allocation/rules", json=RULES)
+        assert put.status_code == 200, put.text
         response = await client.post(f"{urls.ingest}/v1/ingest", params={"batch_size": 100}, content=bill.read_bytes())
         assert response.status_code == 201, response.text
 
@@ -76,7 +84,8 @@ async def test_the_ledger_conserves_the_bill_and_a_broken_ledger_fails_its_run(s
         assert await scalar(database_url, "SELECT count(*) FROM allocation.conservation_violation") == 0
         assert await scalar(database_url, "SELECT count(*) FROM allocation.period_bill") == len(expected)
 
-        # Each resource's owner, once per run: the team tag, else unallocated (an application tag is no owner).
+        # Each resource's owner, once per run: the rule's team (and cost center) beats the tag; else the team tag,
+        # else unallocated (an application tag is no owner).
         records = await read_topic(bootstrap, ns + OWNERSHIP.name, at_least=len(rows), timeout=60)
         owned = [EVENT_TYPES[dict(r.headers)["ce_type"].decode()].decode(r.value) for r in records]
         assert all(isinstance(e, ResourceOwned) for e in owned)
@@ -87,8 +96,13 @@ async def test_the_ledger_conserves_the_bill_and_a_broken_ledger_fails_its_run(s
         for row in rows:
             tags = json.loads(row["Tags"])
             event = newest[row["ResourceId"]]
-            assert event.owner_team == tags.get("team", "unallocated"), row
-            assert event.decided_by == ("tag:team" if "team" in tags else "unallocated")
+            if row["ServiceCategory"] == "Databases":
+                assert (event.owner_team, event.cost_center, event.decided_by) == ("dba", "CC-DB", "rule:db-to-dba")
+            else:
+                assert event.owner_team == tags.get("team", "unallocated"), row
+                assert event.decided_by == ("tag:team" if "team" in tags else "unallocated")
+                assert event.cost_center is None
+        assert {e.owner_team for e in newest.values()} >= {"dba", "unallocated", "payments"}
 
         # Break the ledger: one fact of the first account's January counted twice, and one of its February lost.
         account = sorted(expected)[0][0]
