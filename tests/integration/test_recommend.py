@@ -16,13 +16,21 @@ from decimal import Decimal
 import httpx
 
 from finops_contracts.cloudevents import Envelope, now
-from finops_contracts.events import CostBatchIngested, CostLine, CostPeriodCompleted, CurrencyTotal, Event
+from finops_contracts.events import (
+    CostBatchIngested,
+    CostLine,
+    CostPeriodCompleted,
+    CurrencyTotal,
+    Event,
+    ResourceOwned,
+)
 from finops_contracts.recommendations import (
     KpiMeasured,
     RecommendationIssued,
     RecommendationSuperseded,
+    RecommendationUpdated,
 )
-from finops_contracts.topics import COST, RECOMMENDATION
+from finops_contracts.topics import COST, OWNERSHIP, RECOMMENDATION
 from finops_recommend.app import RecommendSettings, create_app
 from tests.support.flow import scalar
 from tests.support.kafka import count_records, produce, read_topic
@@ -122,6 +130,15 @@ def cost_records(lines: list[CostLine], *, version: int = 1) -> list[tuple[bytes
     return [_record(e) for e in events]
 
 
+def owned(resource_id: str, team: str, decided_by: str, *, run: int = 1) -> tuple[bytes, bytes, dict[str, str]]:
+    """A ResourceOwned as allocation publishes it."""
+    event = ResourceOwned(
+        billing_account_id=ACCOUNT, resource_id=resource_id, billing_period_start=datetime(2024, 9, 1, tzinfo=UTC),
+        owner_team=team, decided_by=decided_by, run=run, ruleset_version=1,
+    )  # fmt: skip
+    return _record(event)
+
+
 def _record(event: Event, event_id: uuid.UUID | None = None) -> tuple[bytes, bytes, dict[str, str]]:
     envelope = Envelope(
         id=event_id or uuid.uuid4(),
@@ -166,7 +183,13 @@ async def test_cost_events_become_recommendations_with_owner_and_savings(service
     september = cost_records(month_of_lines(datetime(2024, 9, 1, tzinfo=UTC)))
     topic = ns + RECOMMENDATION.name
 
+    # Owners come from allocation only. Before the cost: the compute and the address (as their tags say, and a
+    # rule says otherwise for the address: allocation's rule wins). The volume has none yet: "unallocated",
+    # though its tag says "data".
+    owners_before = [owned("i-0web", "payments", "tag:team"), owned("eipalloc-0idle", "network", "rule:ips")]
+
     async with serve_in_process(create_app(settings), free_port()) as url:
+        await produce(bootstrap, ns + OWNERSHIP.name, owners_before)
         await produce(bootstrap, ns + COST.name, september)
 
         first = decoded(await read_topic(bootstrap, topic, at_least=5, timeout=90))
@@ -188,11 +211,11 @@ async def test_cost_events_become_recommendations_with_owner_and_savings(service
             "0.0001"
         )
         assert {p.value for p in plan.personas} == {"practitioner", "finance"}
-        assert idle["eipalloc-0idle"].owner_team == "search"
+        assert idle["eipalloc-0idle"].owner_team == "network"  # the rule's team, not the tag's "search"
         assert idle["eipalloc-0idle"].evidence["rule"] == "steady_tiny_cost"
         # 0.12 a day for a month
         assert idle["eipalloc-0idle"].estimated_monthly_savings.amount == Decimal("3.65")
-        assert idle["vol-0orphan"].owner_team == "data"
+        assert idle["vol-0orphan"].owner_team == "unallocated"  # no owner published yet; the tag is not one
         assert idle["vol-0orphan"].evidence["rule"] == "storage_without_compute"
         assert idle["vol-0orphan"].estimated_monthly_savings.amount > 0
         assert "i-0web" not in idle
@@ -205,7 +228,8 @@ async def test_cost_events_become_recommendations_with_owner_and_savings(service
             assert kpi.month == datetime(2024, 9, 1, tzinfo=UTC) and kpi.provider_name == "AWS"
             assert kpi.coverage == 0 and kpi.effective_savings_rate == 0 and kpi.utilization == 1
             assert kpi.on_demand_equivalent.amount == kpi.actual_cost.amount == month_usage
-        await wait_until(lambda: settled(database_url, len(september)), timeout=60, what="the first analysis")
+        extra = len(owners_before)
+        await wait_until(lambda: settled(database_url, len(september) + extra), timeout=60, what="the first analysis")
         published = await count_records(bootstrap, topic)
         assert published == len(first) == 5
 
@@ -214,9 +238,24 @@ async def test_cost_events_become_recommendations_with_owner_and_savings(service
         replay = [(k, v, {**h, "ce_id": str(uuid.uuid4())}) for k, v, h in september]
         await produce(bootstrap, ns + COST.name, replay)
         await wait_until(
-            lambda: settled(database_url, len(september) * 2), timeout=60, what="the replay consumed and analysed"
+            lambda: settled(database_url, len(september) * 2 + extra),
+            timeout=60,
+            what="the replay consumed and analysed",
         )
         assert await count_records(bootstrap, topic) == published
+
+        # The volume's owner arrives after its recommendation: the recommendation is updated to it. A stale owner
+        # (an older run) after it changes nothing.
+        await produce(bootstrap, ns + OWNERSHIP.name, [owned("vol-0orphan", "storage", "rule:volumes", run=3)])
+        updated = decoded(await read_topic(bootstrap, topic, at_least=published + 1, timeout=60))[published:]
+        assert [(type(e), e.owner_team) for _, e in updated] == [(RecommendationUpdated, "storage")]
+        assert updated[0][1].recommendation_id == idle["vol-0orphan"].recommendation_id
+        await produce(bootstrap, ns + OWNERSHIP.name, [owned("vol-0orphan", "data", "tag:team", run=2)])
+        extra += 2
+        await wait_until(lambda: settled(database_url, len(september) * 2 + extra), timeout=60, what="owners kept")
+        assert await scalar(database_url, "SELECT owner_team FROM recommend.resource_owner WHERE resource_id = $1",
+                            "vol-0orphan") == "storage"  # fmt: skip
+        published += 1
 
         async with httpx.AsyncClient(timeout=30, headers=ADMIN) as client:
             listed = (await client.get(f"{url}/v1/recommendations", params={"status": "open"})).json()
@@ -226,8 +265,8 @@ async def test_cost_events_become_recommendations_with_owner_and_savings(service
         assert {(r["term_months"], r["payment"]): r["discount"] for r in negotiated}[(36, "no_upfront")] == "0.60"
         assert {(r["kind"], r["owner_team"]) for r in listed} == {
             ("commitment_plan", "payments"),
-            ("idle", "search"),
-            ("idle", "data"),
+            ("idle", "network"),
+            ("idle", "storage"),
         }
         assert all(Decimal(r["estimated_monthly_savings"]["amount"]) > 0 for r in listed)
 
@@ -235,7 +274,9 @@ async def test_cost_events_become_recommendations_with_owner_and_savings(service
         october = cost_records(month_of_lines(datetime(2024, 10, 1, tzinfo=UTC)))
         await produce(bootstrap, ns + COST.name, october)
         await wait_until(
-            lambda: settled(database_url, len(september) * 2 + len(october)), timeout=90, what="October analysed"
+            lambda: settled(database_url, len(september) * 2 + extra + len(october)),
+            timeout=90,
+            what="October analysed",
         )
         after = decoded(await read_topic(bootstrap, topic, at_least=published + 1, timeout=30))
 

@@ -94,5 +94,5 @@ async def test_a_period_whose_lines_did_not_all_arrive_never_becomes_current(ser
 
     reason = dict(dead.headers)["dlq_reason"].decode()
     assert "conservation check failed for acct-9/2026-05 version 1" in reason
-    assert "allocated nothing" in reason and "10 lines" in reason
+    assert "the ledger holds nothing" in reason and "10 lines" in reason
     assert await scalar(database_url, "SELECT count(*) FROM allocation.current_period") == 0

@@ -45,6 +45,7 @@ from finops_contracts.events import (
     JournalExported,
     OwnerCost,
     RejectionDetail,
+    ResourceOwned,
     UnitCostReported,
 )
 from finops_contracts.money import Money
@@ -68,6 +69,20 @@ ACCOUNTS = ("111122223333", "444455556666")
 TEAMS = ("checkout", "search", "data")
 COST_CENTERS = {"checkout": "CC-100", "search": "CC-200", "data": "CC-300"}
 PRODUCTS = {"checkout": "shop", "search": "shop", "data": "analytics"}
+RULED = {"data-0": ("platform", "CC-900")}
+"""Resources an allocation rule gives to another team than their tag names (and the rule's cost center)."""
+
+
+def published_owner(line: CostLine) -> tuple[str, str]:
+    """(team, cost center) of a line as the console must show it: the owner allocation publishes for its resource
+    (ResourceOwned: a rule's, else the team tag, a cost center only when a rule gives one), else unallocated."""
+    if not line.resource_id:
+        return "unallocated", "unallocated"
+    if line.resource_id in RULED:
+        return RULED[line.resource_id]
+    return line.tags.get("team", "unallocated"), "unallocated"
+
+
 SERVICES = ("Amazon EC2", "Amazon S3", "Amazon RDS")
 
 
@@ -118,7 +133,7 @@ class Scenario:
     def cost_by(self, *dimensions: str) -> dict[tuple[str, ...], tuple[Decimal, Decimal, int]]:
         totals: dict[tuple[str, ...], list] = defaultdict(lambda: [Decimal(0), Decimal(0), 0])
         for line in self.lines:
-            team, cost_center, product = (line.tags.get(k, "unallocated") for k in ("team", "cost_center", "product"))
+            (team, cost_center), product = published_owner(line), line.tags.get("product", "unallocated")
             values = {
                 "team": team,
                 "cost_center": cost_center,
@@ -221,6 +236,18 @@ def _ingest(s: Scenario, lines: list[CostLine], *, version: int, at: datetime, f
                 at + timedelta(minutes=1),
                 source="/finops/allocation",
             )
+        resources = sorted({ln.resource_id for ln in group if ln.resource_id})
+        for resource in resources:
+            team, cost_center = published_owner(next(ln for ln in group if ln.resource_id == resource))
+            s.add(
+                ResourceOwned(
+                    billing_account_id=account, resource_id=resource, billing_period_start=period, owner_team=team,
+                    cost_center=None if cost_center == "unallocated" else cost_center, run=version, ruleset_version=1,
+                    decided_by="rule:by-resource" if resource in RULED else "tag:team",
+                ),
+                at + timedelta(minutes=2),
+                source="/finops/allocation",
+            )  # fmt: skip
         total = CurrencyTotal(
             currency="USD",
             billed_cost=sum((ln.billed_cost for ln in group), Decimal(0)),

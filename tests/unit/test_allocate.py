@@ -1,7 +1,7 @@
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from finops_allocation.allocate import UNALLOCATED, allocate, owner_of
+from finops_allocation.allocate import UNALLOCATED, allocate
 from finops_contracts.costframe import frame_of
 from finops_contracts.events import CostLine
 
@@ -23,18 +23,14 @@ def line(cost: str, tags: dict[str, str], currency: str = "USD") -> CostLine:
     )
 
 
-def test_team_tag_wins_over_application():
-    assert owner_of({"application": "shop", "team": "payments"}) == "payments"
+def test_allocate_owns_each_line_by_the_single_owner_rule():
+    # The team tag (any case) owns a line; `application` is a product, never an owner; no team tag: unallocated.
+    lines = [line("1", {" Team ": "search"}), line("2", {"application": "shop"}), line("3", {"team": "  "})]
 
+    totals = allocate(frame_of(lines))
 
-def test_tag_keys_match_despite_case_and_stray_spaces():
-    assert owner_of({" Team ": "search"}) == "search"
-    assert owner_of({"Application": "shop"}) == "shop"
-
-
-def test_untagged_and_empty_tags_are_unallocated():
-    assert owner_of({}) == UNALLOCATED
-    assert owner_of({"team": "  ", "env": "prod"}) == UNALLOCATED
+    assert set(totals) == {("search", "USD"), (UNALLOCATED, "USD")}
+    assert totals[(UNALLOCATED, "USD")].billed_cost == Decimal("5")
 
 
 def test_allocate_sums_exactly_per_owner_and_currency():

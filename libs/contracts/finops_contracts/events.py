@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, ClassVar, Self
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from finops_contracts.money import Amount, CurrencyCode, Money
-from finops_contracts.topics import ALLOCATION, BUSINESS, COST, INGEST, Topic
+from finops_contracts.topics import ALLOCATION, BUSINESS, COST, INGEST, OWNERSHIP, Topic
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -400,6 +400,34 @@ class UnitCostReported(Event):
         return f"{self.key()}/{self.billing_period_start:%Y-%m}/{self.metric}"
 
 
+class ResourceOwned(Event):
+    """Who owns a resource, as the allocation run `run` (under rule set `ruleset_version`) decided it for the
+    billing period: the allocation rules first, then the resource's tags, else "unallocated". `decided_by` names
+    the deciding rule ("rule:<name>"), tag ("tag:<key>") or "unallocated".
+
+    Allocation is the only place an owner is decided; other services keep the newest of these per resource and
+    treat a resource with none as "unallocated". An event is stale, and ignored, when the consumer already holds
+    one for the resource with a later (billing_period_start, run)."""
+
+    TYPE: ClassVar[str] = "finops.ownership.resource_owned.v1"
+    TOPIC: ClassVar[Topic] = OWNERSHIP
+
+    billing_account_id: str
+    resource_id: str = Field(min_length=1)
+    billing_period_start: datetime
+    owner_team: str = Field(min_length=1)
+    cost_center: str | None = None
+    decided_by: str
+    run: int
+    ruleset_version: int
+
+    def key(self) -> str:
+        return f"{self.billing_account_id}/{self.resource_id}"
+
+    def subject(self) -> str:
+        return self.key()
+
+
 class BusinessMetricReported(Event):
     """A business system reports a metric of a product for a billing period (units such as orders)."""
 
@@ -429,6 +457,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         BudgetAlerted,
         CoverageMeasured,
         UnitCostReported,
+        ResourceOwned,
         BusinessMetricReported,
     )
 }

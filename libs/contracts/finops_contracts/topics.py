@@ -39,6 +39,14 @@ ALLOCATION = Topic(
     key="billing account id and billing period, '<account>/<YYYY-MM>'",
     description="Cost allocated to owners, one event per cost batch allocated.",
 )
+OWNERSHIP = Topic(
+    name="finops.ownership.v1",
+    owner="allocation",
+    partitions=6,
+    key="billing account id and resource id, '<account>/<resource id>' (compactable: the newest record per key "
+    "is the resource's owner)",
+    description="Who owns each resource, as allocation decided it: one ResourceOwned per resource per allocation run.",
+)
 
 RECOMMENDATION = Topic(
     name="finops.recommendation.v1",
@@ -73,5 +81,5 @@ PURCHASE = Topic(
     description="Results of commitment purchases executed through provider adapters: purchased or failed.",
 )
 
-TOPICS: tuple[Topic, ...] = (COST, INGEST, ALLOCATION, RECOMMENDATION, BUSINESS, DECISION, PURCHASE)
+TOPICS: tuple[Topic, ...] = (COST, INGEST, ALLOCATION, OWNERSHIP, RECOMMENDATION, BUSINESS, DECISION, PURCHASE)
 BY_NAME: dict[str, Topic] = {t.name: t for t in TOPICS}

@@ -13,7 +13,7 @@ import pydantic
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from finops_allocation import budgets, ledger, runs, unit_economics
+from finops_allocation import budgets, ledger, ownership, runs, unit_economics
 from finops_allocation.journal import AccountMapping, JournalError
 from finops_allocation.rules import RuleSet
 from finops_allocation.splits import SplitError
@@ -147,8 +147,11 @@ def add_routes(runtime: ServiceRuntime) -> None:
         try:
             async with runtime.pool.acquire() as conn, conn.transaction():
                 version = await ledger.set_rules(conn, ruleset, by=who.name)
+                await ownership.publish_all(conn, ruleset_version=version, ruleset=ruleset)
         except SplitError as exc:
             return problem(422, f"the rule set cannot allocate the current periods: {exc}")
+        except ledger.ConservationViolated as exc:
+            return problem(409, f"the rule set was not put in force: {exc}")
         return JSONResponse({"version": version, "rules": len(ruleset.rules), "pools": len(ruleset.pools)})
 
     async def showback(request: Request, *, default_by: str) -> Response:

@@ -12,7 +12,7 @@ from faststream.asgi import AsgiFastStream
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from finops_allocation import ledger, repository, runs, unit_economics
+from finops_allocation import ledger, ownership, repository, runs, unit_economics
 from finops_allocation.allocate import owner_totals
 from finops_allocation.api import add_routes
 from finops_contracts.cloudevents import Envelope
@@ -26,9 +26,10 @@ from finops_contracts.events import (
     Event,
     JournalExported,
     OwnerCost,
+    ResourceOwned,
     UnitCostReported,
 )
-from finops_contracts.topics import ALLOCATION, BUSINESS, COST
+from finops_contracts.topics import ALLOCATION, BUSINESS, COST, OWNERSHIP
 from finops_runtime import outbox
 from finops_runtime.app import ServiceRuntime
 from finops_runtime.inbox import Rejected
@@ -48,14 +49,22 @@ class AllocationSettings(Settings):
 async def on_cost_batch(conn: asyncpg.Connection, envelope: Envelope, event: Event) -> None:
     """Allocate one batch of cost lines and announce it, in the consumer's transaction."""
     assert isinstance(event, CostBatchIngested)
-    facts = ledger.facts_of(event.frame)  # one pass over the lines; owners follow from the facts' tags
-    totals = owner_totals(facts)
+    facts = ledger.facts_of(event.frame)  # one pass over the lines; owners follow from the facts (rules, tags)
+    _, ruleset = await ledger.current_rules(conn)
+    totals = owner_totals(facts, ruleset)
     await ledger.add_facts(
         conn,
         billing_account_id=event.billing_account_id,
         billing_period_start=event.billing_period_start,
         ingest_id=event.ingest_id,
         facts=facts,
+    )
+    await ownership.add_resources(
+        conn,
+        billing_account_id=event.billing_account_id,
+        billing_period_start=event.billing_period_start,
+        ingest_id=event.ingest_id,
+        frame=event.frame,
     )
     await repository.add_allocations(
         conn,
@@ -97,14 +106,23 @@ async def on_period_completed(conn: asyncpg.Connection, envelope: Envelope, even
     """Check conservation for the version just completed, then let the newest complete version count."""
     assert isinstance(event, CostPeriodCompleted)
     key = dict(billing_account_id=event.billing_account_id, billing_period_start=event.billing_period_start)
-    allocated = await repository.allocated_for(conn, **key, ingest_id=event.ingest_id)
     expected = {t.currency: (t.billed_cost, t.effective_cost, t.line_count) for t in event.totals}
-    if allocated != expected:
+    # The ledger (which feeds chargeback and journals) must hold exactly the file's lines; each run of the
+    # period checks its allocation against these totals again (ledger.check_conservation).
+    found = await ledger.fact_totals(conn, **key, ingest_id=event.ingest_id)
+    if found != expected:
         # Every batch precedes its completion on the partition, so a gap means batches were dead-lettered.
         raise Rejected(
             f"conservation check failed for {event.key()} version {event.version}: "
-            f"allocated {_describe(allocated)}, the file has {_describe(expected)}"
+            f"the ledger holds {_describe(found)}, the file has {_describe(expected)}"
         )
+    await ledger.record_bill(
+        conn,
+        **key,
+        ingest_id=event.ingest_id,
+        version=event.version,
+        totals=[(t.currency, t.billed_cost, t.effective_cost, t.line_count) for t in event.totals],
+    )
     current = await repository.current_version(conn, **key)
     if current is None or event.version > current["version"]:
         await repository.make_current(
@@ -134,9 +152,10 @@ def build_runtime(settings: AllocationSettings | None = None, **fields: object) 
         settings,
         schema=SCHEMA,
         migrations=Path(__file__).parent / "migrations",
-        topics=[ALLOCATION, COST, BUSINESS],
-        publishes=[CostAllocated, JournalExported, BudgetAlerted, CoverageMeasured, UnitCostReported],
-        description="Allocates ingested cost to owners (team, else application tag) and announces each allocation.",
+        topics=[ALLOCATION, OWNERSHIP, COST, BUSINESS],
+        publishes=[CostAllocated, JournalExported, BudgetAlerted, CoverageMeasured, UnitCostReported, ResourceOwned],
+        description="Allocates ingested cost to owners (allocation rules, else the team tag) and announces each "
+        "allocation and, per allocation run, each resource's owner (ResourceOwned).",
     )
     # A group of its own: the business topic's members never make the cost consumers rebalance.
     runtime.subscribe(

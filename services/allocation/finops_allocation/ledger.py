@@ -23,6 +23,7 @@ from finops_contracts.costframe import sums
 from finops_contracts.events import Coverage, CoverageMeasured
 from finops_contracts.money import Money
 from finops_contracts.periods import label_bounds, parse_label, period_label, utc_month_start
+from finops_contracts.topics import ALLOCATION
 from finops_runtime import outbox
 from finops_runtime.inbox import Retry
 
@@ -46,6 +47,17 @@ class PeriodClosed(Exception):
 
 
 _PERIOD_END = b"billing_period_end"
+class ConservationViolated(Exception):
+    """An allocation run's lines do not add up to the bill: per (billing account, period, version) and currency,
+    allocated + unallocated + shared must equal the bill's total to the cent. Nothing of the run may count."""
+
+    def __init__(self, period: datetime, violations: list[tuple[str, int, str]]) -> None:
+        self.period = period
+        self.violations = violations  # (billing account, version, what differs)
+        super().__init__(
+            f"conservation check failed for the period starting {period.isoformat()}: "
+            + "; ".join(f"{account} version {version}: {what}" for account, version, what in violations)
+        )
 
 
 def facts_of(frame: pa.Table) -> pa.Table:
@@ -236,12 +248,107 @@ async def run_period(conn: asyncpg.Connection, period: datetime) -> list[Line]:
     decided = _ASSIGNED.setdefault(cache_key, {})
     facts = await _facts(conn, period, version)
     lines = run(facts, ruleset, decided=decided)
+    await check_conservation(conn, period, lines)
     await conn.execute("DELETE FROM allocation_line WHERE billing_period_start = $1 AND kind <> 'adjustment'", period)
     await _insert(conn, [_record(period, line, version) for line in lines])
     if await is_closed(conn, period):
         await _adjust(conn, period, lines, version)
     await _measure_coverage(conn, period, version, coverage(facts, decided))
     return lines
+
+
+_CENT = Decimal("0.01")
+
+
+async def record_bill(
+    conn: asyncpg.Connection,
+    *,
+    billing_account_id: str,
+    billing_period_start: datetime,
+    ingest_id: object,
+    version: int,
+    totals: list[tuple[str, Decimal, Decimal, int]],
+) -> None:
+    """Keep a version's bill totals (currency, billed, effective, lines), which its allocation must conserve."""
+    await conn.executemany(
+        """INSERT INTO period_bill (billing_account_id, billing_period_start, ingest_id, version, billing_currency,
+                                    billed_cost, effective_cost, line_count)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING""",
+        [(billing_account_id, billing_period_start, ingest_id, version, *t) for t in totals],
+    )
+
+
+async def fact_totals(
+    conn: asyncpg.Connection, *, billing_account_id: str, billing_period_start: datetime, ingest_id: object
+) -> dict[str, tuple[Decimal, Decimal, int]]:
+    """The ledger's facts of one version, per currency: (billed, effective, lines)."""
+    rows = await conn.fetch(
+        """SELECT billing_currency, sum(billed_cost) AS b, sum(effective_cost) AS e, sum(line_count) AS n
+           FROM cost_fact WHERE billing_account_id = $1 AND billing_period_start = $2 AND ingest_id = $3
+           GROUP BY 1""",
+        billing_account_id,
+        billing_period_start,
+        ingest_id,
+    )
+    return {r["billing_currency"].strip(): (r["b"], r["e"], int(r["n"])) for r in rows}
+
+
+async def check_conservation(conn: asyncpg.Connection, period: datetime, lines: list[Line]) -> None:
+    """Raise ConservationViolated unless, for every billing account of the period whose bill totals are known,
+    the run's lines (allocated, unallocated and shared alike) add up to the bill per currency to the cent."""
+    bills = await conn.fetch(
+        """SELECT b.billing_account_id, p.version, b.billing_currency, b.billed_cost, b.effective_cost, b.line_count
+           FROM period_bill b JOIN current_period p USING (billing_account_id, billing_period_start, ingest_id)
+           WHERE b.billing_period_start = $1""",
+        period,
+    )
+    expected: dict[tuple[str, str], tuple[Decimal, Decimal, int]] = {}
+    versions: dict[str, int] = {}
+    for r in bills:
+        versions[r["billing_account_id"]] = r["version"]
+        key = (r["billing_account_id"], r["billing_currency"].strip())
+        expected[key] = (r["billed_cost"].quantize(_CENT), r["effective_cost"].quantize(_CENT), int(r["line_count"]))
+    got: dict[tuple[str, str], list] = defaultdict(lambda: [Decimal(0), Decimal(0), 0])
+    for line in lines:
+        if line.billing_account_id in versions:
+            g = got[(line.billing_account_id, line.billing_currency)]
+            g[0] += line.billed_cost
+            g[1] += line.effective_cost
+            g[2] += line.line_count
+    violations = []
+    for key in sorted(set(expected) | set(got)):
+        want = expected.get(key, (Decimal(0), Decimal(0), 0))
+        g = got.get(key, [Decimal(0), Decimal(0), 0])
+        have = (g[0].quantize(_CENT), g[1].quantize(_CENT), g[2])
+        if have != want:
+            violations.append(
+                (key[0], versions[key[0]], f"{key[1]}: allocated billed {have[0]}, effective {have[1]}, {have[2]} "
+                 f"lines; the bill has billed {want[0]}, effective {want[1]}, {want[2]} lines")
+            )  # fmt: skip
+    if violations:
+        raise ConservationViolated(period, violations)
+
+
+async def record_violation(conn: asyncpg.Connection, exc: ConservationViolated) -> None:
+    """Make a failed run visible: a row per account in conservation_violation, and a dead letter on the
+    allocation topic's DLQ naming the reason (the run itself wrote and published nothing)."""
+    await conn.executemany(
+        """INSERT INTO conservation_violation (billing_account_id, billing_period_start, version, detail)
+           VALUES ($1, $2, $3, $4)""",
+        [(account, exc.period, version, what) for account, version, what in exc.violations],
+    )
+    payload = json.dumps(
+        {
+            "billing_period_start": exc.period.isoformat(),
+            "violations": [{"billing_account_id": a, "version": v, "detail": d} for a, v, d in exc.violations],
+        }
+    ).encode()
+    headers = {"dlq_reason": str(exc), "dlq_origin_topic": "allocation-run", "dlq_consumer": "allocation"}
+    await outbox.add(
+        conn,
+        [outbox.OutboxMessage(topic=ALLOCATION.dlq, key=f"period/{exc.period:%Y-%m}".encode(), headers=headers,
+                              payload=payload)],
+    )  # fmt: skip
 
 
 async def _measure_coverage(

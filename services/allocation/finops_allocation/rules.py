@@ -302,5 +302,35 @@ def assign(facet: Mapping[str, str | None], tags: Mapping[str, str], ruleset: Ru
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """Who owns a cost: its team, the cost center when a rule gave one, and what decided the team
+    ("rule:<name>", "tag:team" or "unallocated")."""
+
+    team: str
+    cost_center: str | None
+    decided_by: str
+
+
+def owner_of(facet: Mapping[str, str | None], tags: Mapping[str, str], ruleset: RuleSet) -> Owner:
+    """The one definition of a cost's owner: the first rule (in priority order) that assigns a team, else the
+    team tag (any case, trimmed, and through the rule set's key aliases: Team, owner-team, squad...), else
+    "unallocated". Every owner in this platform comes from here (other services learn it from ResourceOwned)."""
+    return owner_from(assign(facet, tags, ruleset))
+
+
+def owner_from(assignment: Assignment) -> Owner:
+    """The owner part of an assignment (see owner_of)."""
+    decided = dict(assignment.decided_by)
+    if "team" in decided:
+        by = f"rule:{decided['team']}"
+    elif assignment.team != UNALLOCATED:
+        by = "tag:team"
+    else:
+        by = UNALLOCATED
+    cost_center = assignment.cost_center if "cost_center" in decided else None
+    return Owner(team=assignment.team, cost_center=cost_center, decided_by=by)
+
+
 def _render(template: str, view: Mapping[str, str | None]) -> str:
     return _TEMPLATE.sub(lambda m: view.get(m.group(1)) or "", template).strip()

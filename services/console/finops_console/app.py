@@ -14,13 +14,23 @@ from finops_console.pipeline import Sampler
 from finops_contracts.decisions import DECISION_EVENTS, PURCHASE_EVENTS  # noqa: F401  (registers their types)
 from finops_contracts.events import EVENT_TYPES
 from finops_contracts.recommendations import RECOMMENDATION_EVENTS  # noqa: F401  (registers their types)
-from finops_contracts.topics import ALLOCATION, BUSINESS, COST, DECISION, INGEST, PURCHASE, RECOMMENDATION, TOPICS
+from finops_contracts.topics import (
+    ALLOCATION,
+    BUSINESS,
+    COST,
+    DECISION,
+    INGEST,
+    OWNERSHIP,
+    PURCHASE,
+    RECOMMENDATION,
+    TOPICS,
+)
 from finops_runtime.app import ServiceRuntime
 from finops_runtime.settings import Settings
 
 SCHEMA = "console"
 CONSUMER_GROUP = "console"
-CONSUMED = (COST, INGEST, ALLOCATION, RECOMMENDATION, DECISION, PURCHASE, BUSINESS)
+CONSUMED = (COST, INGEST, ALLOCATION, OWNERSHIP, RECOMMENDATION, DECISION, PURCHASE, BUSINESS)
 
 
 class ConsoleSettings(Settings):

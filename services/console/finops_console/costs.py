@@ -1,5 +1,6 @@
 """The cost read model: cost batches pre-aggregated per day and dimension (billing account, provider, service,
-team, cost center and product tags, currency), the newest complete version of each billing period counted.
+resource, product tag, currency; a resource's team and cost center are the owner allocation published, joined
+when read), the newest complete version of each billing period counted.
 
 A batch of 20,000 lines becomes a few hundred rows (COPY); when its period completes, the version's rows are
 summed once more into the counted daily facts (cost_day) and monthly facts (cost_month), and the version they
@@ -22,14 +23,11 @@ from finops_contracts.periods import period_month
 
 UNALLOCATED = "unallocated"
 NONE = "(none)"
-TAG_KEYS: dict[str, tuple[str, ...]] = {
-    "team": ("team",),
-    "cost_center": ("cost_center", "costcenter", "cost-center", "cost center"),
-    "product": ("product",),
-}
-"""Which tag keys name each dimension, first match wins; keys match case-insensitively."""
+PRODUCT_TAG = "product"
+"""The tag naming a line's product (keys match case-insensitively). Team and cost center are owners: they come
+from allocation (ResourceOwned, kept in resource_owner) through the cost_day and cost_month views, never from tags."""
 STAGE_COLUMNS = (
-    "ingest_id", "billing_account_id", "period", "day", "provider", "service", "team", "cost_center", "product",
+    "ingest_id", "billing_account_id", "period", "day", "provider", "service", "resource_id", "product",
     "currency", "billed_cost", "effective_cost", "line_count",
 )  # fmt: skip
 DIMENSIONS = ("billing_account", "provider", "service", "team", "cost_center", "product", "period", "day")
@@ -37,47 +35,38 @@ DIMENSIONS = ("billing_account", "provider", "service", "team", "cost_center", "
 _COLUMN = {"billing_account": "billing_account_id"}
 
 
-def tag_dimensions(tags: Mapping[str, str]) -> tuple[str, str, str]:
-    """(team, cost center, product) named by a line's tags, UNALLOCATED where no tag names it."""
-    normalized = {k.strip().lower(): str(v).strip() for k, v in tags.items()}
-    found = []
-    for keys in TAG_KEYS.values():
-        found.append(next((normalized[k] for k in keys if normalized.get(k)), UNALLOCATED))
-    return found[0], found[1], found[2]
+def product_of(tags: Mapping[str, str]) -> str:
+    """The product a line's tags name, UNALLOCATED where none does."""
+    return next((str(v).strip() for k, v in tags.items() if k.strip().lower() == PRODUCT_TAG and str(v).strip()),
+                UNALLOCATED)  # fmt: skip
 
 
-def _dimension_columns(tags: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, pa.Array, pa.Array]:
-    """team, cost_center and product of every line, deciding once per distinct Tags value."""
+def _products(tags: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """The product of every line, deciding once per distinct Tags value."""
     if isinstance(tags, pa.ChunkedArray):
         tags = tags.combine_chunks()
     encoded = pc.dictionary_encode(tags)
-    decided = [tag_dimensions(json.loads(text) if text else {}) for text in encoded.dictionary.to_pylist()]
-    indices = encoded.indices.fill_null(len(decided))
-    columns = []
-    for i in range(3):
-        values = [d[i] for d in decided] + [UNALLOCATED]
-        columns.append(pa.array(values, pa.string()).take(indices))
-    return columns[0], columns[1], columns[2]
+    decided = [product_of(json.loads(text) if text else {}) for text in encoded.dictionary.to_pylist()]
+    return pa.array([*decided, UNALLOCATED], pa.string()).take(encoded.indices.fill_null(len(decided)))
 
 
 def day_facts(frame: pa.Table) -> pa.Table:
-    """A batch's exact sums per charge day, provider, service, team, cost center, product and currency."""
-    team, cost_center, product = _dimension_columns(frame.column("tags"))
+    """A batch's exact sums per charge day, provider, service, resource, product and currency."""
+    product = _products(frame.column("tags"))
     day = pc.cast(frame.column("charge_period_start"), pa.timestamp("us", tz="UTC")).cast(pa.date32())
     table = pa.table(
         {
             "day": day,
             "provider": frame.column("provider_name"),
             "service": pc.fill_null(frame.column("service_name"), NONE),
-            "team": team,
-            "cost_center": cost_center,
+            "resource_id": pc.fill_null(frame.column("resource_id"), ""),
             "product": product,
             "currency": frame.column("billing_currency"),
             "billed_cost": frame.column("billed_cost"),
             "effective_cost": frame.column("effective_cost"),
         }
     )
-    return sums(table, ["day", "provider", "service", "team", "cost_center", "product", "currency"])
+    return sums(table, ["day", "provider", "service", "resource_id", "product", "currency"])
 
 
 def stage_records(
@@ -93,8 +82,7 @@ def stage_records(
             columns["day"][i],
             columns["provider"][i],
             columns["service"][i],
-            columns["team"][i],
-            columns["cost_center"][i],
+            columns["resource_id"][i],
             columns["product"][i],
             columns["currency"][i],
             columns["billed_cost_sum"][i],
@@ -149,11 +137,11 @@ async def complete(conn: asyncpg.Connection, event: CostPeriodCompleted, *, at: 
                 *key,
             )
         return False
-    for table in ("cost_day", "cost_month"):
+    for table in ("cost_day_fact", "cost_month_fact"):
         await conn.execute(f"DELETE FROM {table} WHERE billing_account_id = $1 AND period = $2", *key)
-    dims = "billing_account_id, period, provider, service, team, cost_center, product, currency"
+    dims = "billing_account_id, period, provider, service, resource_id, product, currency"
     await conn.execute(
-        f"""INSERT INTO cost_day ({dims}, day, billed_cost, effective_cost, line_count)
+        f"""INSERT INTO cost_day_fact ({dims}, day, billed_cost, effective_cost, line_count)
             SELECT {dims}, day, sum(billed_cost), sum(effective_cost), sum(line_count) FROM cost_stage
             WHERE ingest_id = $1 AND billing_account_id = $2 AND period = $3
             GROUP BY {dims}, day""",
@@ -161,8 +149,8 @@ async def complete(conn: asyncpg.Connection, event: CostPeriodCompleted, *, at: 
         *key,
     )
     await conn.execute(
-        f"""INSERT INTO cost_month ({dims}, billed_cost, effective_cost, line_count)
-            SELECT {dims}, sum(billed_cost), sum(effective_cost), sum(line_count) FROM cost_day
+        f"""INSERT INTO cost_month_fact ({dims}, billed_cost, effective_cost, line_count)
+            SELECT {dims}, sum(billed_cost), sum(effective_cost), sum(line_count) FROM cost_day_fact
             WHERE billing_account_id = $1 AND period = $2
             GROUP BY {dims}""",
         *key,

@@ -34,6 +34,7 @@ from finops_contracts.events import (
     IngestCompleted,
     IngestRejected,
     JournalExported,
+    ResourceOwned,
     UnitCostReported,
 )
 from finops_contracts.periods import period_month
@@ -44,6 +45,7 @@ from finops_contracts.recommendations import (
     RecommendationSuperseded,
     RecommendationUpdated,
 )
+from finops_runtime import owners
 from finops_runtime.inbox import Handler
 
 STAGE_RANK = {
@@ -529,6 +531,12 @@ async def on_purchase(conn: asyncpg.Connection, envelope: Envelope, event: Event
     await _history(conn, envelope, event, event.decision_id, state)
 
 
+async def on_resource_owned(conn: asyncpg.Connection, envelope: Envelope, event: Event) -> None:
+    """The owner allocation published for a resource: costs read through cost_day / cost_month show it."""
+    assert isinstance(event, ResourceOwned)
+    await owners.keep(conn, event)
+
+
 def handlers(topic_types: Mapping[str, type[Event]]) -> dict[str, Handler]:
     """The handler of each event type of one topic (every type of it the contracts define)."""
     by_type: dict[type[Event], Handler] = {
@@ -543,6 +551,7 @@ def handlers(topic_types: Mapping[str, type[Event]]) -> dict[str, Handler]:
         BudgetAlerted: on_budget_alerted,
         CoverageMeasured: on_coverage_measured,
         UnitCostReported: on_unit_cost,
+        ResourceOwned: on_resource_owned,
         RecommendationIssued: on_recommendation,
         RecommendationUpdated: on_recommendation,
         RecommendationSuperseded: on_recommendation_closed,

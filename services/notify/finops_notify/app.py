@@ -14,11 +14,12 @@ from pydantic import SecretStr
 
 from finops_contracts.cloudevents import Envelope
 from finops_contracts.decisions import DECISION_EVENTS  # noqa: F401  (registers their types)
-from finops_contracts.events import EVENT_TYPES, Event
+from finops_contracts.events import EVENT_TYPES, Event, ResourceOwned
 from finops_contracts.recommendations import RECOMMENDATION_EVENTS  # noqa: F401  (registers their types)
-from finops_contracts.topics import ALLOCATION, COST, DECISION, INGEST, PURCHASE, RECOMMENDATION
+from finops_contracts.topics import ALLOCATION, COST, DECISION, INGEST, OWNERSHIP, PURCHASE, RECOMMENDATION
 from finops_notify import api, channels, digest, policy, queue, routing, worker
 from finops_notify.vault import Vault
+from finops_runtime import owners
 from finops_runtime.app import ServiceRuntime
 from finops_runtime.settings import Settings
 
@@ -91,9 +92,21 @@ class NotifySettings(Settings):
         )
 
 
+async def on_resource_owned(conn: asyncpg.Connection, envelope: Envelope, event: Event) -> None:
+    """Keep the newest owner allocation published for a resource (notify's resource_owner table)."""
+    assert isinstance(event, ResourceOwned)
+    await owners.keep(conn, event)
+
+
 async def on_event(conn: asyncpg.Connection, envelope: Envelope, event: Event) -> None:
     """Route the event and log its notification, in the consumer's transaction; the fan-out delivers it."""
     payload = json.loads(event.model_dump_json())
+    if envelope.type.startswith("finops.recommendation.") and payload.get("resource_id"):
+        # A resource's owner is the one allocation published (ResourceOwned), as known when the notification is
+        # made: the recommendation's own owner_team may predate it; no owner published: "unallocated".
+        payload["owner_team"] = await owners.owner_of(
+            conn, str(payload.get("billing_account_id")), payload["resource_id"]
+        )
     n = routing.route(envelope.type, envelope.subject, payload)
     if n is not None:
         await queue.add_notification(conn, envelope, n, payload)
@@ -106,7 +119,7 @@ def build_runtime(settings: NotifySettings | None = None, **fields: object) -> S
         settings,
         schema=SCHEMA,
         migrations=Path(__file__).parent / "migrations",
-        topics=list(TOPICS),
+        topics=[*TOPICS, OWNERSHIP],
         publishes=(),
         description="Routes platform events to the personas who act on them: email, Slack, Teams, signed "
         "webhooks with retries, circuit breakers and a dead-letter log, and a resumable server-sent event stream.",
@@ -115,6 +128,7 @@ def build_runtime(settings: NotifySettings | None = None, **fields: object) -> S
     for topic in TOPICS:
         handled = {t: on_event for t, model in EVENT_TYPES.items() if model.TOPIC == topic and routing.routed(t)}
         runtime.subscribe(topic, group=f"{CONSUMER_GROUP}-{topic.name.split('.')[1]}", handlers=handled)
+    runtime.subscribe(OWNERSHIP, group=f"{CONSUMER_GROUP}-ownership", handlers={ResourceOwned.TYPE: on_resource_owned})
     vault = Vault(settings.notify_secret_key.get_secret_value() if settings.notify_secret_key else None)
     api.add_routes(runtime, settings=settings, vault=vault)
 

@@ -17,14 +17,14 @@ from starlette.responses import JSONResponse
 
 from finops_contracts.cloudevents import Envelope
 from finops_contracts.decisions import CommitmentPurchased, DecisionRejected, PurchaseRequested
-from finops_contracts.events import CostBatchIngested, CostPeriodCompleted, Event
+from finops_contracts.events import CostBatchIngested, CostPeriodCompleted, Event, ResourceOwned
 from finops_contracts.recommendations import RECOMMENDATION_EVENTS
-from finops_contracts.topics import COST, DECISION, PURCHASE, RECOMMENDATION
+from finops_contracts.topics import COST, DECISION, OWNERSHIP, PURCHASE, RECOMMENDATION
 from finops_recommend import analysis, existing, prices, repository, runs, usage, utilization
 from finops_recommend.commitments import Settings as PlannerSettings
 from finops_recommend.prices import NO_UPFRONT, UPFRONT_SHARE, PriceTable, Program, allowed_payments
 from finops_recommend.uploads import UnreadableUpload, read_rows
-from finops_runtime import outbox
+from finops_runtime import outbox, owners
 from finops_runtime.access import Denied, Role, authenticate
 from finops_runtime.app import ServiceRuntime
 from finops_runtime.inbox import Handler
@@ -112,6 +112,14 @@ async def on_period_completed(conn: asyncpg.Connection, envelope: Envelope, even
     await repository.mark(conn)
 
 
+async def on_resource_owned(conn: asyncpg.Connection, envelope: Envelope, event: Event) -> None:
+    """Keep the owner allocation published for a resource; a newer one marks the model, so the next analysis run
+    gives the resource's recommendations that owner (whether the owner came before or after them)."""
+    assert isinstance(event, ResourceOwned)
+    if await owners.keep(conn, event):
+        await repository.mark(conn)
+
+
 async def on_purchase_requested(conn: asyncpg.Connection, envelope: Envelope, event: Event) -> None:
     """Remember what a requested purchase covers (account, program, scope, usage per hour) until it is bought."""
     assert isinstance(event, PurchaseRequested)
@@ -193,7 +201,7 @@ def build_runtime(
         settings,
         schema=SCHEMA,
         migrations=Path(__file__).parent / "migrations",
-        topics=[COST, RECOMMENDATION, DECISION, PURCHASE],
+        topics=[COST, OWNERSHIP, RECOMMENDATION, DECISION, PURCHASE],
         publishes=RECOMMENDATION_EVENTS,
         description="Turns cost into recommendations (commitment purchase plans, rightsizing, idle resources, cost "
         "anomalies) with owner team and savings, and measures commitment KPIs per pool and month.",
@@ -211,6 +219,7 @@ def build_runtime(
             PurchaseRequested.TYPE: on_purchase_requested,
         },
     )
+    runtime.subscribe(OWNERSHIP, group=f"{CONSUMER_GROUP}-ownership", handlers={ResourceOwned.TYPE: on_resource_owned})
     runtime.subscribe(
         PURCHASE, group=f"{CONSUMER_GROUP}-purchase", handlers={CommitmentPurchased.TYPE: on_commitment_purchased}
     )

@@ -27,10 +27,17 @@ from finops_recommend.usage import (
     POOL_KEYS,
     RESOURCE_AMOUNTS,
     RESOURCE_KEYS,
+    family_of,
     pool_key,
+    program_of,
     scoped_program_of,
 )
 
+_OWNER = """LEFT JOIN resource_owner o
+                 ON o.billing_account_id = u.billing_account_id AND o.resource_id = u.resource_id"""
+"""Each resource's owner, as allocation published it (ResourceOwned); none held: "unallocated". Owners are read
+when the analysis runs, and an owner arriving marks the model, so the next run updates a recommendation's owner."""
+_TEAM = "COALESCE(o.owner_team, 'unallocated')"
 # A row counts under the current version of its own billing account and period: one file carries many of both,
 # so joining on the ingest alone would count each row once per (account, period) of its file.
 _CURRENT = """JOIN period_version v ON v.ingest_id = u.ingest_id AND v.billing_account_id = u.billing_account_id
@@ -216,18 +223,22 @@ async def family_buckets(
 
 
 async def family_teams(conn: asyncpg.Connection) -> dict[tuple[str, str, str, str, str], list[tuple[str, Decimal]]]:
-    """Per (provider, account, region, family, currency): each team's usage, largest first."""
+    """Per (provider, account, region, family, currency): each owner team's compute cost (EffectiveCost of its
+    resources of the family), largest first; owners as allocation published them."""
     rows = await conn.fetch(
-        f"""SELECT u.provider_name, u.billing_account_id, u.region_id, u.family, u.currency, u.team,
-                   sum(u.on_demand_equivalent) AS usage
-            FROM family_usage u {_CURRENT}
-            GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, usage DESC, u.team"""
+        f"""SELECT u.provider_name, u.billing_account_id, coalesce(u.region_id, '') AS region_id, u.instance_type,
+                   u.resource_id, u.currency, {_TEAM} AS team, sum(u.effective_cost) AS usage
+            FROM resource_day u {_CURRENT} {_OWNER}
+            WHERE u.service_category = 'Compute'
+            GROUP BY 1, 2, 3, 4, 5, 6, 7"""
     )
-    out: dict[tuple[str, str, str, str, str], list[tuple[str, Decimal]]] = defaultdict(list)
+    sums: dict[tuple[str, str, str, str, str], dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     for r in rows:
-        key = (r["provider_name"], r["billing_account_id"], r["region_id"], r["family"], r["currency"])
-        out[key].append((r["team"], r["usage"]))
-    return dict(out)
+        family = family_of(r["provider_name"], r["instance_type"], r["resource_id"])
+        if family is not None:
+            key = (r["provider_name"], r["billing_account_id"], r["region_id"], family, r["currency"])
+            sums[key][r["team"]] += r["usage"]
+    return {k: sorted(v.items(), key=lambda t: (-t[1], t[0])) for k, v in sums.items()}
 
 
 async def commitment_lines(conn: asyncpg.Connection, *, recent_hours: int = 168) -> list[LineStats]:
@@ -410,16 +421,20 @@ async def utilization_p95(conn: asyncpg.Connection, *, until: datetime, days: in
 
 
 async def pool_teams(conn: asyncpg.Connection) -> dict[tuple[str, str], list[tuple[str, Decimal]]]:
-    """Per (pool, currency): each team's on-demand-equivalent usage, largest first."""
+    """Per (pool, currency): each owner team's compute cost (EffectiveCost of its resources in the pool's
+    account), largest first; owners as allocation published them."""
     rows = await conn.fetch(
-        f"""SELECT u.pool, u.currency, u.team, sum(u.on_demand_equivalent) AS usage
-            FROM pool_usage u {_CURRENT}
-            GROUP BY u.pool, u.currency, u.team ORDER BY u.pool, u.currency, usage DESC, u.team"""
+        f"""SELECT u.provider_name, u.billing_account_id, u.currency, {_TEAM} AS team, sum(u.effective_cost) AS usage
+            FROM resource_day u {_CURRENT} {_OWNER}
+            WHERE u.service_category = 'Compute'
+            GROUP BY 1, 2, 3, 4"""
     )
-    out: dict[tuple[str, str], list[tuple[str, Decimal]]] = defaultdict(list)
+    sums: dict[tuple[str, str], dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     for r in rows:
-        out[(r["pool"], r["currency"])].append((r["team"], r["usage"]))
-    return dict(out)
+        program = program_of(r["provider_name"])
+        if program is not None:
+            sums[(pool_key(program, r["billing_account_id"]), r["currency"])][r["team"]] += r["usage"]
+    return {k: sorted(v.items(), key=lambda t: (-t[1], t[0])) for k, v in sums.items()}
 
 
 async def pool_months(conn: asyncpg.Connection) -> list[dict[str, Any]]:
@@ -480,9 +495,9 @@ async def resources(conn: asyncpg.Connection) -> tuple[list[Resource], date | No
     """Every resource's daily cost (current versions), and the last day of the data."""
     rows = await conn.fetch(
         f"""SELECT u.provider_name, u.billing_account_id, u.sub_account_id, u.region_id, u.service_name,
-                   u.service_category, u.resource_id, u.team, u.currency, u.snapshot, u.day,
+                   u.service_category, u.resource_id, {_TEAM} AS team, u.currency, u.snapshot, u.day,
                    sum(u.effective_cost) AS cost, max(u.instance_type) AS instance_type
-            FROM resource_day u {_CURRENT}
+            FROM resource_day u {_CURRENT} {_OWNER}
             GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11"""
     )
     daily: dict[tuple[Any, ...], dict[date, Decimal]] = defaultdict(dict)
@@ -504,9 +519,9 @@ async def resources(conn: asyncpg.Connection) -> tuple[list[Resource], date | No
 async def team_days(conn: asyncpg.Connection) -> list[asyncpg.Record]:
     """Daily EffectiveCost per team, currency and child (service, account, resource), current versions only."""
     return await conn.fetch(
-        f"""SELECT u.team, u.currency, u.day, u.service_name, u.billing_account_id, u.resource_id,
+        f"""SELECT {_TEAM} AS team, u.currency, u.day, u.service_name, u.billing_account_id, u.resource_id,
                    sum(u.effective_cost) AS cost
-            FROM resource_day u {_CURRENT}
+            FROM resource_day u {_CURRENT} {_OWNER}
             GROUP BY 1, 2, 3, 4, 5, 6"""
     )
 

@@ -28,7 +28,6 @@ into tranches.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -42,7 +41,6 @@ from finops_recommend.prices import Program
 from finops_recommend.sizes import instance_type_of
 
 UNALLOCATED = "unallocated"
-TEAM_TAG = "team"
 POOL_AMOUNTS = ("on_demand_equivalent", "covered", "commitment_cost", "unused_commitment_cost", "on_demand_cost")
 POOL_KEYS = ("billing_account_id", "provider_name", "pool", "bucket", "grain_hours", "billing_currency", "team")
 RESOURCE_KEYS = (
@@ -118,26 +116,10 @@ def pool_key(program: Program | str, billing_account_id: str, region: str | None
     return key if family is None else f"{key}/{region or ''}/{family}"
 
 
-def team_of(tags: str | None) -> str:
-    """The owner team from the FOCUS Tags JSON: the `team` tag (any case), else "unallocated"."""
-    if not tags:
-        return UNALLOCATED
-    try:
-        parsed = json.loads(tags)
-    except ValueError:
-        return UNALLOCATED
-    if not isinstance(parsed, dict):
-        return UNALLOCATED
-    for key, value in parsed.items():
-        if str(key).strip().lower() == TEAM_TAG and str(value).strip():
-            return str(value).strip()
-    return UNALLOCATED
-
-
 def _teams(frame: pa.Table) -> pa.Array:
-    tags = frame.column("tags").combine_chunks().dictionary_encode()
-    names = pa.array([*(team_of(t) for t in tags.dictionary.to_pylist()), UNALLOCATED], pa.string())
-    return pc.take(names, tags.indices.fill_null(len(tags.dictionary)))
+    """The `team` key column of the usage tables: always "unallocated" here. This service never derives an owner;
+    the repository reads each resource's owner from resource_owner (ResourceOwned, published by allocation)."""
+    return pa.array([UNALLOCATED] * frame.num_rows, pa.string())
 
 
 def _common(frame: pa.Table, names: tuple[str, ...]) -> tuple[pa.DataType, dict[str, pa.ChunkedArray]]:

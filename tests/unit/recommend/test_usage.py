@@ -43,7 +43,7 @@ def test_usage_is_counted_at_on_demand_rates_net_of_commitments():
     (hour,) = rows(usage.pool_usage(frame))
 
     assert hour["pool"] == "aws_compute_savings_plan/acct"
-    assert hour["bucket"] == T0 and hour["grain_hours"] == 1 and hour["team"] == "payments"
+    assert hour["bucket"] == T0 and hour["grain_hours"] == 1 and hour["team"] == usage.UNALLOCATED
     assert hour["on_demand_equivalent"] == Decimal("2.50")  # 1.50 on demand + 1.00 contracted for the covered line
     assert hour["covered"] == Decimal("1.00")
     assert hour["commitment_cost"] == Decimal("1.00")  # 0.70 used + 0.30 unused
@@ -77,11 +77,12 @@ def test_only_compute_of_providers_with_a_program_is_pooled_and_daily_lines_stay
     assert day["team"] == usage.UNALLOCATED
 
 
-def test_team_comes_from_the_team_tag_in_any_case():
-    assert usage.team_of('{"Team": " search "}') == "search"
-    assert usage.team_of('{"owner": "x"}') == usage.UNALLOCATED
-    assert usage.team_of("not json") == usage.UNALLOCATED
-    assert usage.team_of(None) == usage.UNALLOCATED
+def test_usage_never_derives_an_owner_from_tags():
+    # Owners come from allocation's ResourceOwned, read at analysis time; the usage model stores none.
+    frame = frame_of([line(tags={"team": "payments"}), line(resource_id="i-2", tags={"Team": "search"})])
+    tables = (usage.pool_usage(frame), usage.resource_days(frame))
+    assert {r["team"] for t in tables for r in t.to_pylist()} == {usage.UNALLOCATED}
+    assert not hasattr(usage, "team_of")
 
 
 def test_resource_days_carry_the_instance_type_compute_lines_name():
@@ -112,7 +113,7 @@ def test_resource_days_sum_exactly_per_resource_team_and_day_and_spot_snapshots(
 
     assert by_resource["i-1"]["effective_cost"] == Decimal("0.3000000001")
     assert by_resource["i-1"]["day"] == T0.date() and not by_resource["i-1"]["snapshot"]
-    assert by_resource["snap-1"]["snapshot"] and by_resource["snap-1"]["team"] == "data"
+    assert by_resource["snap-1"]["snapshot"] and by_resource["snap-1"]["team"] == usage.UNALLOCATED
     assert by_resource[""]["team"] == usage.UNALLOCATED
 
 
