@@ -30,9 +30,10 @@ from finops_simulate import Company, SimConfig  # noqa: E402
 from tests.support.loop_bills import ACCOUNT, OCTOBER, october, september  # noqa: E402 - the end-to-end test's bills
 from tests.support.truth import TruthTable, cost_center_truth, month_of  # noqa: E402 - the truth test's table
 
-COMPANY = SimConfig(seed=7, accounts=24, providers=("aws", "azure", "gcp"), months=13,
+COMPANY = SimConfig(seed=7, accounts=24, providers=("aws", "azure", "gcp"), months=13, start="2025-08-01",
                     layouts={"aws": "focus", "azure": "focus", "gcp": "focus"})  # fmt: skip
-"""The demo's company: FOCUS bills, so that its compute spend is summed here straight from the files."""
+"""The demo's company: FOCUS bills (its compute spend is summed here straight from the files), August 2025 to
+August 2026, so that the decision loop's September and October bills that follow are the newest data."""
 
 
 def wait_ready(client: httpx.Client, url: str, timeout: float = 120) -> None:
