@@ -278,7 +278,9 @@ def plans_within_usage(client: httpx.Client, urls: argparse.Namespace, admin: di
         d = 1 - min(rates, default=Decimal(1))
         pool = pools.get((r["evidence"].get("program"), r["billing_account_id"]))
         if pool is None:
-            print(f"  {r['title']}: the simulated company models no commitments for this pool")
+            table.unchecked("plan", f"{r['target']} covered per hour", covered, "purchases[].covered_usage_per_hour",
+                            "the simulator models no commitments for this pool")  # fmt: skip
+            print(f"  {r['title']}: the simulated company models no commitments for this pool (not checked)")
             continue
         pct = max(1, min(99, math.ceil(d * 100 - Decimal("0.0001"))))  # 4-decimal amounts: d to within 1e-4
         ceiling = Decimal(pool["lookback_hourly_on_demand_quantiles"][f"p{pct}"])

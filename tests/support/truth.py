@@ -28,7 +28,8 @@ class Row:
     """Where the published number was read: the API route or event."""
     rule: str
     """exact, cent (to the cent), or the tolerance and why."""
-    ok: bool
+    ok: bool | None
+    """None: published with no truth to hold it against (said so, never counted as equal)."""
 
 
 @dataclass
@@ -61,27 +62,39 @@ class TruthTable:
         ok = published is not None and published <= ceiling
         return self._add(area, name, ceiling, published, source, f"at most ({why})", ok)
 
+    def unchecked(self, area: str, name: str, published: Any, source: str, why: str) -> None:
+        """A published number the truth does not cover: listed, never counted as equal or different."""
+        self.rows.append(Row(area, name, "-", _text(published), source, f"unchecked ({why})", None))
+
     def _add(self, area: str, name: str, truth: Any, published: Any, source: str, rule: str, ok: bool) -> bool:
         self.rows.append(Row(area, name, _text(truth), _text(published), source, rule, bool(ok)))
         return bool(ok)
 
     @property
     def failures(self) -> list[Row]:
-        return [r for r in self.rows if not r.ok]
+        return [r for r in self.rows if r.ok is False]
 
     def render(self) -> str:
         head = ("area", "name", "truth", "published", "rule", "ok")
-        body = [(r.area, r.name, r.truth, r.published, r.rule, "yes" if r.ok else "NO") for r in self.rows]
+        mark = {True: "yes", False: "NO", None: "-"}
+        body = [(r.area, r.name, r.truth, r.published, r.rule, mark[r.ok]) for r in self.rows]
         widths = [min(max(len(str(x)) for x in col), 48) for col in zip(head, *body, strict=True)]
         lines = ["  ".join(str(c)[:w].ljust(w) for c, w in zip(row, widths, strict=True)) for row in (head, *body)]
-        verdict = "all equal" if not self.failures else f"{len(self.failures)} of {len(self.rows)} differ"
-        return "\n".join([*lines, f"truth against published: {len(self.rows)} numbers, {verdict}"])
+        checked = [r for r in self.rows if r.ok is not None]
+        verdict = "all equal" if not self.failures else f"{len(self.failures)} of {len(checked)} differ"
+        extra = (
+            f" ({len(self.rows) - len(checked)} more published with no truth to check)"
+            if len(checked) < len(self.rows)
+            else ""
+        )
+        return "\n".join([*lines, f"truth against published: {len(checked)} numbers, {verdict}{extra}"])
 
     def write(self, path: Path, **context: Any) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         document = {
             **context,
-            "numbers": len(self.rows),
+            "numbers": sum(r.ok is not None for r in self.rows),
+            "unchecked": sum(r.ok is None for r in self.rows),
             "differ": len(self.failures),
             "verdict": "all equal" if not self.failures else "differences",
             "rows": [asdict(r) for r in self.rows],
