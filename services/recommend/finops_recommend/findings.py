@@ -5,7 +5,8 @@ Rules, judged on the last `window_days` days of a resource's daily cost, for res
 day of the data:
 - stale snapshot: a snapshot (its resource id, SKU or service says so) seen for `stale_snapshot_days` or more;
 - storage with no compute: storage that costs money in a billing account, sub account and region where no compute
-  cost anything over the window, so there is nothing for it to be attached to;
+  ran over the window, so there is nothing for it to be attached to. Compute that ran at no cost counts: usage a
+  commitment covered costs 0 in an actual-cost export (Azure's), the commitment's purchase carries the money;
 - steady tiny cost: a resource that has cost the same small amount every day for `steady_days` days or more (an
   unattached address, an idle load balancer, a forgotten small instance): real work varies, idle capacity does not;
 - unused compute: a compute resource whose peak (p95) CPU utilization, from the metrics feed, stays under
@@ -158,7 +159,7 @@ def judge(
     compute_scopes = {
         (r.billing_account_id, r.sub_account_id, r.region_id)
         for r in resources
-        if r.service_category == "Compute" and any(c > 0 for d, c in r.daily.items() if d >= first)
+        if r.service_category == "Compute" and any(first <= d <= last_day for d in r.daily)
     }
     metrics = utilization_p95 or {}
     found = []

@@ -131,3 +131,17 @@ def test_an_instance_whose_cpu_stays_near_zero_is_idle_not_rightsized():
     # and too few samples say nothing: the steady tiny cost rule still sees the forgotten one
     few = judge([forgotten], last_day=LAST, utilization_p95={"i-idle": Utilization(cpu_p95=0.02, samples=3)})
     assert [(f.kind, f.rule) for f in few] == [(Kind.IDLE, "steady_tiny_cost")]
+
+
+def test_compute_a_commitment_covered_at_no_cost_still_gives_storage_something_to_be_attached_to():
+    # Given, in an actual-cost export, a VM whose usage a savings plan covered every day (cost 0 on each day
+    # it ran; the plan's purchase carries the money) and a storage account beside it; and storage in a region
+    # where no compute ran at all
+    covered_vm = resource("vm-1", ["0"] * 10, provider_name="Microsoft", service_name="Virtual Machines")
+    beside = resource("st-1", ["3", "4"] * 5, provider_name="Microsoft", service_category="Storage")
+    alone = resource("st-2", ["3", "4"] * 5, provider_name="Microsoft", service_category="Storage", region_id="x")
+
+    found = by_id(judge([covered_vm, beside, alone], last_day=LAST))
+
+    # Then only the storage with no compute at all is idle (25 / 7 x 30.4375 = 108.71 a month)
+    assert set(found) == {"st-2"} and found["st-2"].monthly_savings.amount == Decimal("108.71")
