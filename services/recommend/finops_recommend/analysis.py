@@ -41,8 +41,12 @@ class Settings:
     """Advice a person rejected is not given again for the same target before this many days."""
     utilization_days: int = 14
     """The metrics feed's window for the utilization p95 of rightsizing."""
-    anomaly_recent_days: int = 7
-    """Only incidents that were still going on in the last days of the data are news."""
+    anomaly_recent_days: int = 62
+    """Only incidents in the data's last two months are news. Bills come a month at a time (a billing period is
+    delivered when it closes, a file may hold several, a restatement rewrites one), so the data's last day is
+    usually a month end and a mid-month incident is 2 to 7 weeks old when its data first arrives: a window of a
+    few days never alerted it. An incident keeps its id from run to run (kind, series and first day), so a wider
+    window alerts it once, not at every run; it expires when it leaves the window."""
     anomaly_resource_children: int = 20
     """Attribution looks at a team's largest resources only."""
     planner: commitments.Settings = field(default_factory=commitments.Settings)

@@ -4,7 +4,14 @@ of consecutive anomalous days into one incident, and attribution of an incident 
 Baseline, for day t, from days before t only (so a day is judged as it would have been that morning):
 - weekday factors: the median of each weekday over the last `season_weeks` weeks, over the median of them all;
 - level: the median of the last `level_days` deseasonalised days;
-- expected cost = level x the factor of t's weekday.
+- month factor: a day's place in its month (its day of the month, or for the month's last 7 days how many days
+  before the month's end it is) compared in the `season_months` months before: at each, the day's cost over the
+  median of the same weekday's cost in the 4 weeks before it (2 at least). When at least `min_season_months` of
+  them moved the same way, the move closest to none is the factor (a month-end batch that costs 1.5x every month
+  is expected again; a single month's spike is not, since the other months disagree), and only if it is at least
+  `min_month_effect` away from 1 (smaller recurring moves are noise, and a growing series' steady rise is the
+  level's to follow);
+- expected cost = level x the factor of t's weekday x its month factor.
 Spread: 1.4826 x the median absolute one-day-ahead error of the last `spread_days` normal days (a robust standard
 deviation of how wrong the baseline usually is). A day is anomalous when its robust z-score passes `threshold`
 AND its change is material, both relative (`min_relative_change`) and absolute (`min_absolute_change`): a
@@ -65,6 +72,11 @@ class Settings:
     max_gap_days: int = 1
     """Normal days between two anomalous days that still leave them in one incident."""
     detect_drops: bool = True
+    season_months: int = 3
+    """Months looked back at for a day's place in the month (a month-end or month-start batch)."""
+    min_season_months: int = 2
+    """A place in the month must have moved the same way in this many months to be seasonal, not an incident."""
+    min_month_effect: float = 0.10
 
 
 @dataclass(frozen=True)
@@ -157,12 +169,54 @@ def _weekday_factors(past: Floats, past_dow: NDArray[np.int64]) -> Floats:
     return factors / mean if mean > 0 else np.ones(7)
 
 
+MONTH_END_DAYS = 7
+"""A month's last days are placed by how many days before its end they are: every month has them."""
+
+
+def _place(day: date) -> tuple[str, int]:
+    before_end = ((day.replace(day=28) + timedelta(days=4)).replace(day=1) - day).days - 1  # 0 on the last day
+    return ("end", before_end) if before_end < MONTH_END_DAYS else ("day", day.day)
+
+
+def _month_factors(x: Floats, start: date, s: Settings) -> Floats:
+    """Per day, the month factor (see the module docstring), from earlier days only."""
+    n = x.size
+    factors = np.ones(n)
+    if s.season_months <= 0 or n <= 14:
+        return factors
+    ratio = np.full(n, np.nan)
+    for p in range(14, n):
+        ref = float(np.median(x[[q for q in (p - 7, p - 14, p - 21, p - 28) if q >= 0]]))  # same weekday
+        if ref > 0:
+            ratio[p] = x[p] / ref
+    where: dict[tuple[int, tuple[str, int]], int] = {}
+    days = [start + timedelta(days=i) for i in range(n)]
+    for i, d in enumerate(days):
+        where[(d.year * 12 + d.month - 1, _place(d))] = i
+    for t, d in enumerate(days):
+        month, place = d.year * 12 + d.month - 1, _place(d)
+        seen = [where.get((month - k, place)) for k in range(1, s.season_months + 1)]
+        moves = [float(ratio[p]) for p in seen if p is not None and not np.isnan(ratio[p])]
+        if len(moves) < s.min_season_months:
+            continue
+        if all(m > 1 for m in moves):
+            factor = min(moves)
+        elif all(m < 1 for m in moves):
+            factor = max(moves)
+        else:
+            continue
+        if abs(factor - 1) >= s.min_month_effect:
+            factors[t] = factor
+    return factors
+
+
 def detect(costs: Sequence[float | Decimal], start: date, settings: Settings | None = None) -> list[Day]:
     """Judge every day of a daily cost series that has enough history before it."""
     s = settings or Settings()
     x = np.array([float(c) for c in costs], dtype=float)
     clean = x.copy()
     dow = np.array([(start + timedelta(days=i)).weekday() for i in range(x.size)])
+    monthly = _month_factors(x, start, s)
     errors: list[float] = []  # one-day-ahead errors of normal days, deseasonalised (relative to a weekday)
     run = gap = 0
     first = 0
@@ -175,7 +229,7 @@ def detect(costs: Sequence[float | Decimal], start: date, settings: Settings | N
         seen = factors[past_dow] > 0
         deseason = past[seen] / factors[past_dow][seen]
         level = float(np.median(deseason[-s.level_days :])) if deseason.size else 0.0
-        factor = factors[dow[t]]
+        factor = factors[dow[t]] * monthly[t]
         expected = level * factor
         recent = np.asarray(errors[-s.spread_days :])
         spread = _robust_scale(recent) if recent.size >= 7 else 0.0

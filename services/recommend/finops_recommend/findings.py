@@ -5,9 +5,15 @@ Rules, judged on the last `window_days` days of a resource's daily cost, for res
 day of the data:
 - stale snapshot: a snapshot (its resource id, SKU or service says so) seen for `stale_snapshot_days` or more;
 - storage with no compute: storage that costs money in a billing account, sub account and region where no compute
-  cost anything over the window, so there is nothing for it to be attached to;
+  ran over the window, so there is nothing for it to be attached to. Compute that ran at no cost counts: usage a
+  commitment covered costs 0 in an actual-cost export (Azure's), the commitment's purchase carries the money;
 - steady tiny cost: a resource that has cost the same small amount every day for `steady_days` days or more (an
   unattached address, an idle load balancer, a forgotten small instance): real work varies, idle capacity does not;
+- unused compute: a compute resource whose peak (p95) CPU utilization, from the metrics feed, stays under
+  `idle_cpu_p95` over at least `min_utilization_samples` samples. It does no work, so the finding is to stop it
+  (idle, its whole run rate), not to shrink it: a smaller size of nothing is still nothing. Memory is not
+  looked at: a process that does nothing still holds its resident memory. The threshold follows the providers'
+  own idle rules (AWS Compute Optimizer: peak CPU under 5%; Azure Advisor shutdown: P95 CPU under 3%);
 - over-provisioned: a compute resource whose peak (p95) CPU and memory utilization, from the metrics feed, both
   stay under `overprovisioned_p95` over at least `min_utilization_samples` samples. It is moved to the smallest
   type of its family (8, 4 or 2 times smaller, see `sizes`) that keeps its peak under `resize_target_p95`, named
@@ -43,6 +49,8 @@ class Settings:
     tiny_daily_cost: Decimal = Decimal("5")
     """At most this per day (in the billing currency) is "tiny"."""
     stale_snapshot_days: int = 30
+    idle_cpu_p95: float = 0.05
+    """A compute resource whose peak CPU stays under this does no work: idle, to stop, rather than to resize."""
     overprovisioned_p95: float = 0.40
     resize_target_p95: float = 0.80
     """A resize to a type `factor` times smaller is proposed only if the peak (p95) times the factor stays at most
@@ -151,7 +159,7 @@ def judge(
     compute_scopes = {
         (r.billing_account_id, r.sub_account_id, r.region_id)
         for r in resources
-        if r.service_category == "Compute" and any(c > 0 for d, c in r.daily.items() if d >= first)
+        if r.service_category == "Compute" and any(first <= d <= last_day for d in r.daily)
     }
     metrics = utilization_p95 or {}
     found = []
@@ -181,7 +189,13 @@ def judge(
         elif r.resource_id in metrics and r.service_category == "Compute":
             m = metrics[r.resource_id]
             u = m if isinstance(m, Utilization) else Utilization(cpu_p95=float(m))
-            if u.peak is not None and u.peak < s.overprovisioned_p95 and u.samples >= s.min_utilization_samples:
+            enough = u.samples >= s.min_utilization_samples
+            if u.cpu_p95 is not None and u.cpu_p95 < s.idle_cpu_p95 and enough:
+                evidence.update(cpu_p95=f"{u.cpu_p95:.4f}", utilization_samples=u.samples)
+                if u.memory_p95 is not None:
+                    evidence["memory_p95"] = f"{u.memory_p95:.4f}"
+                finding = Finding(Kind.IDLE, "unused_compute", r, _money(run_rate, r.currency), evidence)
+            elif u.peak is not None and u.peak < s.overprovisioned_p95 and enough:
                 evidence["utilization_p95"] = f"{u.peak:.4f}"
                 if u.cpu_p95 is not None:
                     evidence["cpu_p95"] = f"{u.cpu_p95:.4f}"

@@ -10,7 +10,9 @@ flexible ones, which apply across regions and instance families of a billing acc
 On-demand-equivalent cost of a line, what it would have cost with no commitment:
 - a line a commitment covered (CommitmentDiscountStatus `Used`): its ContractedCost, else its ListCost, else its
   EffectiveCost (the amortized commitment cost: no savings visible);
-- an unused-commitment line (`Unused`): nothing; it is commitment cost that covered no usage (waste);
+- an unused-commitment line (`Unused`): nothing; it is commitment cost that covered no usage (waste). It is a
+  Usage line in FOCUS exports, or a commitment's recurring fee (a Purchase line) in a converted CUR, whose
+  EffectiveCost is the unused part: either way its EffectiveCost is the unused commitment cost;
 - any other usage line: its EffectiveCost, what was paid on demand.
 The planner sees the gross on-demand-equivalent usage and the existing commitments as tranches with their expiry
 (see `commitments`), so that an expiry is replaced in time; only usage covered by a commitment the lines do not
@@ -166,12 +168,12 @@ def _kpi_amounts(p: _Priced) -> dict[str, pa.ChunkedArray]:
     """The sums the KPIs of a pool (flexible or scoped) are computed from: usage at on-demand rates, the part
     commitments covered, what commitments cost (used or not; purchases of commitments, upfront fees, are not
     usage and count in neither), their unused part, and what the rest cost on demand."""
-    committed = pc.and_(p.usage_line, pc.or_(p.used, p.unused))
+    committed = pc.or_(pc.and_(p.usage_line, p.used), p.unused)
     return {
         "on_demand_equivalent": p.on_demand_equivalent,
         "covered": p.covered,
         "commitment_cost": pc.if_else(committed, p.effective, p.zero),
-        "unused_commitment_cost": pc.if_else(pc.and_(p.usage_line, p.unused), p.effective, p.zero),
+        "unused_commitment_cost": pc.if_else(p.unused, p.effective, p.zero),
         "on_demand_cost": pc.if_else(p.plain, p.effective, p.zero),
     }
 
@@ -293,7 +295,7 @@ def commitment_usage(frame: pa.Table) -> pa.Table:
             "billing_currency": lines.column("billing_currency"),
             "covered": p.covered,
             "used_cost": pc.if_else(pc.and_(p.usage_line, p.used), p.effective, p.zero),
-            "unused_cost": pc.if_else(pc.and_(p.usage_line, p.unused), p.effective, p.zero),
+            "unused_cost": pc.if_else(p.unused, p.effective, p.zero),
             "purchase_cost": pc.if_else(purchase, pc.fill_null(p.billed, p.zero), p.zero),
         }
     )

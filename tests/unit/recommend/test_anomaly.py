@@ -144,3 +144,34 @@ def test_scan_attributes_each_series_to_its_children_across_dimensions():
     assert dims == {("resource", "r2"), ("tag:env", "prod")}
     resource = next(c for c in incident.contributors if c.dimension == "resource")
     assert abs(resource.change.amount - Decimal(300)) < 10
+
+
+def test_a_month_end_peak_seen_every_month_is_seasonal_but_a_one_day_spike_is_not():
+    # Given five months (from Monday 5 January 2026) of 100 a day with 2% noise, 0.6 on weekends and 1.5 on the
+    # last 3 days of every month (a month-end batch, as the simulated company's seasonal workloads do), and one
+    # day at 6x on 15 April
+    start = MONDAY
+    x = daily(days=170, weekend=0.6)
+    days = [start + timedelta(days=i) for i in range(x.size)]
+    for i, d in enumerate(days):
+        if (d + timedelta(days=3)).month != d.month:
+            x[i] *= 1.5
+    spike = days.index(date(2026, 4, 15))
+    x[spike] *= 6
+
+    # When
+    judged = {d.day: d for d in detect(x, start)}
+    incidents = group(list(judged.values()))
+
+    # Then once two earlier months have shown it (from March on), a month-end is expected at about 1.5x and is
+    # not an incident; the first month-ends, with no months before them to learn from, still are
+    late = [d for d in judged if d.month >= 3 and (d + timedelta(days=3)).month != d.month]
+    assert len(late) == 9  # March, April and May
+    assert not any(judged[d].anomalous for d in late)
+    assert all(judged[date(2026, 1, d)].anomalous for d in (29, 30))  # 31 January is a Saturday: 0.9x
+    assert all(130 < float(judged[d].expected) / (0.6 if d.weekday() >= 5 else 1.0) < 170 for d in late)
+    # and the spike on the 15th is the one incident after February, judged against a plain 15th
+    assert [(i.start, i.end) for i in incidents if i.start.month >= 3] == [(date(2026, 4, 15), date(2026, 4, 15))]
+    assert 90 < float(judged[date(2026, 4, 15)].expected) < 110
+    # and a month later the 15th is still plain: one month's spike is no season
+    assert not judged[date(2026, 5, 15)].anomalous and 90 < float(judged[date(2026, 5, 15)].expected) < 110

@@ -6,7 +6,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from finops_contracts.recommendations import Kind
-from finops_recommend.findings import Resource, Settings, judge
+from finops_recommend.findings import Resource, Settings, Utilization, judge
 
 LAST = date(2024, 9, 30)
 
@@ -108,3 +108,40 @@ def test_findings_below_the_minimum_savings_are_dropped():
 
     assert judge([tiny], last_day=LAST) == []
     assert len(judge([tiny], last_day=LAST, settings=Settings(min_monthly_savings=Decimal("0.1")))) == 1
+
+
+def test_an_instance_whose_cpu_stays_near_zero_is_idle_not_rightsized():
+    # Given a forgotten instance costing 4.60 a day, with a 2% CPU peak and some memory held (8%), and a busier
+    # one at a 15% CPU peak, both over two weeks of hourly samples (336)
+    forgotten = resource("i-idle", ["4.60"] * 10)
+    quiet = resource("i-quiet", ["10", "12"] * 5)
+    used = {
+        "i-idle": Utilization(cpu_p95=0.02, memory_p95=0.08, samples=336),
+        "i-quiet": Utilization(cpu_p95=0.15, memory_p95=0.20, samples=336),
+    }
+
+    found = by_id(judge([forgotten, quiet], last_day=LAST, utilization_p95=used))
+
+    # Then the one doing nothing is idle, to stop: its whole run rate, 4.60 x 365.25 / 12 = 140.0125
+    assert found["i-idle"].kind is Kind.IDLE and found["i-idle"].rule == "unused_compute"
+    assert found["i-idle"].monthly_savings.amount == Decimal("140.01")
+    assert found["i-idle"].evidence["cpu_p95"] == "0.0200"
+    # and the quiet one is still resized (half of 78 / 7 x 30.4375)
+    assert found["i-quiet"].kind is Kind.RIGHTSIZING and found["i-quiet"].monthly_savings.amount == Decimal("169.58")
+    # and too few samples say nothing: the steady tiny cost rule still sees the forgotten one
+    few = judge([forgotten], last_day=LAST, utilization_p95={"i-idle": Utilization(cpu_p95=0.02, samples=3)})
+    assert [(f.kind, f.rule) for f in few] == [(Kind.IDLE, "steady_tiny_cost")]
+
+
+def test_compute_a_commitment_covered_at_no_cost_still_gives_storage_something_to_be_attached_to():
+    # Given, in an actual-cost export, a VM whose usage a savings plan covered every day (cost 0 on each day
+    # it ran; the plan's purchase carries the money) and a storage account beside it; and storage in a region
+    # where no compute ran at all
+    covered_vm = resource("vm-1", ["0"] * 10, provider_name="Microsoft", service_name="Virtual Machines")
+    beside = resource("st-1", ["3", "4"] * 5, provider_name="Microsoft", service_category="Storage")
+    alone = resource("st-2", ["3", "4"] * 5, provider_name="Microsoft", service_category="Storage", region_id="x")
+
+    found = by_id(judge([covered_vm, beside, alone], last_day=LAST))
+
+    # Then only the storage with no compute at all is idle (25 / 7 x 30.4375 = 108.71 a month)
+    assert set(found) == {"st-2"} and found["st-2"].monthly_savings.amount == Decimal("108.71")

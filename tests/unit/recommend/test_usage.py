@@ -250,3 +250,29 @@ def test_no_commitment_fee_line_is_ever_a_resource(kinds, resources, case, cents
     for r in resources:
         [row] = [x for x in found if x["resource_id"] == r]
         assert row["effective_cost"] == amount * resources.count(r)
+
+
+def test_a_cur_savings_plan_fee_carries_its_unused_commitment_into_the_kpi_sums():
+    # Given a converted CUR hour: usage of 14.00 on demand covered by a savings plan for 9.70, and the plan's
+    # recurring fee of 10.00, a Purchase line whose EffectiveCost 0.30 is the unused part ("Unused")
+    frame = frame_of([
+        line(commitment_discount_id="sp-1", commitment_discount_category="Spend", commitment_discount_status="Used",
+             billed_cost=Decimal(0), effective_cost=Decimal("9.70"), list_cost=Decimal("14.00")),
+        line(commitment_discount_id="sp-1", commitment_discount_category="Spend", commitment_discount_status="Unused",
+             charge_category="Purchase", charge_frequency="Recurring", billed_cost=Decimal("10.00"),
+             effective_cost=Decimal("0.30"), resource_id=None),
+    ])  # fmt: skip
+
+    # When
+    (hour,) = rows(usage.pool_usage(frame))
+    (plan,) = usage.commitment_usage(frame).to_pylist()
+
+    # Then the plan cost 10.00 (9.70 used + 0.30 unused), so its utilization is 9.70 / 10.00 = 0.97
+    assert hour["commitment_cost"] == Decimal("10.00")
+    assert hour["unused_commitment_cost"] == Decimal("0.30")
+    assert hour["on_demand_equivalent"] == hour["covered"] == Decimal("14.00")  # the fee is no usage
+    assert hour["on_demand_cost"] == 0
+    # and the commitment's own sums see its unused part too (its size: what it covered plus what it left)
+    assert (plan["used_cost"], plan["unused_cost"], plan["purchase_cost"]) == (
+        Decimal("9.70"), Decimal("0.30"), Decimal("10.00"),
+    )  # fmt: skip

@@ -16,6 +16,8 @@ Money rules (facts: focus_converters' rules for CUR, reference/mappings/focus_co
     Fee with a reservation/ReservationARN -> 0 (an RI upfront fee, amortized into DiscountedUsage)
     anything else            -> lineItem/UnblendedCost
   An empty component counts as 0. All arithmetic is Decimal.
+- CommitmentDiscountStatus: "Used" on covered usage, "Unused" on a commitment's recurring fee (SavingsPlanRecurringFee,
+  RIFee), whose EffectiveCost is the unused part: a CUR has no separate unused row, as FOCUS's own exports do.
 """
 
 from __future__ import annotations
@@ -41,6 +43,18 @@ _FREQUENCY = {
     "SavingsPlanUpfrontFee": "One-Time", "Refund": "One-Time", "Credit": "One-Time",
 }  # fmt: skip
 _COVERED = {"DiscountedUsage", "SavingsPlanCoveredUsage"}
+_UNUSED = {"SavingsPlanRecurringFee", "RIFee"}
+"""A commitment's recurring fee: its EffectiveCost is the commitment's unused part (the rule above)."""
+
+
+def _status(commitment: str | None, kind: str) -> str | None:
+    """CommitmentDiscountStatus: "Used" on usage a commitment covered; "Unused" on a recurring fee, the one row
+    of a CUR that carries the unused commitment (as its EffectiveCost; FOCUS allows a status on any row with a
+    CommitmentDiscountId and defines "Unused" as the charge of the unused portion), so that a reader of the
+    FOCUS rows sees the waste; null on rows no commitment names."""
+    if not commitment:
+        return None
+    return "Used" if kind in _COVERED else "Unused" if kind in _UNUSED else None
 
 
 @cache
@@ -167,7 +181,7 @@ def convert(r: Record) -> dict[str, str | None]:
         "CommitmentDiscountId": commitment,
         "CommitmentDiscountType": "Savings Plan" if savings_plan else "Reserved Instance" if reservation else None,
         "CommitmentDiscountCategory": "Spend" if savings_plan else "Usage" if reservation else None,
-        "CommitmentDiscountStatus": "Used" if commitment and kind in _COVERED else None,
+        "CommitmentDiscountStatus": _status(commitment, kind),
         "Tags": _tags(r),
         "InvoiceId": _get(r, "bill/InvoiceId"),
         "ListUnitPrice": r.number(*names("pricing/publicOnDemandRate")),
