@@ -32,6 +32,7 @@ async def test_cost_to_recommendation_to_approval_to_purchase_to_verified_saving
     sandbox = spawn("finops_purchase.sandbox", name="sandbox")
     await sandbox.start()
     ingest = spawn("finops_ingest", name="ingest")
+    allocation = spawn("finops_allocation", name="allocation")  # owners: allocation alone publishes them
     recommend = spawn("finops_recommend", name="recommend", env={"FINOPS_ANALYSIS_QUIET_S": "0.5"})
     decision = spawn(
         "finops_decision",
@@ -39,7 +40,7 @@ async def test_cost_to_recommendation_to_approval_to_purchase_to_verified_saving
         env={"FINOPS_VERIFY_MIN_HOURS": str(VERIFY_HOURS), "FINOPS_DECISION_TICK_S": "0.5"},
     )
     purchase = spawn("finops_purchase", name="purchase", env={"FINOPS_SANDBOX_URL": sandbox.url})
-    for service in (ingest, recommend, decision, purchase):
+    for service in (ingest, allocation, recommend, decision, purchase):
         await service.start()
 
     async with httpx.AsyncClient(timeout=60) as client:
@@ -60,7 +61,13 @@ async def test_cost_to_recommendation_to_approval_to_purchase_to_verified_saving
         [pending_decision] = pending
         decision_id = pending_decision["id"]
         assert pending_decision["kind"] == "commitment_plan"
-        assert pending_decision["owner_team"] == "payments"
+
+        # and its owner is the team allocation published for the servers (it may follow the first version)
+        async def owned() -> bool:
+            body = (await client.get(f"{decision.url}/v1/decisions/{decision_id}", headers=ADMIN)).json()
+            return body["owner_team"] == "payments"
+
+        await wait_until(owned, timeout=120, what="the decision to carry the owner allocation published")
         detail = (await client.get(f"{decision.url}/v1/decisions/{decision_id}", headers=ADMIN)).json()
         required = {r["persona"] for r in detail["requirements"]}
         assert {"finance", "business"} <= required, detail["requirements"]

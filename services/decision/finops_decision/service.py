@@ -389,6 +389,12 @@ async def _update(conn: asyncpg.Connection, d: Decision, p: Proposal, trail: Tra
     d.recommendation_expires_at = p.expires_at
     d.lookback_hours = p.lookback_hours
     d.updated_at = now
+    if p.owner_team != d.owner_team:
+        # Owners come from allocation (ResourceOwned) and may reach recommend after its first version: the
+        # decision follows the newest owner, and so do the approvals its policy asks of that team.
+        trail.note(SYSTEM, "owner_changed", d.id, before=d.owner_team, after=p.owner_team)
+        d.owner_team = p.owner_team
+        d.requirements = d.rule.requirements_for(d.owner_team)
     trail.note(
         proposals.RECOMMEND, "updated", d.id, version=p.recommendation_version, before=before,
         after={"monthly_commitment": d.monthly_commitment, "estimated_monthly_savings": d.estimated_monthly_savings},
