@@ -95,6 +95,8 @@ async def add_facts(
 ) -> None:
     """Add a batch's facts (facts_of) to the period's. Amounts go to PostgreSQL as exact decimal text."""
     end = (facts.schema.metadata or {}).get(_PERIOD_END)
+    if end is not None and datetime.fromisoformat(end.decode()) <= billing_period_start:
+        end = None  # no bound to learn from a period that ends where it starts: the next UTC month stands in
     if end is not None:
         await conn.execute(
             """INSERT INTO billing_period (billing_period_start, billing_period_end) VALUES ($1, $2)
