@@ -1,7 +1,7 @@
 # The two set-up commands of README.md are `make demo` and `make test`; the rest are conveniences.
 .PHONY: demo test down bench lint asyncapi install
 
-demo:      ## install, start Kafka + PostgreSQL + every service, load the demo bill, reconcile
+demo:      ## install, start Kafka + PostgreSQL + every service, load the simulated company, check it against its truth
 	bash deploy/demo.sh
 
 test:      ## install, start Kafka + PostgreSQL, run every test
