@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import sys
 from collections import defaultdict
 from dataclasses import asdict
@@ -36,9 +37,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.report import print_table, write_results
+from finops_allocation.rules import RuleSet, owner_of
 from finops_recommend import analysis
 from finops_recommend.anomaly import Settings, detect, group, scan
-from finops_recommend.usage import team_of
 
 FOCUS = ROOT.parent / "shared" / "data" / "focus" / "focus-1.0_multi-provider_aws-azure-oci_focus_sample_1000.csv"
 START = date(2026, 1, 5)
@@ -114,6 +115,17 @@ def synthetic(series: int, days: int, seed: int, settings: Settings) -> dict[str
     }
 
 
+RULES = RuleSet()
+
+
+def _tags(text: str | None) -> dict[str, str]:
+    try:
+        tags = json.loads(text or "{}")
+    except json.JSONDecodeError:
+        return {}
+    return {str(k): str(v) for k, v in tags.items()} if isinstance(tags, dict) else {}
+
+
 def _day(text: str) -> date:
     return datetime.strptime(text[:10], "%Y-%m-%d").date()
 
@@ -181,7 +193,8 @@ def service_alerts(settings: Settings) -> dict[str, object]:
         cost = r["EffectiveCost"].strip()
         if cost in ("", "NULL"):
             continue
-        key = (team_of(r.get("Tags")), r["BillingCurrency"], _day(r["ChargePeriodStart"]), r["ServiceName"] or "",
+        team = owner_of({}, _tags(r.get("Tags")), RULES).team  # allocation's owner under no rules: the team tag
+        key = (team, r["BillingCurrency"], _day(r["ChargePeriodStart"]), r["ServiceName"] or "",
                r["BillingAccountId"], r["ResourceId"] or "")  # fmt: skip
         sums[key] += Decimal(cost)
     for (team, currency, day, service, account, resource), cost in sums.items():
