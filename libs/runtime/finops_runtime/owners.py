@@ -13,20 +13,6 @@ from finops_contracts.events import ResourceOwned
 
 UNALLOCATED = "unallocated"
 
-TABLE_SQL = """CREATE TABLE resource_owner (
-    billing_account_id   text        NOT NULL,
-    resource_id          text        NOT NULL,
-    owner_team           text        NOT NULL,
-    cost_center          text,
-    decided_by           text        NOT NULL,
-    billing_period_start timestamptz NOT NULL,
-    run                  bigint      NOT NULL,
-    ruleset_version      integer     NOT NULL,
-    updated_at           timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (billing_account_id, resource_id)
-);"""
-"""The table each consuming service's migration creates (kept here only to document it; tests compare)."""
-
 
 async def keep(conn: asyncpg.Connection, event: ResourceOwned) -> bool:
     """Keep `event` as the resource's owner unless one of a later (billing period, run) is held; whether it was
