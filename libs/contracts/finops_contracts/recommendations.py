@@ -164,8 +164,10 @@ class KpiMeasured(Event):
     savings: Money
     effective_savings_rate: Amount
     coverage: Amount
-    utilization: Amount
-    """1 when nothing is committed."""
+    utilization: Amount | None
+    """1 when nothing is committed; None when the bill cannot tell: an actual-cost bill (Azure's actual export)
+    carries its commitments' fees but no unused-commitment lines, so what the fee bought and left unused is not
+    in it (the amortized export is)."""
     unused_commitment_cost: Money
     scope: dict[str, str] = Field(default_factory=dict)
     """Empty for an account's flexible pool (all its compute); `region` and `instance_family` for a scoped pool,

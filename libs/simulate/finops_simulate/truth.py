@@ -84,12 +84,15 @@ class Accumulator:
     def _commitment(self, c: Charge, key: tuple, version: str) -> None:
         if eligible(c):
             k = self.kpi[key]
-            k[0] += c.list_cost
+            # on-demand equivalent: covered usage at its list cost (the plan's discount is off list); uncovered
+            # usage at what it cost, its contracted price (a negotiated rate is not a commitment's saving)
+            ode = c.list_cost if c.commitment_status == "Used" else c.effective
+            k[0] += ode
             slot = self.slots.get((key[0], version, c.start))
             if slot is None:
                 hours = int((c.end - c.start).total_seconds()) // 3600
                 slot = self.slots[(key[0], version, c.start)] = [ZERO, hours, key[1]]
-            slot[0] += c.list_cost
+            slot[0] += ode
             if c.commitment_status == "Used":
                 k[1] += c.list_cost
                 p = self.plans[(c.commitment_id, key[1], version)]

@@ -582,7 +582,8 @@ async def kpis(conn: asyncpg.Connection, *, scope: Scope, period: date | None) -
         for c, t in sorted(by_currency.items())
     ]
     utilization = await conn.fetchval(
-        f"""SELECT sum(utilization * actual_cost) / nullif(sum(actual_cost), 0) FROM kpi {k.where}
+        f"""SELECT sum(utilization * actual_cost) / nullif(sum(actual_cost) FILTER (WHERE utilization IS NOT NULL), 0)
+                FROM kpi {k.where}
                 AND scope = '{{}}'::jsonb""",
         *k.params,
     )

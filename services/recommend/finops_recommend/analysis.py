@@ -481,12 +481,19 @@ def _anomaly_draft(found: _Found, as_of: datetime) -> Draft:
 
 def kpis(rows: Sequence[Mapping[str, Any]]) -> list[KpiMeasured]:
     """Per pool, provider, month and currency: ESR, coverage, utilization and waste. Rows of a scoped pool (with
-    `family` and `region_id`) carry them as the event's scope."""
+    `family` and `region_id`) carry them as the event's scope. A pool-month whose commitments show only their
+    billed fees (an actual-cost bill) counts the fees as the commitments' cost and has no utilization."""
     out = []
     for r in rows:
         currency = r["currency"]
         ode, covered = r["on_demand_equivalent"], r["covered"]
         commitment, unused, on_demand = r["commitment_cost"], r["unused"], r["on_demand_cost"]
+        fee = r.get("commitment_fee") or Decimal(0)
+        # an actual-cost bill: the commitments' fees are billed, nothing of them is amortized over the usage they
+        # cover, so the fees are what the commitments cost, and their utilization is not in the bill
+        not_amortized = commitment == 0 and fee > 0
+        if not_amortized:
+            commitment = fee
         actual = on_demand + commitment
         savings = ode - actual
 
@@ -504,7 +511,7 @@ def kpis(rows: Sequence[Mapping[str, Any]]) -> list[KpiMeasured]:
                 savings=Money(amount=savings, currency=currency),
                 effective_savings_rate=ratio(savings, ode, Decimal(0)),
                 coverage=ratio(covered, ode, Decimal(0)),
-                utilization=ratio(commitment - unused, commitment, Decimal(1)),
+                utilization=None if not_amortized else ratio(commitment - unused, commitment, Decimal(1)),
                 unused_commitment_cost=Money(amount=unused, currency=currency),
                 scope={"region": r["region_id"], "instance_family": r["family"]} if r.get("family") else {},
             )

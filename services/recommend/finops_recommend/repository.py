@@ -66,7 +66,7 @@ def _columns(table: pa.Table, names: tuple[str, ...]) -> list[list[Any]]:
 
 
 async def add_pool_usage(conn: asyncpg.Connection, ingest_id: uuid.UUID, period: datetime, rows: pa.Table) -> None:
-    types = ("text", "text", "text", "timestamptz", "int", "text", "text", *(["numeric"] * 5))
+    types = ("text", "text", "text", "timestamptz", "int", "text", "text", *(["numeric"] * len(POOL_AMOUNTS)))
     await _add(conn, "pool_usage", ingest_id, period, rows, POOL_KEYS, POOL_AMOUNTS, types)
 
 
@@ -97,7 +97,7 @@ async def _add(conn: asyncpg.Connection, table: str, ingest_id: uuid.UUID, perio
 
 
 async def add_family_usage(conn: asyncpg.Connection, ingest_id: uuid.UUID, period: datetime, rows: pa.Table) -> None:
-    types = ("text", "text", "text", "text", "timestamptz", "int", "text", "text", *(["numeric"] * 5))
+    types = ("text", "text", "text", "text", "timestamptz", "int", "text", "text", *(["numeric"] * len(FAMILY_AMOUNTS)))
     await _add(conn, "family_usage", ingest_id, period, rows, FAMILY_KEYS, FAMILY_AMOUNTS, types)
 
 
@@ -444,14 +444,14 @@ async def pool_months(conn: asyncpg.Connection) -> list[dict[str, Any]]:
         f"""SELECT u.pool, u.provider_name, u.billing_account_id, u.currency, u.billing_period_start,
                    sum(u.on_demand_equivalent) AS on_demand_equivalent, sum(u.covered) AS covered,
                    sum(u.commitment_cost) AS commitment_cost, sum(u.unused_commitment_cost) AS unused,
-                   sum(u.on_demand_cost) AS on_demand_cost
+                   sum(u.on_demand_cost) AS on_demand_cost, sum(u.commitment_fee) AS commitment_fee
             FROM pool_usage u {_CURRENT}
             GROUP BY 1, 2, 3, 4, 5"""
     )
     return _by_named_month(rows, ("pool", "provider_name", "billing_account_id", "currency"))
 
 
-_KPI_SUMS = ("on_demand_equivalent", "covered", "commitment_cost", "unused", "on_demand_cost")
+_KPI_SUMS = ("on_demand_equivalent", "covered", "commitment_cost", "unused", "on_demand_cost", "commitment_fee")
 
 
 def _by_named_month(rows: list[asyncpg.Record], keys: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -476,7 +476,7 @@ async def family_months(conn: asyncpg.Connection) -> list[dict[str, Any]]:
         f"""SELECT u.provider_name, u.billing_account_id, u.region_id, u.family, u.currency, u.billing_period_start,
                    sum(u.on_demand_equivalent) AS on_demand_equivalent, sum(u.covered) AS covered,
                    sum(u.commitment_cost) AS commitment_cost, sum(u.unused_commitment_cost) AS unused,
-                   sum(u.on_demand_cost) AS on_demand_cost
+                   sum(u.on_demand_cost) AS on_demand_cost, 0::numeric AS commitment_fee
             FROM family_usage u {_CURRENT}
             GROUP BY 1, 2, 3, 4, 5, 6
             HAVING bool_and(u.on_demand_cost IS NOT NULL)  -- rows from before migration 0003 cannot say"""

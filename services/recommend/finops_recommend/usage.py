@@ -43,7 +43,11 @@ from finops_recommend.prices import Program
 from finops_recommend.sizes import instance_type_of
 
 UNALLOCATED = "unallocated"
-POOL_AMOUNTS = ("on_demand_equivalent", "covered", "commitment_cost", "unused_commitment_cost", "on_demand_cost")
+KPI_AMOUNTS = ("on_demand_equivalent", "covered", "commitment_cost", "unused_commitment_cost", "on_demand_cost")
+POOL_AMOUNTS = (*KPI_AMOUNTS, "commitment_fee")
+"""`commitment_fee`: the recurring fees of the pool's commitments, as billed. An amortized bill spreads them over
+the usage they cover (commitment_cost); an actual-cost bill (Azure's actual export) does not, and there they are
+the only measure of what the commitments cost (see analysis.kpis)."""
 POOL_KEYS = ("billing_account_id", "provider_name", "pool", "bucket", "grain_hours", "billing_currency", "team")
 RESOURCE_KEYS = (
     "billing_account_id", "sub_account_id", "provider_name", "region_id", "service_name", "service_category",
@@ -53,7 +57,7 @@ RESOURCE_AMOUNTS = ("effective_cost", "billed_cost")
 
 FAMILY_KEYS = ("billing_account_id", "provider_name", "region_id", "family", "bucket", "grain_hours",
                "billing_currency", "team")  # fmt: skip
-FAMILY_AMOUNTS = POOL_AMOUNTS
+FAMILY_AMOUNTS = KPI_AMOUNTS
 COMMITMENT_KEYS = ("billing_account_id", "provider_name", "commitment_id", "category", "region_id", "family",
                    "bucket", "grain_hours", "billing_currency")  # fmt: skip
 COMMITMENT_AMOUNTS = ("covered", "used_cost", "unused_cost", "purchase_cost")
@@ -159,9 +163,21 @@ def pool_usage(frame: pa.Table) -> pa.Table:
             "billing_currency": lines.column("billing_currency"),
             "team": _teams(lines),
             **_kpi_amounts(p),
+            "commitment_fee": pc.if_else(_recurring_fee(lines), pc.fill_null(p.billed, p.zero), p.zero),
         }
     )
     return _sum(table, POOL_KEYS, POOL_AMOUNTS)
+
+
+def _recurring_fee(lines: pa.Table) -> pa.ChunkedArray:
+    """A commitment's recurring purchase line: its fee for its hour or day (a one-time, upfront fee is not)."""
+    return pc.and_(
+        pc.and_(
+            pc.equal(lines.column("charge_category"), "Purchase"),
+            pc.equal(pc.utf8_lower(pc.fill_null(lines.column("charge_frequency"), "")), "recurring"),
+        ),
+        pc.not_equal(pc.fill_null(lines.column("commitment_discount_id"), ""), ""),
+    )
 
 
 def _kpi_amounts(p: _Priced) -> dict[str, pa.ChunkedArray]:
@@ -276,11 +292,7 @@ def commitment_usage(frame: pa.Table) -> pa.Table:
     if lines.num_rows == 0:
         return pa.table({k: [] for k in (*COMMITMENT_KEYS, *COMMITMENT_AMOUNTS)})
     p = _priced(lines)
-    # a recurring purchase line is the commitment's fee for its hour or day; a one-time (upfront) fee is not
-    purchase = pc.and_(
-        pc.equal(lines.column("charge_category"), "Purchase"),
-        pc.equal(pc.utf8_lower(pc.fill_null(lines.column("charge_frequency"), "")), "recurring"),
-    )
+    purchase = _recurring_fee(lines)
     bucket, grain = _buckets(lines)
     table = pa.table(
         {

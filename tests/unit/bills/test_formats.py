@@ -146,3 +146,22 @@ def test_blocks_stream_in_bounded_tables():
 
     assert [t.num_rows for t in tables] == [300, 300, 300, 100]
     assert tables[3].column("x_SourceRow")[0].as_py() == "901"
+
+
+def test_an_azure_savings_plans_own_rows_are_compute(tmp_path):
+    """The savings plan's fee (ConsumedService Microsoft.BillingBenefits) is Compute, as the FinOps toolkit's
+    services table maps "Azure savings plan for compute": the plan covers compute only, and its fee must reach the
+    compute pool whose commitments it pays for. Other rows keep the category of their ConsumedService."""
+    from finops_simulate import Company, SimConfig
+
+    company = Company(SimConfig(seed=3, accounts=2, providers=("azure",), months=1, restate=False))
+    (bill,) = [f.path for f in company.write(tmp_path) if f.layout == "azure-actual"]
+    rows = pa.concat_tables(read_bill(bill)).to_pylist()
+    fees = [r for r in rows if r["ChargeCategory"] == "Purchase"]
+    assert fees and {r["x_ConsumedService"] for r in fees} == {"Microsoft.BillingBenefits"}
+    assert {r["ServiceCategory"] for r in fees} == {"Compute"}
+    vms = [r for r in rows if r["x_ConsumedService"] == "Microsoft.Compute"]
+    assert vms and {r["ServiceCategory"] for r in vms} == {"Compute"}
+    own = ("Microsoft.Compute", "Microsoft.BillingBenefits")
+    others = {r["ServiceCategory"] for r in rows if r["x_ConsumedService"] not in own}
+    assert "Compute" not in others

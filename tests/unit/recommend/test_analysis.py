@@ -31,6 +31,37 @@ def test_kpis_follow_the_finops_definitions():
     assert kpi.unused_commitment_cost.amount == Decimal("4")
 
 
+def test_an_actual_cost_month_counts_the_fees_and_does_not_claim_a_utilization():
+    # Given a month of an actual-cost bill: 7494.68 on demand equivalent, 3644.34 of it covered at cost 0, the
+    # plan's fees 2903.04 as billed (4.032/h x 720 h), 3667.19 paid on demand; no unused lines, nothing amortized
+    row = dict(
+        pool="azure_savings_plan/acct", provider_name="Microsoft", billing_account_id="acct", currency="USD",
+        month=T0, on_demand_equivalent=Decimal("7494.68"), covered=Decimal("3644.34"), commitment_cost=Decimal(0),
+        unused=Decimal(0), on_demand_cost=Decimal("3667.19"), commitment_fee=Decimal("2903.04"),
+    )  # fmt: skip
+
+    (kpi,) = analysis.kpis([row])
+
+    # Then the commitments cost their fees: actual 6570.23, savings 924.45, ESR 924.45 / 7494.68 = 0.1233
+    assert kpi.actual_cost.amount == Decimal("6570.23")
+    assert kpi.savings.amount == Decimal("924.45")
+    assert kpi.effective_savings_rate == Decimal("0.1233")
+    # and the bill cannot say how much of the fee went unused: no utilization rather than 100%
+    assert kpi.utilization is None
+
+
+def test_an_amortized_month_ignores_the_fees_it_already_spread():
+    row = dict(
+        pool="aws_compute_savings_plan/acct", provider_name="AWS", billing_account_id="acct", currency="USD",
+        month=T0, on_demand_equivalent=Decimal("100"), covered=Decimal("60"), commitment_cost=Decimal("40"),
+        unused=Decimal("4"), on_demand_cost=Decimal("40"), commitment_fee=Decimal("40"),
+    )  # fmt: skip
+
+    (kpi,) = analysis.kpis([row])
+
+    assert kpi.actual_cost.amount == Decimal("80") and kpi.utilization == Decimal("0.9000")
+
+
 def test_a_pool_with_steady_usage_gets_a_plan_owned_by_its_main_team():
     hours = [(T0 + timedelta(hours=h), 1, Decimal(10) + Decimal(h % 24) / 4) for h in range(24 * 30)]
     key = ("aws_compute_savings_plan/acct", "USD")

@@ -276,3 +276,26 @@ def test_a_cur_savings_plan_fee_carries_its_unused_commitment_into_the_kpi_sums(
     assert (plan["used_cost"], plan["unused_cost"], plan["purchase_cost"]) == (
         Decimal("9.70"), Decimal("0.30"), Decimal("10.00"),
     )  # fmt: skip
+
+
+def test_an_actual_cost_savings_plan_fee_is_the_pools_commitment_fee():
+    # Given an Azure actual-cost day: usage covered by a savings plan shows cost 0, and the plan's recurring fee
+    # of 96.768 is a Purchase line with EffectiveCost 0 (nothing amortized), an uncovered VM costs 20.00
+    frame = frame_of([
+        line(provider_name="Microsoft", commitment_discount_id="sp-1", commitment_discount_category="Spend",
+             commitment_discount_status="Used", billed_cost=Decimal(0), effective_cost=Decimal(0),
+             list_cost=Decimal("120.00")),
+        line(provider_name="Microsoft", commitment_discount_id="sp-1", commitment_discount_category="Spend",
+             charge_category="Purchase", charge_frequency="Recurring", billed_cost=Decimal("96.768"),
+             effective_cost=Decimal(0), resource_id=None),
+        line(provider_name="Microsoft", billed_cost=Decimal("20.00"), effective_cost=Decimal("20.00"),
+             list_cost=Decimal("20.00"), resource_id="vm-2"),
+    ])  # fmt: skip
+
+    (day,) = rows(usage.pool_usage(frame))
+
+    # Then the fee is summed apart, as billed; nothing of it is amortized commitment cost
+    assert day["commitment_fee"] == Decimal("96.768")
+    assert day["commitment_cost"] == 0 and day["unused_commitment_cost"] == 0
+    assert day["on_demand_equivalent"] == Decimal("140.00") and day["covered"] == Decimal("120.00")
+    assert day["on_demand_cost"] == Decimal("20.00")

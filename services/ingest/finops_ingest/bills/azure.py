@@ -116,7 +116,7 @@ def _convert(r: Record, *, amortized: bool) -> dict[str, str | None]:
         "PublisherName": r.text("PublisherName") or "Microsoft",
         "InvoiceIssuerName": r.text("PartnerName") or "Microsoft",
         "ServiceName": r.text("MeterCategory", "ServiceName"),
-        "ServiceCategory": service_category("azure", r.text("ConsumedService")),
+        "ServiceCategory": _category(r.text("ConsumedService"), savings_plan),
         "RegionId": None if location is None else location.lower().replace(" ", ""),
         "RegionName": r.text("MeterRegion"),
         "AvailabilityZone": r.text("AvailabilityZone"),
@@ -144,6 +144,15 @@ def _convert(r: Record, *, amortized: bool) -> dict[str, str | None]:
 def _product(r: Record, price: str, quantity: str) -> str | None:
     a, b = r.money(price), r.money(quantity)
     return None if a is None or b is None else format(a * b, "f")
+
+
+def _category(consumed_service: str | None, savings_plan: bool) -> str:
+    """ServiceCategory from ConsumedService. A savings plan's own rows (ConsumedService Microsoft.BillingBenefits:
+    its purchase, recurring fee and refund) are Compute, as the FinOps toolkit's services table maps "Azure savings
+    plan for compute": the plan covers compute only, and its fee belongs with the compute it pays for."""
+    if savings_plan and (consumed_service or "").lower() == "microsoft.billingbenefits":
+        return "Compute"
+    return service_category("azure", consumed_service)
 
 
 def _list_cost(r: Record) -> str | None:
