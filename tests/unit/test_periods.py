@@ -81,7 +81,7 @@ def test_kpi_months_follow_the_billing_period_not_the_utc_month_of_the_hour():
 
     def row(start: dt.datetime, ode: str) -> dict:
         sums = dict(on_demand_equivalent=Decimal(ode), covered=Decimal(1), commitment_cost=Decimal(2),
-                    unused=Decimal(0), on_demand_cost=Decimal(3))  # fmt: skip
+                    unused=Decimal(0), on_demand_cost=Decimal(3), commitment_fee=Decimal(0))  # fmt: skip
         return {"pool": "p", "currency": "USD", "billing_period_start": start, **sums}
 
     march, april = dt.datetime(2026, 3, 1, 8, tzinfo=dt.UTC), dt.datetime(2026, 4, 1, 7, tzinfo=dt.UTC)
