@@ -63,7 +63,8 @@ class Grant:
     pattern: Pattern = Pattern.LITERAL
 
     def __str__(self) -> str:
-        return f"{self.principal} {self.operation.name} {self.resource.name.lower()} {self.pattern.name.lower()} {self.name}"
+        resource = f"{self.resource.name.lower()} {self.pattern.name.lower()} {self.name}"
+        return f"{self.principal} {self.operation.name} {resource}"
 
 
 def principals() -> list[str]:
