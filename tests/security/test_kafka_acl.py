@@ -202,3 +202,25 @@ async def test_the_runtime_produces_and_consumes_through_sasl_ssl(
             await consumer.publish(b"forged by purchase", DECISION.name, key=b"decision-2")
     finally:
         await consumer.stop()
+
+
+async def test_a_service_runtime_started_from_the_environment_is_its_own_principal(
+    secure_kafka: SecureKafka, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """purchase's ServiceRuntime, built as its process builds it (settings from the environment), connects
+    over SASL_SSL as `purchase`: the broker answers, and it may not write decisions."""
+    from finops_purchase.app import build_runtime
+
+    for line in secure_kafka.env_file("purchase.env").read_text().splitlines():
+        name, _, value = line.partition("=")
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("DATABASE_URL", "postgresql://unused/unused")
+    runtime = build_runtime()
+    assert runtime.settings.kafka.sasl_username == "purchase"
+    await runtime.broker.connect()
+    try:
+        assert await runtime.broker.ping(timeout=10)
+        with pytest.raises(TopicAuthorizationFailedError):
+            await runtime.broker.publish(b"forged by purchase", DECISION.name, key=b"decision-3")
+    finally:
+        await runtime.broker.stop()
