@@ -25,7 +25,8 @@
 #   FINOPS_LOCAL_PG             0: start Kafka only (no PostgreSQL, no DATABASE_URL line)
 #   FINOPS_PYTHON               the Python with the platform installed, for `secure` (default <repo>/.venv/bin/python)
 #
-# All progress output goes to stderr; `start` and `env` print only export lines on stdout.
+# All progress output goes to stderr; `start` and `env` print only export lines on stdout (`secure` adds
+# comment lines naming the credentials files).
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -770,12 +771,14 @@ cmd_stop() {
 }
 
 cmd_status() {
-  local rc=0 KAFKA_PORT="" PG_PORT="" pid
-  read_kv "$KAFKA_PORTS_FILE" KAFKA_PORT
+  local rc=0 KAFKA_PORT="" PG_PORT="" KAFKA_MODE="" KAFKA_MTLS_PORT="" pid
+  read_kv "$KAFKA_PORTS_FILE" KAFKA_PORT KAFKA_MODE KAFKA_MTLS_PORT
   read_kv "$PG_PORT_FILE" PG_PORT
   if kafka_up; then
     pid="$(kafka_pid)"
-    echo "kafka:    up    127.0.0.1:$KAFKA_PORT (pid $pid, Kafka $KAFKA_VERSION, logs $KAFKA_LOGS/server.log)"
+    local secured=""
+    [ "$KAFKA_MODE" = secure ] && secured="SASL_SSL, mTLS on 127.0.0.1:$KAFKA_MTLS_PORT, "
+    echo "kafka:    up    127.0.0.1:$KAFKA_PORT (${secured}pid $pid, Kafka $KAFKA_VERSION, logs $KAFKA_LOGS/server.log)"
   else
     echo "kafka:    down"
     rc=3
