@@ -19,6 +19,8 @@ command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || missing+=(maven)
 have_initdb || missing+=(postgresql)
 command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
+# dev.sh secure (and tests/security) make the local Kafka CA and certificates with openssl.
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 # The console's browser test drives Debian's Chromium headless (Playwright with no browser download).
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if [ "${#missing[@]}" -gt 0 ]; then

@@ -4,6 +4,11 @@
 #
 #   dev.sh start    start both (idempotent); prints the export lines on stdout:
 #                     eval "$(deploy/local/dev.sh start)"
+#   dev.sh secure   the same with a secured Kafka (= start with FINOPS_KAFKA_SECURE=1): a SASL_SSL listener
+#                   (SCRAM-SHA-512), an SSL listener that requires a client certificate (mTLS), the
+#                   StandardAuthorizer with one principal per service and least-privilege ACLs
+#                   (python -m finops_runtime.kafka_acl plan), every topic created by the admin. Also prints
+#                   where each service's credentials are. Use its own FINOPS_LOCAL_DIR: a state dir runs one mode.
 #   dev.sh stop     stop what this script started
 #   dev.sh status   show both; exit 0 if both are up, 3 otherwise
 #   dev.sh env      print the env file (export KAFKA_BOOTSTRAP_SERVERS=..., DATABASE_URL=...)
@@ -16,8 +21,12 @@
 #   FINOPS_KAFKA_HEAP_OPTS      default "-Xms512m -Xmx512m"
 #   FINOPS_KAFKA_START_TIMEOUT  seconds to wait for "Kafka Server started" (default 120)
 #   FINOPS_PG_USER_OS           OS user that runs postgres when invoked as root (default finops-pg)
+#   FINOPS_KAFKA_SECURE         1: `start` starts the secured Kafka (as `secure` does)
+#   FINOPS_LOCAL_PG             0: start Kafka only (no PostgreSQL, no DATABASE_URL line)
+#   FINOPS_PYTHON               the Python with the platform installed, for `secure` (default <repo>/.venv/bin/python)
 #
-# All progress output goes to stderr; `start` and `env` print only export lines on stdout.
+# All progress output goes to stderr; `start` and `env` print only export lines on stdout (`secure` adds
+# comment lines naming the credentials files).
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -52,9 +61,20 @@ PG_PID_FILE="$STATE_DIR/postgres.pid"
 
 ENV_FILE="$STATE_DIR/env"
 
+KAFKA_SECURE="${FINOPS_KAFKA_SECURE:-0}"
+WITH_PG="${FINOPS_LOCAL_PG:-1}"
+SECURE_DIR="$KAFKA_DIR/secure"
+TLS_DIR="$SECURE_DIR/tls"
+CRED_DIR="$SECURE_DIR/credentials"
+FINOPS_PY="${FINOPS_PYTHON:-$REPO_ROOT/.venv/bin/python}"
+
 DEFAULT_KAFKA_PORT=19092
 DEFAULT_KAFKA_CONTROLLER_PORT=19093
 DEFAULT_PG_PORT=15432
+# The secured broker's own defaults, so it runs beside a plain one.
+DEFAULT_SECURE_KAFKA_PORT=19192
+DEFAULT_SECURE_CONTROLLER_PORT=19193
+DEFAULT_SECURE_MTLS_PORT=19194
 
 # ----------------------------------------------------------------------------- helpers
 
@@ -231,6 +251,156 @@ log.segment.bytes=1073741824
 EOF
 }
 
+# ----------------------------------------------------------------------------- secured Kafka
+
+need_finops_python() {
+  [ -x "$FINOPS_PY" ] && "$FINOPS_PY" -c 'import finops_runtime.kafka_acl' 2>/dev/null \
+    || die "the secured broker derives its principals and ACLs from the services: run deploy/install.sh first (or set FINOPS_PYTHON to a Python with the platform installed)"
+  command -v openssl >/dev/null 2>&1 || die "openssl not found: it makes the broker's and clients' certificates (apt-get install openssl)"
+}
+
+# sign_cert NAME SUBJECT EXT -> $TLS_DIR/NAME.key and NAME.crt signed by the local CA.
+sign_cert() {
+  local name="$1" subject="$2" ext="$3"
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "$subject" \
+    -keyout "$TLS_DIR/$name.key" -out "$TLS_DIR/$name.csr" 2>/dev/null \
+    || die "openssl could not make the key of $name"
+  printf '%s\n' "$ext" >"$TLS_DIR/$name.ext"
+  openssl x509 -req -in "$TLS_DIR/$name.csr" -CA "$TLS_DIR/ca.crt" -CAkey "$TLS_DIR/ca.key" -CAcreateserial \
+    -days 825 -sha256 -extfile "$TLS_DIR/$name.ext" -out "$TLS_DIR/$name.crt" 2>/dev/null \
+    || die "openssl could not sign the certificate of $name"
+  rm -f "$TLS_DIR/$name.csr" "$TLS_DIR/$name.ext"
+  chmod 600 "$TLS_DIR/$name.key"
+}
+
+# secure_material: a local CA, the broker's certificate, and per principal a SCRAM password and an mTLS
+# certificate (CN=<service>). Made once, kept across restarts. Sets SECURE_USERS.
+secure_material() {
+  SECURE_USERS="$("$FINOPS_PY" -m finops_runtime.kafka_acl principals | xargs)"
+  [ -n "$SECURE_USERS" ] || die "python -m finops_runtime.kafka_acl principals listed no service"
+  mkdir -p "$TLS_DIR" "$CRED_DIR"
+  chmod 700 "$SECURE_DIR" "$TLS_DIR" "$CRED_DIR"
+  if [ ! -s "$TLS_DIR/ca.crt" ]; then
+    log "making a local CA and the broker's certificate in $TLS_DIR"
+    openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 825 -sha256 \
+      -subj "/CN=finops local Kafka CA" -keyout "$TLS_DIR/ca.key" -out "$TLS_DIR/ca.crt" 2>/dev/null \
+      || die "openssl could not make the CA in $TLS_DIR"
+    chmod 600 "$TLS_DIR/ca.key"
+    rm -f "$TLS_DIR/broker.p12"
+  fi
+  if [ ! -s "$TLS_DIR/broker.p12" ]; then
+    sign_cert broker "/CN=localhost" "$(printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth')"
+    (umask 077; openssl rand -hex 24 >"$TLS_DIR/keystore.password")
+    openssl pkcs12 -export -name broker -in "$TLS_DIR/broker.crt" -inkey "$TLS_DIR/broker.key" \
+      -certfile "$TLS_DIR/ca.crt" -out "$TLS_DIR/broker.p12" -passout "file:$TLS_DIR/keystore.password" \
+      || die "openssl could not make the broker keystore"
+    chmod 600 "$TLS_DIR/broker.p12"
+  fi
+  local user
+  for user in admin $SECURE_USERS; do
+    [ -s "$CRED_DIR/$user.password" ] || (umask 077; openssl rand -hex 24 >"$CRED_DIR/$user.password")
+    [ "$user" = admin ] || [ -s "$TLS_DIR/$user.crt" ] || sign_cert "$user" "/CN=$user" "extendedKeyUsage=clientAuth"
+  done
+}
+
+# write_credentials PORT MTLS_PORT: <principal>.env (SASL_SSL) and <service>.mtls.env (SSL with a client
+# certificate), in the runtime's own variables; `set -a; . FILE; set +a`, or an env file of a process manager.
+write_credentials() {
+  local port="$1" mport="$2" user
+  for user in admin $SECURE_USERS; do
+    cat >"$CRED_DIR/$user.env" <<EOF
+KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$port
+FINOPS_KAFKA_SECURITY_PROTOCOL=SASL_SSL
+FINOPS_KAFKA_SASL_USERNAME=$user
+FINOPS_KAFKA_SASL_PASSWORD_FILE=$CRED_DIR/$user.password
+FINOPS_KAFKA_SSL_CAFILE=$TLS_DIR/ca.crt
+EOF
+    [ "$user" = admin ] && continue
+    cat >"$CRED_DIR/$user.mtls.env" <<EOF
+KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$mport
+FINOPS_KAFKA_SECURITY_PROTOCOL=SSL
+FINOPS_KAFKA_SSL_CAFILE=$TLS_DIR/ca.crt
+FINOPS_KAFKA_SSL_CERTFILE=$TLS_DIR/$user.crt
+FINOPS_KAFKA_SSL_KEYFILE=$TLS_DIR/$user.key
+EOF
+  done
+  chmod 600 "$CRED_DIR"/*.env
+}
+
+write_secure_kafka_props() {
+  local port="$1" cport="$2" mport="$3" admin kspass
+  admin="$(cat "$CRED_DIR/admin.password")"
+  kspass="$(cat "$TLS_DIR/keystore.password")"
+  (umask 077; cat >"$KAFKA_PROPS" <<EOF
+# Generated by deploy/local/dev.sh secure - rewritten at every start. Holds the admin password (mode 0600).
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$cport
+listeners=SASL_SSL://127.0.0.1:$port,SSL://127.0.0.1:$mport,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=SASL_SSL://127.0.0.1:$port,SSL://127.0.0.1:$mport
+inter.broker.listener.name=SASL_SSL
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=CONTROLLER:SASL_PLAINTEXT,SASL_SSL:SASL_SSL,SSL:SSL
+# Clients: SCRAM-SHA-512 over TLS. The controller listener (loopback) takes PLAIN with the admin's static
+# credential, as KRaft controllers cannot use SCRAM: no listener is unauthenticated.
+sasl.enabled.mechanisms=SCRAM-SHA-512
+sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
+sasl.mechanism.controller.protocol=PLAIN
+listener.name.sasl_ssl.sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="$admin";
+listener.name.controller.sasl.enabled.mechanisms=PLAIN
+listener.name.controller.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" password="$admin" user_admin="$admin";
+# mTLS: a client certificate signed by the local CA is required; its CN is the principal (User:<service>).
+listener.name.ssl.ssl.client.auth=required
+ssl.principal.mapping.rules=RULE:^CN=([a-z][a-z0-9-]*)\$/\$1/,DEFAULT
+ssl.keystore.type=PKCS12
+ssl.keystore.location=$TLS_DIR/broker.p12
+ssl.keystore.password=$kspass
+ssl.key.password=$kspass
+ssl.truststore.type=PEM
+ssl.truststore.location=$TLS_DIR/ca.crt
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+super.users=User:admin
+allow.everyone.if.no.acl.found=false
+log.dirs=$KAFKA_DATA
+num.partitions=6
+auto.create.topics.enable=false
+default.replication.factor=1
+min.insync.replicas=1
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+num.network.threads=3
+num.io.threads=8
+log.retention.hours=168
+log.segment.bytes=1073741824
+EOF
+  )
+}
+
+# provision_acls PORT: as admin, create every topic and every service's ACLs (both idempotent).
+provision_acls() {
+  local port="$1" t0=$SECONDS
+  log "creating topics and ACLs for: $SECURE_USERS${FINOPS_KAFKA_NAMESPACE:+ (namespace $FINOPS_KAFKA_NAMESPACE)}"
+  if ! (
+    for v in $(compgen -e); do
+      case "$v" in FINOPS_KAFKA_NAMESPACE) ;; FINOPS_KAFKA_*) unset "$v" ;; esac
+    done
+    set -a
+    # shellcheck disable=SC1091
+    . "$CRED_DIR/admin.env"
+    set +a
+    "$FINOPS_PY" -m finops_runtime.kafka_acl apply --bootstrap "127.0.0.1:$port" --namespace "${FINOPS_KAFKA_NAMESPACE:-}"
+  ) >"$KAFKA_LOGS/acl.log" 2>&1 3>&- 9>&-; then
+    tail -n 30 "$KAFKA_LOGS/acl.log" >&2 || true
+    die "could not create the topics and ACLs (log: $KAFKA_LOGS/acl.log)"
+  fi
+  log "$(tail -n1 "$KAFKA_LOGS/acl.log") in $((SECONDS - t0))s"
+}
+
 stop_kafka() {
   local pid
   if pid="$(kafka_pid)"; then
@@ -272,11 +442,16 @@ PY
 }
 
 start_kafka() {
-  local KAFKA_PORT="" KAFKA_CONTROLLER_PORT=""
-  read_kv "$KAFKA_PORTS_FILE" KAFKA_PORT KAFKA_CONTROLLER_PORT
+  local KAFKA_PORT="" KAFKA_CONTROLLER_PORT="" KAFKA_MTLS_PORT="" KAFKA_MODE="" KAFKA_FORMAT=""
+  read_kv "$KAFKA_PORTS_FILE" KAFKA_PORT KAFKA_CONTROLLER_PORT KAFKA_MTLS_PORT KAFKA_MODE KAFKA_FORMAT
+  local mode=plain
+  [ "$KAFKA_SECURE" = 1 ] && mode=secure
 
   local pid
   if pid="$(kafka_pid)"; then
+    if [ "${KAFKA_MODE:-plain}" != "$mode" ]; then
+      die "the Kafka of $STATE_DIR runs ${KAFKA_MODE:-plain}: stop it first ($0 stop), or give the $mode broker its own FINOPS_LOCAL_DIR"
+    fi
     if port_open "$KAFKA_PORT"; then
       log "Kafka already running (pid $pid) on 127.0.0.1:$KAFKA_PORT"
       return 0
@@ -292,14 +467,32 @@ start_kafka() {
   ensure_kafka_jars
   mkdir -p "$KAFKA_DATA" "$KAFKA_LOGS"
 
-  local port cport
+  # SCRAM users are written when the storage is formatted: a change of mode or of principals reformats.
+  local format=plain dport="$DEFAULT_KAFKA_PORT" dcport="$DEFAULT_KAFKA_CONTROLLER_PORT"
+  if [ "$mode" = secure ]; then
+    need_finops_python
+    secure_material
+    format="secure-$(printf '%s' "$SECURE_USERS" | cksum | cut -d' ' -f1)"
+    dport="$DEFAULT_SECURE_KAFKA_PORT"
+    dcport="$DEFAULT_SECURE_CONTROLLER_PORT"
+  fi
+  if [ -f "$KAFKA_DATA/meta.properties" ] && [ "${KAFKA_FORMAT:-plain}" != "$format" ]; then
+    log "the Kafka storage was formatted for ${KAFKA_FORMAT:-plain}, not $format: wiping and reformatting it"
+    rm -rf "$KAFKA_DATA"
+    mkdir -p "$KAFKA_DATA"
+  fi
+
+  local port cport mport=""
   if [ -n "$KAFKA_PORT" ] && [ -n "$KAFKA_CONTROLLER_PORT" ] \
-      && port_free "$KAFKA_PORT" && port_free "$KAFKA_CONTROLLER_PORT"; then
+      && port_free "$KAFKA_PORT" && port_free "$KAFKA_CONTROLLER_PORT" \
+      && { [ "$mode" = plain ] || { [ -n "$KAFKA_MTLS_PORT" ] && port_free "$KAFKA_MTLS_PORT"; }; }; then
     port="$KAFKA_PORT"
     cport="$KAFKA_CONTROLLER_PORT"
+    [ "$mode" = plain ] || mport="$KAFKA_MTLS_PORT"
   else
-    port="$(pick_port "" "$DEFAULT_KAFKA_PORT")"
-    cport="$(pick_port "" "$DEFAULT_KAFKA_CONTROLLER_PORT" "$port")"
+    port="$(pick_port "" "$dport")"
+    cport="$(pick_port "" "$dcport" "$port")"
+    [ "$mode" = plain ] || mport="$(pick_port "" "$DEFAULT_SECURE_MTLS_PORT" "$port" "$cport")"
     if [ -f "$KAFKA_DATA/meta.properties" ]; then
       log "previous Kafka ports ${KAFKA_PORT:-?}/${KAFKA_CONTROLLER_PORT:-?} are taken: wiping the Kafka data and reformatting on $port/$cport"
       rm -rf "$KAFKA_DATA"
@@ -307,13 +500,24 @@ start_kafka() {
     fi
   fi
   printf 'KAFKA_PORT=%s\nKAFKA_CONTROLLER_PORT=%s\n' "$port" "$cport" >"$KAFKA_PORTS_FILE"
-  write_kafka_props "$port" "$cport"
+  local scram=()
+  if [ "$mode" = secure ]; then
+    printf 'KAFKA_MTLS_PORT=%s\nKAFKA_MODE=secure\nKAFKA_FORMAT=%s\n' "$mport" "$format" >>"$KAFKA_PORTS_FILE"
+    write_secure_kafka_props "$port" "$cport" "$mport"
+    write_credentials "$port" "$mport"
+    local user
+    for user in admin $SECURE_USERS; do
+      scram+=(--add-scram "SCRAM-SHA-512=[name=$user,password=$(cat "$CRED_DIR/$user.password")]")
+    done
+  else
+    write_kafka_props "$port" "$cport"
+  fi
 
   if [ ! -f "$KAFKA_DATA/meta.properties" ]; then
     local cid
     cid="$(new_cluster_id)"
     log "formatting Kafka storage (cluster id $cid)..."
-    if ! kafka_java kafka.tools.StorageTool format -t "$cid" -c "$KAFKA_PROPS" \
+    if ! kafka_java kafka.tools.StorageTool format -t "$cid" -c "$KAFKA_PROPS" "${scram[@]}" \
           >"$KAFKA_LOGS/format.log" 2>&1; then
       tail -n 50 "$KAFKA_LOGS/format.log" >&2 || true
       die "kafka.tools.StorageTool format failed (log: $KAFKA_LOGS/format.log)"
@@ -323,7 +527,7 @@ start_kafka() {
   local offset=0
   [ -f "$KAFKA_LOGS/server.log" ] && offset="$(stat -c %s "$KAFKA_LOGS/server.log")"
 
-  log "starting Kafka $KAFKA_VERSION on 127.0.0.1:$port (controller 127.0.0.1:$cport)..."
+  log "starting Kafka $KAFKA_VERSION ($mode) on 127.0.0.1:$port${mport:+ (mTLS 127.0.0.1:$mport)} (controller 127.0.0.1:$cport)..."
   rm -f "$KAFKA_PID_FILE"
   # setsid: own session, so the broker survives the calling shell; the inner bash
   # writes its own pid and execs java, so the pid file holds the JVM's pid.
@@ -364,6 +568,7 @@ start_kafka() {
     sleep 0.5
   done
   log "Kafka is up (pid $pid) on 127.0.0.1:$port"
+  [ "$mode" = plain ] || provision_acls "$port"
 }
 
 # ----------------------------------------------------------------------------- PostgreSQL
@@ -515,13 +720,25 @@ ensure_pg_database() {
 # ----------------------------------------------------------------------------- env file
 
 write_env() {
-  local KAFKA_PORT="" PG_PORT=""
-  read_kv "$KAFKA_PORTS_FILE" KAFKA_PORT
+  local KAFKA_PORT="" PG_PORT="" KAFKA_MTLS_PORT="" KAFKA_MODE=""
+  read_kv "$KAFKA_PORTS_FILE" KAFKA_PORT KAFKA_MTLS_PORT KAFKA_MODE
   read_kv "$PG_PORT_FILE" PG_PORT
   local tmp="$ENV_FILE.tmp.$$"
   {
     echo "export KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$KAFKA_PORT"
-    echo "export DATABASE_URL=postgresql://finops@127.0.0.1:$PG_PORT/finops"
+    [ "$WITH_PG" = 0 ] || echo "export DATABASE_URL=postgresql://finops@127.0.0.1:$PG_PORT/finops"
+    if [ "$KAFKA_MODE" = secure ]; then
+      # No default identity: each process takes its own principal's file (fail closed, least privilege).
+      echo "export FINOPS_KAFKA_SECURITY_PROTOCOL=SASL_SSL"
+      echo "export FINOPS_KAFKA_SSL_CAFILE=$TLS_DIR/ca.crt"
+      echo "export FINOPS_KAFKA_CREDENTIALS_DIR=$CRED_DIR"
+      echo "# Kafka principals, one per service (ACLs: python -m finops_runtime.kafka_acl plan). Give each its own:"
+      echo "#   set -a; . \$FINOPS_KAFKA_CREDENTIALS_DIR/<service>.env; set +a       SASL_SSL SCRAM-SHA-512, 127.0.0.1:$KAFKA_PORT"
+      echo "#   set -a; . \$FINOPS_KAFKA_CREDENTIALS_DIR/<service>.mtls.env; set +a  SSL client certificate, 127.0.0.1:$KAFKA_MTLS_PORT"
+      local f
+      for f in "$CRED_DIR"/*.env; do echo "#   $f"; done
+      echo "# admin.env is the super user: provisioning only."
+    fi
   } >"$tmp"
   mv -f "$tmp" "$ENV_FILE"
 }
@@ -534,12 +751,14 @@ cmd_start() {
   need_python
   lock_state
   local t0=$SECONDS
-  # Fail on PostgreSQL prerequisites before spending time on Kafka.
-  mkdir -p "$PG_DIR/log"
-  find_pg_bin
-  ensure_pg_user
+  if [ "$WITH_PG" != 0 ]; then
+    # Fail on PostgreSQL prerequisites before spending time on Kafka.
+    mkdir -p "$PG_DIR/log"
+    find_pg_bin
+    ensure_pg_user
+  fi
   start_kafka
-  start_pg
+  [ "$WITH_PG" = 0 ] || start_pg
   write_env
   log "ready in $((SECONDS - t0))s (state: $STATE_DIR; env file: $ENV_FILE)"
   cat "$ENV_FILE" >&3
@@ -552,12 +771,14 @@ cmd_stop() {
 }
 
 cmd_status() {
-  local rc=0 KAFKA_PORT="" PG_PORT="" pid
-  read_kv "$KAFKA_PORTS_FILE" KAFKA_PORT
+  local rc=0 KAFKA_PORT="" PG_PORT="" KAFKA_MODE="" KAFKA_MTLS_PORT="" pid
+  read_kv "$KAFKA_PORTS_FILE" KAFKA_PORT KAFKA_MODE KAFKA_MTLS_PORT
   read_kv "$PG_PORT_FILE" PG_PORT
   if kafka_up; then
     pid="$(kafka_pid)"
-    echo "kafka:    up    127.0.0.1:$KAFKA_PORT (pid $pid, Kafka $KAFKA_VERSION, logs $KAFKA_LOGS/server.log)"
+    local secured=""
+    [ "$KAFKA_MODE" = secure ] && secured="SASL_SSL, mTLS on 127.0.0.1:$KAFKA_MTLS_PORT, "
+    echo "kafka:    up    127.0.0.1:$KAFKA_PORT (${secured}pid $pid, Kafka $KAFKA_VERSION, logs $KAFKA_LOGS/server.log)"
   else
     echo "kafka:    down"
     rc=3
@@ -599,6 +820,7 @@ main() {
   local cmd="${1:-}"
   case "$cmd" in
     start) cmd_start ;;
+    secure) KAFKA_SECURE=1; cmd_start ;;
     stop) cmd_stop ;;
     status) cmd_status ;;
     env) cmd_env ;;

@@ -1,16 +1,26 @@
-"""Raw Kafka access for tests: produce records as any producer would, read a topic from the beginning."""
+"""Raw Kafka access for tests: produce records as any producer would, read a topic from the beginning.
+The clients come from the runtime's factories, so they connect as the FINOPS_KAFKA_* settings say (PLAINTEXT
+to the local test broker, or SASL_SSL / mTLS when `config` or the environment says so)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import ConsumerRecord, TopicPartition
+
+from finops_runtime import kafka
+from finops_runtime.settings import KafkaSettings
 
 
-async def produce(bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes, dict[str, str]]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+async def produce(
+    bootstrap: str,
+    topic: str,
+    records: list[tuple[bytes | None, bytes, dict[str, str]]],
+    *,
+    config: KafkaSettings | None = None,
+) -> None:
+    producer = kafka.create_producer(bootstrap, config=config)
     await producer.start()
     try:
         for key, value, headers in records:
@@ -19,9 +29,13 @@ async def produce(bootstrap: str, topic: str, records: list[tuple[bytes | None, 
         await producer.stop()
 
 
-async def read_topic(bootstrap: str, topic: str, *, at_least: int, timeout: float = 30) -> list[ConsumerRecord]:
+async def read_topic(
+    bootstrap: str, topic: str, *, at_least: int, timeout: float = 30, config: KafkaSettings | None = None
+) -> list[ConsumerRecord]:
     """Every record of `topic` from the beginning, once there are at least `at_least` of them."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest")
+    consumer = kafka.create_consumer(
+        bootstrap_servers=bootstrap, config=config, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
     await consumer.start()
     try:
         deadline = time.monotonic() + timeout
@@ -49,9 +63,9 @@ async def read_topic(bootstrap: str, topic: str, *, at_least: int, timeout: floa
         await consumer.stop()
 
 
-async def count_records(bootstrap: str, topic: str) -> int:
+async def count_records(bootstrap: str, topic: str, *, config: KafkaSettings | None = None) -> int:
     """How many records the topic holds (end minus beginning offsets, all partitions)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    consumer = kafka.create_consumer(bootstrap_servers=bootstrap, config=config)
     await consumer.start()
     try:
         await consumer._client.force_metadata_update()
@@ -63,9 +77,9 @@ async def count_records(bootstrap: str, topic: str) -> int:
         await consumer.stop()
 
 
-async def delete_topics(bootstrap: str, *, prefix: str) -> list[str]:
+async def delete_topics(bootstrap: str, *, prefix: str, config: KafkaSettings | None = None) -> list[str]:
     """Delete every topic whose name starts with `prefix`; return their names."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = kafka.create_admin(bootstrap, config=config)
     await admin.start()
     try:
         doomed = [t for t in await admin.list_topics() if t.startswith(prefix)]

@@ -20,7 +20,7 @@ from finops_runtime.settings import Settings
 async def run(schema: str, settings: Settings) -> None:
     telemetry.configure_tracing(service_name=settings.service_name, exporter=settings.otel_exporter)
     pool = await db.create_pool(settings.database_url, schema=schema, min_size=1, max_size=2)
-    broker = kafka.create_broker(settings.kafka_bootstrap_servers, client_id=f"{schema}-relay")
+    broker = kafka.create_broker(settings.kafka_bootstrap_servers, client_id=f"{schema}-relay", config=settings.kafka)
     await broker.connect()
     relay = Relay(
         pool=pool,

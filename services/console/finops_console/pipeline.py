@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from finops_contracts.topics import TOPICS
+from finops_runtime import kafka
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +57,9 @@ class Sampler:
                 await asyncio.sleep(self._every_s)
 
     async def _run(self) -> None:
-        consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False)
-        admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap)
+        # The runtime's factories: the same FINOPS_KAFKA_* security as the console's broker.
+        consumer = kafka.create_consumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False)
+        admin = kafka.create_admin(self._bootstrap)
         await consumer.start()
         try:
             await admin.start()
