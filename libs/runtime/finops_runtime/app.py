@@ -68,7 +68,9 @@ class ServiceRuntime:
         self._topics = tuple(topics)
         self.publishes = tuple(publishes)
         self.description = description
-        self.broker: KafkaBroker = kafka.create_broker(settings.kafka_bootstrap_servers, client_id=schema)
+        self.broker: KafkaBroker = kafka.create_broker(
+            settings.kafka_bootstrap_servers, client_id=schema, config=settings.kafka
+        )
         self._pool: asyncpg.Pool | None = None
         self.relay: Relay | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -143,7 +145,7 @@ class ServiceRuntime:
             )
             await access.ensure_admin(conn, s.admin_token)
         topics = list(self._topics)
-        await kafka.ensure_topics(s.kafka_bootstrap_servers, topics, namespace=s.kafka_namespace)
+        await kafka.ensure_topics(s.kafka_bootstrap_servers, topics, namespace=s.kafka_namespace, config=s.kafka)
         for group, topic, handlers, ref in self._pending_inboxes:
             ref["inbox"] = Inbox(
                 consumer=group,
