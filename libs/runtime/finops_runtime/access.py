@@ -11,6 +11,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Protocol
 
 import asyncpg
 from starlette.requests import Request
@@ -55,6 +56,21 @@ class Denied(Exception):
         return JSONResponse({"error": str(self)}, status_code=self.status)
 
 
+class BearerVerifier(Protocol):
+    """Verifies bearer tokens that are not platform tokens (OIDC JWTs): a Principal, or Denied."""
+
+    async def principal(self, bearer: str) -> Principal: ...
+
+
+_bearer_verifier: BearerVerifier | None = None
+
+
+def use_bearer_verifier(verifier: BearerVerifier | None) -> None:
+    """Send JWT-shaped bearer tokens to `verifier` (the runtime sets it when OIDC is configured)."""
+    global _bearer_verifier
+    _bearer_verifier = verifier
+
+
 def token_hash(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
@@ -90,6 +106,13 @@ async def authenticate(
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise Denied(401, "send Authorization: Bearer <token>")
+    from finops_runtime.oidc import looks_like_jwt  # oidc imports this module
+
+    if _bearer_verifier is not None and looks_like_jwt(token.strip()):
+        principal = await _bearer_verifier.principal(token.strip())
+        if principal.role not in allowed:
+            raise Denied(403, f"role {principal.role} may not do this; needs one of {', '.join(sorted(allowed))}")
+        return principal
     row = await conn.fetchrow(
         "SELECT name, role, teams, products FROM api_token WHERE token_hash = $1 AND revoked_at IS NULL",
         token_hash(token.strip()),

@@ -25,7 +25,7 @@ from starlette.routing import request_response
 
 from finops_contracts.events import Event
 from finops_contracts.topics import Topic
-from finops_runtime import access, db, kafka, telemetry
+from finops_runtime import access, db, kafka, oidc, telemetry
 from finops_runtime.inbox import Handler, Inbox
 from finops_runtime.outbox import Relay, backlog
 from finops_runtime.settings import Settings
@@ -85,6 +85,8 @@ class ServiceRuntime:
         self._assignment = _Assignment()
         self._pending_inboxes: list[tuple[str, Topic, Mapping[str, Handler], dict[str, Inbox]]] = []
         self.ready = False
+        self.oidc: oidc.OidcVerifier | None = oidc.OidcVerifier(settings.oidc) if settings.oidc.enabled else None
+        """The OIDC verifier for JWT bearer tokens, when FINOPS_OIDC_ISSUER is set."""
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -134,6 +136,7 @@ class ServiceRuntime:
     async def lifespan(self) -> AsyncIterator[None]:
         s = self.settings
         telemetry.configure_tracing(service_name=s.service_name, exporter=s.otel_exporter)
+        access.use_bearer_verifier(self.oidc)
         self._pool = await db.create_pool(
             s.database_url, schema=self.schema, min_size=s.db_pool_min, max_size=s.db_pool_max
         )
@@ -176,6 +179,7 @@ class ServiceRuntime:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
             await self._pool.close()
+            access.use_bearer_verifier(None)
 
     async def _after_startup(self) -> None:
         if self.relay is not None:

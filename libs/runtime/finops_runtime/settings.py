@@ -10,6 +10,8 @@ from typing import Literal, Self
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from finops_runtime.oidc import OidcSettings
+
 
 def _default_instance() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
@@ -95,6 +97,9 @@ class Settings(BaseSettings):
 
     admin_token: str | None = None
     """FINOPS_ADMIN_TOKEN: a first admin token (stored hashed), to issue the others with POST /v1/tokens."""
+
+    oidc: OidcSettings = Field(default_factory=OidcSettings)
+    """FINOPS_OIDC_*: single sign-on (off unless FINOPS_OIDC_ISSUER is set); see docs/security-oidc.md."""
 
     consumer_max_records: int = 100
     consumer_retry_max_backoff_s: float = 30.0
