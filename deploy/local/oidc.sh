@@ -11,8 +11,8 @@
 #
 # The provider serves one issuer, http://127.0.0.1:<port>/finops, with discovery, JWKS, the authorization
 # code flow (no login page: it signs in the fixed persona of oidc/config.json) and client_credentials, whose
-# `scope` parameter picks a persona of oidc/config.json. Each start generates a new signing key, so a restart
-# is a key rotation.
+# `scope` parameter picks a persona of oidc/config.json. Each start generates a new signing key (config.json
+# sets a keyProvider without initialKeys), so a restart is a key rotation; the key id stays the issuer id.
 #
 # Environment knobs:
 #   FINOPS_LOCAL_DIR          state dir (default <repo>/.local); this script uses its oidc/ subdirectory

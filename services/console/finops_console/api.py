@@ -20,6 +20,7 @@ from finops_console import asyncapi_docs, costs, cursor, openapi, pages, queries
 from finops_console.pipeline import Sampler
 from finops_runtime.access import Denied, Principal, Role
 from finops_runtime.app import ServiceRuntime
+from finops_runtime.oidc import CodeFlow, OidcVerifier, same_state
 
 if TYPE_CHECKING:
     from finops_console.app import ConsoleSettings
@@ -86,6 +87,7 @@ Endpoint = Callable[[Any, Request, Principal], Awaitable[Any]]
 def build_router(runtime: ServiceRuntime, settings: ConsoleSettings, sampler: Sampler) -> Router:
     """Every console route; the runtime's own (/health, /ready, /metrics, /v1/tokens) are served beside them."""
     lifetime = timedelta(hours=settings.session_hours)
+    sso = CodeFlow(OidcVerifier(settings.oidc)) if settings.oidc.enabled and settings.oidc.client_id else None
 
     def api(allowed: frozenset[Role], endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
         async def handle(request: Request) -> Response:
@@ -208,7 +210,7 @@ def build_router(runtime: ServiceRuntime, settings: ConsoleSettings, sampler: Sa
 
     async def signin(request: Request) -> Response:
         if request.method == "GET":
-            return HTMLResponse(pages.signin(), headers=_SECURITY_HEADERS)
+            return HTMLResponse(pages.signin(sso=sso is not None), headers=_SECURITY_HEADERS)
         form = parse_qs((await request.body()).decode("utf-8", "replace"))
         token = (form.get("token") or [""])[0].strip()
         if not token:
@@ -234,6 +236,86 @@ def build_router(runtime: ServiceRuntime, settings: ConsoleSettings, sampler: Sa
         )
         return response
 
+    def session_cookie(response: Response, request: Request, session_id: str) -> None:
+        response.set_cookie(
+            sessions.COOKIE,
+            session_id,
+            max_age=int(lifetime.total_seconds()),
+            httponly=True,
+            samesite="strict",
+            secure=settings.secure_cookies or request.url.scheme == "https",
+            path="/",
+        )
+
+    def sso_page(status: int, message: str) -> Response:
+        response = HTMLResponse(
+            pages.signin(message, sso=sso is not None), status_code=status, headers=_SECURITY_HEADERS
+        )
+        response.delete_cookie(sessions.LOGIN_COOKIE, path="/signin/oidc", httponly=True, samesite="lax")
+        return response
+
+    async def signin_oidc(request: Request) -> Response:
+        """Single sign-on: send the browser to the identity provider (code flow, PKCE S256, state, nonce)."""
+        if sso is None:
+            return problem(404, "single sign-on is not configured (FINOPS_OIDC_ISSUER, FINOPS_OIDC_CLIENT_ID)")
+        redirect_uri = settings.oidc.redirect_url or f"{str(request.base_url).rstrip('/')}/signin/oidc/callback"
+        try:
+            login = await sso.start(redirect_uri)
+        except Denied as denied:
+            return sso_page(denied.status, str(denied))
+        async with runtime.pool.acquire() as conn:
+            login_id = await sessions.begin_oidc(conn, login)
+        response = RedirectResponse(login.url, status_code=303)
+        response.set_cookie(
+            sessions.LOGIN_COOKIE,
+            login_id,
+            max_age=int(sessions.LOGIN_LIFETIME.total_seconds()),
+            httponly=True,
+            samesite="lax",
+            secure=settings.secure_cookies or request.url.scheme == "https",
+            path="/signin/oidc",
+        )
+        return response
+
+    async def signin_oidc_callback(request: Request) -> Response:
+        """The provider's redirect back: the state must be the one this browser was sent with, then the code is
+        exchanged and the ID token verified (signature, issuer, audience, expiry, nonce) before a session opens."""
+        if sso is None:
+            return problem(404, "single sign-on is not configured (FINOPS_OIDC_ISSUER, FINOPS_OIDC_CLIENT_ID)")
+        query = request.query_params
+        async with runtime.pool.acquire() as conn:
+            pending = await sessions.take_oidc_login(conn, request.cookies.get(sessions.LOGIN_COOKIE))
+        if pending is None:
+            return sso_page(
+                400, "This sign-in was not started in this browser, or it took over 10 minutes; start again."
+            )
+        if not same_state(pending["state"], query.get("state")):
+            return sso_page(400, "The sign-in's state does not match the one this browser was sent with; start again.")
+        if query.get("error"):
+            return sso_page(
+                401, f"The identity provider refused the sign-in: {query.get('error_description') or query['error']}."
+            )
+        code = query.get("code")
+        if not code:
+            return sso_page(400, "The identity provider sent no code; start again.")
+        try:
+            identity = await sso.finish(
+                code=code,
+                code_verifier=pending["code_verifier"],
+                redirect_uri=pending["redirect_uri"],
+                nonce=pending["nonce"],
+            )
+        except Denied as denied:
+            return sso_page(denied.status, f"{denied}.")
+        async with runtime.pool.acquire() as conn:
+            session_id = await sessions.open_oidc_session(conn, identity, lifetime=lifetime)
+        response = HTMLResponse(
+            pages.signed_in(identity.name), headers={**_SECURITY_HEADERS, "Cache-Control": "no-store"}
+        )
+        response.delete_cookie(sessions.LOGIN_COOKIE, path="/signin/oidc", httponly=True, samesite="lax")
+        session_cookie(response, request, session_id)
+        return response
+
     async def signout(request: Request) -> Response:
         async with runtime.pool.acquire() as conn:
             await sessions.sign_out(conn, request.cookies.get(sessions.COOKIE))
@@ -245,6 +327,8 @@ def build_router(runtime: ServiceRuntime, settings: ConsoleSettings, sampler: Sa
         routes=[
             Route("/", index),
             Route("/signin", signin, methods=["GET", "POST"]),
+            Route("/signin/oidc", signin_oidc),
+            Route("/signin/oidc/callback", signin_oidc_callback),
             Route("/signout", signout, methods=["POST"]),
             Route("/openapi.json", openapi_json),
             Route("/asyncapi.json", asyncapi_json),
