@@ -62,13 +62,19 @@ class BearerVerifier(Protocol):
     async def principal(self, bearer: str) -> Principal: ...
 
 
-_bearer_verifier: BearerVerifier | None = None
+_bearer_verifiers: list[BearerVerifier] = []
+"""The verifiers of the runtimes started in this process, newest last (one in production; tests run several)."""
 
 
-def use_bearer_verifier(verifier: BearerVerifier | None) -> None:
-    """Send JWT-shaped bearer tokens to `verifier` (the runtime sets it when OIDC is configured)."""
-    global _bearer_verifier
-    _bearer_verifier = verifier
+def add_bearer_verifier(verifier: BearerVerifier) -> None:
+    """Send JWT-shaped bearer tokens to `verifier` (a runtime adds its OIDC verifier when it starts)."""
+    _bearer_verifiers.append(verifier)
+
+
+def remove_bearer_verifier(verifier: BearerVerifier) -> None:
+    """Undo add_bearer_verifier (a runtime removes its verifier when it stops)."""
+    if verifier in _bearer_verifiers:
+        _bearer_verifiers.remove(verifier)
 
 
 def token_hash(token: str) -> bytes:
@@ -108,8 +114,8 @@ async def authenticate(
         raise Denied(401, "send Authorization: Bearer <token>")
     from finops_runtime.oidc import looks_like_jwt  # oidc imports this module
 
-    if _bearer_verifier is not None and looks_like_jwt(token.strip()):
-        principal = await _bearer_verifier.principal(token.strip())
+    if _bearer_verifiers and looks_like_jwt(token.strip()):
+        principal = await _bearer_verifiers[-1].principal(token.strip())
         if principal.role not in allowed:
             raise Denied(403, f"role {principal.role} may not do this; needs one of {', '.join(sorted(allowed))}")
         return principal

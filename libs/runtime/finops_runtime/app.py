@@ -136,7 +136,6 @@ class ServiceRuntime:
     async def lifespan(self) -> AsyncIterator[None]:
         s = self.settings
         telemetry.configure_tracing(service_name=s.service_name, exporter=s.otel_exporter)
-        access.use_bearer_verifier(self.oidc)
         self._pool = await db.create_pool(
             s.database_url, schema=self.schema, min_size=s.db_pool_min, max_size=s.db_pool_max
         )
@@ -171,6 +170,8 @@ class ServiceRuntime:
                 max_bytes=s.relay_max_bytes,
                 poll_interval_s=s.relay_poll_interval_s,
             )
+        if self.oidc is not None:
+            access.add_bearer_verifier(self.oidc)
         try:
             yield
         finally:
@@ -179,7 +180,8 @@ class ServiceRuntime:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
             await self._pool.close()
-            access.use_bearer_verifier(None)
+            if self.oidc is not None:
+                access.remove_bearer_verifier(self.oidc)
 
     async def _after_startup(self) -> None:
         if self.relay is not None:
