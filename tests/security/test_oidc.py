@@ -22,6 +22,8 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
+from finops_allocation.app import AllocationSettings
+from finops_allocation.app import create_app as create_allocation
 from finops_console.app import ConsoleSettings, create_app
 from finops_runtime.access import Denied
 from finops_runtime.oidc import CodeFlow, OidcVerifier
@@ -150,6 +152,36 @@ async def test_a_provider_token_reads_the_api_with_the_mapped_role_and_team(sso_
     assert engineer_pipeline.status_code == 403
     assert {row["team"] for row in finance_costs} > {"checkout"}
     assert unmapped.status_code == 403 and "FINOPS_OIDC_ROLE_MAP" in unmapped.json()["error"]
+
+
+async def test_another_service_takes_provider_tokens_through_the_runtime(
+    sso_console, provider, endpoints, database_url, kafka_namespace
+):
+    # Given the allocation service with the same OIDC settings, beside the console
+    settings = AllocationSettings(
+        database_url=database_url,
+        kafka_bootstrap_servers=endpoints.kafka,
+        kafka_namespace=kafka_namespace,
+        admin_token=ADMIN_TOKEN,
+        oidc=provider.settings(),
+    )
+    engineer = bearer(await provider.token("engineer"))
+    expired = bearer(await provider.token("expired"))
+    async with serve_in_process(create_allocation(settings), free_port()) as url:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+            # When an engineer reads the rules (people may) and edits them (only rule editors may)
+            read = await client.get("/v1/allocation/rules", headers=engineer)
+            write = await client.put("/v1/allocation/rules", headers=engineer, json={"rules": []})
+            stale = await client.get("/v1/allocation/rules", headers=expired)
+
+    # Then the read is allowed, the edit is refused for the engineering role, an expired token is refused
+    assert read.status_code == 200, read.text
+    assert write.status_code == 403 and "role engineering may not" in write.json()["error"]
+    assert stale.status_code == 401 and "expired" in stale.json()["error"]
+
+    # And the console, still running, still takes provider tokens (its verifier outlived allocation's)
+    async with httpx.AsyncClient(base_url=sso_console[0], timeout=30) as client:
+        assert (await client.get("/v1/me", headers=engineer)).json()["role"] == "engineering"
 
 
 async def test_tokens_that_are_not_the_providers_for_this_api_get_401_with_the_reason(sso_console, provider):
