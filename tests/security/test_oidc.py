@@ -14,6 +14,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
@@ -21,6 +22,7 @@ import httpx
 import pytest
 from joserfc import jwt
 from joserfc.jwk import RSAKey
+from playwright.async_api import async_playwright
 
 from finops_allocation.app import AllocationSettings
 from finops_allocation.app import create_app as create_allocation
@@ -32,6 +34,8 @@ from tests.support.kafka import delete_topics
 from tests.support.oidc import API_AUDIENCE, CONSOLE_CLIENT, Provider
 from tests.support.platform import ADMIN_TOKEN
 from tests.support.services import free_port, serve_in_process, wait_until
+
+CHROMIUM = Path("/usr/bin/chromium")
 
 
 @pytest.fixture(scope="session")
@@ -356,3 +360,31 @@ async def test_an_id_token_with_another_nonce_is_refused(provider):
 
     # Then the ID token is refused as not belonging to this sign-in
     assert refused.value.status == 401 and "nonce" in str(refused.value)
+
+
+async def test_a_person_signs_in_to_the_console_in_chromium(sso_console, provider):
+    # Given the console opened as http://localhost:<port> in headless Chromium, while the provider is
+    # http://127.0.0.1:<port>: another site, so the way back from the provider is a cross-site navigation
+    assert CHROMIUM.exists(), "install Debian's chromium (apt-get install -y chromium): this test drives it"
+    console_url = sso_console[0].replace("127.0.0.1", "localhost")
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"])
+        try:
+            page = await (await browser.new_context()).new_page()
+            await page.goto(f"{console_url}/signin")
+
+            # When the person chooses single sign-on
+            await page.get_by_role("link", name="Sign in with your organisation (single sign-on)").click()
+            await page.wait_for_selector('body[data-ready="true"]', timeout=30_000)
+            landed = page.url
+            me = await page.evaluate("fetch('/v1/me').then(r => r.json())")
+            cookies = {c["name"]: c for c in await page.context.cookies()}
+        finally:
+            await browser.close()
+
+    # Then the dashboard opens (the Strict session cookie was sent once the console's own page refreshed to it),
+    # signed in as the practitioner the provider's groups map to, and the pending sign-in's cookie is gone
+    assert landed.rstrip("/") == console_url or landed.startswith(f"{console_url}/#"), landed
+    assert me["role"] == "practitioner" and me["name"] == "Paula Practitioner"
+    assert cookies["finops_session"]["sameSite"] == "Strict" and cookies["finops_session"]["httpOnly"]
+    assert "finops_oidc_login" not in cookies
