@@ -28,7 +28,7 @@ from finops_allocation.app import AllocationSettings
 from finops_allocation.app import create_app as create_allocation
 from finops_console.app import ConsoleSettings, create_app
 from finops_runtime.access import Denied
-from finops_runtime.oidc import CodeFlow, OidcVerifier
+from finops_runtime.oidc import CodeFlow, OidcSettings, OidcVerifier
 from tests.support import console
 from tests.support.kafka import delete_topics
 from tests.support.oidc import API_AUDIENCE, CONSOLE_CLIENT, Provider
@@ -388,3 +388,19 @@ async def test_a_person_signs_in_to_the_console_in_chromium(sso_console, provide
     assert me["role"] == "practitioner" and me["name"] == "Paula Practitioner"
     assert cookies["finops_session"]["sameSite"] == "Strict" and cookies["finops_session"]["httpOnly"]
     assert "finops_oidc_login" not in cookies
+
+
+@pytest.mark.parametrize(
+    ("fields", "named"),
+    [
+        ({"issuer": "http://idp.example.org/finops", "audience": "api"}, "https"),
+        ({"issuer": "https://idp.example.org/finops", "audience": "api", "algorithms": "RS256,HS256"}, "HS256"),
+        ({"issuer": "https://idp.example.org/finops", "audience": "api", "algorithms": "none"}, "none"),
+        ({"issuer": "https://idp.example.org/finops"}, "FINOPS_OIDC_AUDIENCE"),
+    ],
+)
+def test_unsafe_settings_are_refused_when_they_load(fields, named):
+    # Given settings with a plain-http issuer off loopback, a symmetric or no algorithm, or no audience
+    # When they are loaded, Then they are refused naming what to fix
+    with pytest.raises(ValueError, match=named):
+        OidcSettings(**fields)

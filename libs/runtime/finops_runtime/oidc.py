@@ -472,5 +472,10 @@ class CodeFlow:
         if response.status_code != 200 or not isinstance(body, dict) or "id_token" not in body:
             reason = body.get("error_description") or body.get("error") if isinstance(body, dict) else None
             raise Denied(401, f"the identity provider refused the sign-in code: {reason or response.status_code}")
-        identity = await self.verifier.identity(str(body["id_token"]), audience=self.client_id, nonce=nonce)
-        return identity
+        id_token = str(body["id_token"])
+        claims = await self.verifier.verify(id_token, audience=self.client_id, nonce=nonce)
+        audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
+        if len(audiences) > 1 and claims.get("azp") != self.client_id:
+            # OIDC Core 3.1.3.7: an ID token for several audiences must name this client as its authorized party.
+            raise Denied(401, f"the ID token is for several audiences and its azp is not {self.client_id!r}")
+        return map_claims(self.settings, claims)
