@@ -260,6 +260,34 @@ async def test_keys_rotated_by_the_provider_are_fetched_and_old_ones_stop_workin
     assert console_before.status_code == 401
 
 
+async def test_while_the_provider_is_down_cached_keys_keep_working_and_others_get_503(provider):
+    # Given a verifier holding the provider's keys, whose cache is over (a forced refresh is due at each token),
+    # and a verifier that never fetched them
+    warm = OidcVerifier(provider.settings(jwks_cache_s=0, jwks_min_refresh_s=0))
+    token = await provider.token("finance")
+    assert (await warm.principal(token)).role.value == "finance"
+    cold = OidcVerifier(provider.settings(jwks_min_refresh_s=60))
+
+    # When the provider stops
+    await asyncio.to_thread(provider.stop)
+    try:
+        still = await warm.principal(token)
+        with pytest.raises(Denied) as unreachable:
+            await cold.principal(token)
+        started = time.monotonic()
+        with pytest.raises(Denied) as again:
+            await cold.principal(token)
+        answered_in = time.monotonic() - started
+    finally:
+        await asyncio.to_thread(provider.start)
+
+    # Then the warm verifier still verifies with the keys it had, and the cold one answers 503 naming the provider,
+    # the second time at once, without trying the provider again within the interval
+    assert still.role.value == "finance"
+    assert unreachable.value.status == 503 and "cannot be reached" in str(unreachable.value)
+    assert again.value.status == 503 and answered_in < 0.5
+
+
 async def test_unknown_key_ids_refresh_the_jwks_at_most_once_per_interval(provider):
     # Given a verifier that refreshes its JWKS at most every 60 s, already holding the provider's keys
     verifier = OidcVerifier(provider.settings(jwks_min_refresh_s=60))

@@ -255,6 +255,8 @@ class OidcVerifier:
         self._keys: KeySet | None = None
         self._keys_at = 0.0
         self._refreshing: asyncio.Task[KeySet] | None = None
+        self._failed_at = -float("inf")
+        self._failure = ""
         self.jwks_fetches = 0
         """How many times the JWKS was fetched (observable, for operators and tests)."""
 
@@ -354,16 +356,30 @@ class OidcVerifier:
         return self._metadata
 
     async def _keyset(self, *, force: bool = False) -> KeySet:
+        """The provider's keys: cached; fetched again when stale or forced, at most once per
+        jwks_min_refresh_s; while the provider cannot be reached the last keys stay in use (a provider outage
+        does not lock everyone out), and with no keys at all the failure is answered without asking again."""
         now = time.monotonic()
-        fresh = self._keys is not None and now - self._keys_at <= self.settings.jwks_cache_s
-        throttled = self._keys is not None and now - self._keys_at < self.settings.jwks_min_refresh_s
-        if self._keys is not None and (fresh and not force or throttled):
-            return self._keys
+        recently_failed = now - self._failed_at < self.settings.jwks_min_refresh_s
+        if self._keys is not None:
+            age = now - self._keys_at
+            if (age <= self.settings.jwks_cache_s and not force) or age < self.settings.jwks_min_refresh_s:
+                return self._keys
+            if recently_failed:
+                return self._keys
+        elif recently_failed:
+            raise Denied(503, self._failure)
         loop = asyncio.get_running_loop()
         task = self._refreshing
         if task is None or task.done() or task.get_loop() is not loop:
             task = self._refreshing = loop.create_task(self._fetch_keys())
-        return await asyncio.shield(task)
+        try:
+            return await asyncio.shield(task)
+        except Denied as failure:
+            self._failed_at, self._failure = time.monotonic(), str(failure)
+            if self._keys is not None:
+                return self._keys
+            raise
 
     async def _fetch_keys(self) -> KeySet:
         metadata = await self.metadata()
