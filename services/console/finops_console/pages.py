@@ -9,7 +9,7 @@ from html import escape
 def signin(message: str | None = None, *, sso: bool = False) -> str:
     alert = f'<p class="error" role="alert">{escape(message)}</p>' if message else ""
     single = (
-        '<p class="card"><a class="button" href="/signin/oidc">Sign in with your organisation (single sign-on)</a></p>'
+        '<p class="card"><a href="/signin/oidc">Sign in with your organisation (single sign-on)</a></p>'
         if sso
         else ""
     )
